@@ -1,0 +1,30 @@
+// The switchyard binary: one entry point for every tool, chosen by subcommand.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "servers/common/config.h"
+#include "servers/serve.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Switchyard: what processes, threads, fibers and coroutines really cost"};
+  app.set_version_flag("--version", SWITCHYARD_VERSION);
+  app.require_subcommand(1);
+
+  switchyard::ServerConfig config;
+  CLI::App* serve = app.add_subcommand(
+      "serve",
+      "Serve the Redis-protocol echo/KV service with one concurrency model.\n"
+      "Prints 'switchyard ready: ...' once it accepts connections; SIGINT/SIGTERM stop it after\n"
+      "the replies it owes (a second signal stops it at once).");
+  switchyard::AddServerFlags(*serve, config);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Bad flags exit 2, as the servers do for any configuration they cannot honour.
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (serve->parsed()) return switchyard::Serve(config);
+  return 0;
+}

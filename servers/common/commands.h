@@ -1,0 +1,56 @@
+// The command table (DESIGN.md, "The service") and its execution against the shared store.
+// Model-agnostic: a command never waits here; SY.WAIT is handed back to the model, which waits
+// its own way (a timer for coroutines and fibers, a sleep for threads and processes).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "servers/common/server_context.h"
+
+namespace switchyard {
+
+enum class CommandId : std::uint8_t {
+  kPing,
+  kEcho,
+  kGet,
+  kSet,
+  kDel,
+  kIncr,
+  kQuit,
+  kCommand,
+  kConfig,
+  kClient,
+  kHello,
+  kSelect,
+  kInfo,
+  kSyCpu,    // burn CPU on the unit serving the request
+  kSyWait,   // wait the model's natural way (a downstream call)
+  kSyBlock,  // a real blocking system call, whatever the model
+  kUnknown,
+  kCount,
+};
+
+// Label values for metrics, indexed by CommandId.
+const std::vector<std::string>& CommandLabels();
+
+// Longest SY.CPU / SY.WAIT / SY.BLOCK accepted, so a typo cannot park a connection for hours.
+inline constexpr std::int64_t kMaxSimulatedMicros = 60'000'000;
+
+struct CommandOutcome {
+  enum class Kind { kReplied, kClose, kWait };
+  Kind kind = Kind::kReplied;
+  std::chrono::microseconds wait{0};  // kWait: how long; the model then calls FinishWait
+};
+
+// Runs one parsed command and appends its reply to `out`. `args` is consumed (its strings may be
+// moved from). `connection_id` answers CLIENT ID.
+CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& args,
+                              std::uint64_t connection_id, CommandId* id, std::string* out);
+
+// Burns `micros` of this thread's CPU time (SY.CPU); exported for the switch-cost benchmarks.
+void BurnCpu(std::chrono::microseconds micros);
+
+}  // namespace switchyard

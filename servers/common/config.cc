@@ -1,0 +1,87 @@
+#include "servers/common/config.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <stdexcept>
+#include <thread>
+
+namespace switchyard {
+
+const std::vector<std::string>& KnownModels() {
+  static const std::vector<std::string> models = {"prefork", "thread_per_conn", "thread_pool",
+                                                  "fiber",   "coroutine",       "grpc"};
+  return models;
+}
+
+namespace {
+
+// Sizes read like redis.conf and memtier: "512", "64k", "1m", "1gb", "256MiB" (binary multiples).
+void AddSizeFlag(CLI::App& app, const std::string& name, std::size_t& value,
+                 const std::string& help) {
+  app.add_option(name, value, help)
+      ->transform(CLI::AsSizeValue(/*kb_is_1000=*/false))
+      ->default_str(std::to_string(value));
+}
+
+}  // namespace
+
+void AddServerFlags(CLI::App& app, ServerConfig& config) {
+  app.add_option("--model", config.model, "Concurrency model to serve with")
+      ->required()
+      ->check(CLI::IsMember(KnownModels()));
+  app.add_option("--bind", config.bind,
+                 "Address to listen on, for the service and the metrics. Loopback by default: "
+                 "bind another address only on a network you trust (there is no authentication)")
+      ->capture_default_str();
+  app.add_option("--port", config.port, "Service port (0 picks a free one, printed when ready)")
+      ->capture_default_str();
+  app.add_option("--metrics-port", config.metrics_port,
+                 "Prometheus /metrics port on the bind address (0 picks a free one)")
+      ->capture_default_str();
+  app.add_option("--threads", config.threads,
+                 "Event-loop threads (fiber, coroutine); default: number of cores")
+      ->check(CLI::Range(1u, 1024u));
+  app.add_option("--workers", config.workers,
+                 "Processes (prefork, default 256) or pool threads (thread_pool, default 4 a core)")
+      ->check(CLI::Range(1u, 100000u));
+  app.add_option("--stack-kb", config.stack_kb,
+                 "Stack of each thread or fiber in KiB; default: the model's own (threads: the "
+                 "system's, usually 8192)")
+      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20));
+  app.add_option("--max-clients", config.max_clients,
+                 "Connections served at once; beyond it: -ERR max number of clients reached")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  AddSizeFlag(app, "--max-bulk-bytes", config.max_bulk_bytes,
+              "Largest bulk string in a request (Redis proto-max-bulk-len)");
+  AddSizeFlag(app, "--max-inline-bytes", config.max_inline_bytes,
+              "Longest inline request or length line");
+  AddSizeFlag(app, "--query-buffer-bytes", config.query_buffer_bytes,
+              "Unparsed input held for one client; over it the client is disconnected");
+  AddSizeFlag(app, "--output-buffer-bytes", config.output_buffer_bytes,
+              "Replies held for one client; over it the client is disconnected (0: no limit)");
+  AddSizeFlag(app, "--store-bytes", config.store_bytes,
+              "Shared memory for the store; a write that does not fit gets -OOM");
+  app.add_flag("--quiet", config.quiet, "Do not log connection errors");
+}
+
+void ValidateServerConfig(ServerConfig& config) {
+  if (config.threads == 0) config.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (config.port != 0 && config.port == config.metrics_port) {
+    throw std::invalid_argument("--port and --metrics-port must differ (both are " +
+                                std::to_string(config.port) + ")");
+  }
+  if (config.max_bulk_bytes < 1) throw std::invalid_argument("--max-bulk-bytes must be at least 1");
+  if (config.max_inline_bytes < 64) {
+    throw std::invalid_argument("--max-inline-bytes must be at least 64");
+  }
+  if (config.query_buffer_bytes < config.max_inline_bytes) {
+    throw std::invalid_argument("--query-buffer-bytes must be at least --max-inline-bytes (" +
+                                std::to_string(config.max_inline_bytes) + ")");
+  }
+  if (config.store_bytes < (std::size_t{1} << 20)) {
+    throw std::invalid_argument("--store-bytes must be at least 1MiB");
+  }
+}
+
+}  // namespace switchyard

@@ -1,0 +1,81 @@
+// The server's Prometheus metrics (DESIGN.md, "Metrics"), served with prometheus-cpp.
+//
+// Hot-path methods take no lock and look nothing up: every label combination is resolved once,
+// here, and kept as a reference (prometheus-cpp's advice for code that runs >100k times a second).
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace switchyard {
+
+enum class ErrorKind : std::uint8_t {
+  kProtocol,        // malformed request; the connection is closed
+  kUnknownCommand,  // the connection stays open
+  kWrongArguments,  // wrong arity, syntax, a value that is not an integer
+  kLimit,           // a configured limit was crossed (query buffer, output buffer, clients)
+  kOom,             // the store is full
+  kCount,
+};
+
+class Metrics {
+ public:
+  // `commands`: the label value of each command id, in id order (see commands.h).
+  Metrics(const std::string& model, const std::vector<std::string>& commands);
+  ~Metrics();
+
+  // Starts the /metrics endpoint. Throws std::runtime_error with a one-line message when the
+  // address cannot be bound. Returns the port bound (useful with port 0).
+  std::uint16_t Serve(const std::string& bind, std::uint16_t port);
+
+  void RecordRequest(std::size_t command, double seconds) {
+    requests_[command]->Increment();
+    durations_[command]->Observe(seconds);
+  }
+  void RecordError(ErrorKind kind) { errors_[static_cast<std::size_t>(kind)]->Increment(); }
+  void ConnectionAccepted() {
+    accepted_.Increment();
+    active_.Increment();
+  }
+  void ConnectionClosed() { active_.Decrement(); }
+  void ConnectionRejected() { rejected_.Increment(); }
+  // Suspensions of fibers or coroutines; OS-scheduled models never call it.
+  void AddUserSwitches(std::uint64_t n) { user_switches_.Increment(static_cast<double>(n)); }
+
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<prometheus::Collectable> process_collector_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::vector<prometheus::Counter*> requests_;
+  std::vector<prometheus::Histogram*> durations_;
+  std::array<prometheus::Counter*, static_cast<std::size_t>(ErrorKind::kCount)> errors_{};
+  prometheus::Counter& accepted_;
+  prometheus::Counter& rejected_;
+  prometheus::Gauge& active_;
+  prometheus::Counter& user_switches_;
+};
+
+// What /proc and getrusage say about this process right now; exported as the OS-level metrics.
+struct ProcessStats {
+  std::uint64_t voluntary_switches = 0;
+  std::uint64_t involuntary_switches = 0;
+  double user_cpu_seconds = 0;
+  double system_cpu_seconds = 0;
+  std::uint64_t rss_bytes = 0;
+  std::uint64_t pss_bytes = 0;
+  std::uint64_t threads = 0;
+};
+ProcessStats ReadProcessStats();
+
+}  // namespace switchyard

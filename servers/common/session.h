@@ -1,0 +1,69 @@
+// One client connection's protocol state, shared by every model: input buffer, parser, replies.
+// The model owns the socket and decides how to read, write and wait; the session only says which
+// of those comes next. A model's connection loop is then:
+//
+//   for (;;) {
+//     Step step = session.Process();
+//     write session.output() fully, then session.output().clear();
+//     kNeedInput: read into session.ReadSpace(), then session.CommitRead(n) (close on EOF)
+//     kFlush:     nothing more (the output was large, so it was written before going on)
+//     kWait:      wait step.wait the model's natural way, then session.FinishWait()
+//     kClose:     close the connection
+//   }
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "servers/common/commands.h"
+#include "servers/common/resp_parser.h"
+#include "servers/common/server_context.h"
+
+namespace switchyard {
+
+class Session {
+ public:
+  enum class Next { kNeedInput, kFlush, kWait, kClose };
+  struct Step {
+    Next next;
+    std::chrono::microseconds wait{0};
+  };
+
+  explicit Session(ServerContext& context);
+
+  // Free space at the end of the input buffer (at least kReadChunk bytes) and how much of it the
+  // last read filled.
+  std::span<char> ReadSpace();
+  void CommitRead(std::size_t bytes);
+
+  // Runs every complete request in the input, in order, appending replies to output().
+  Step Process();
+  // Completes the SY.WAIT that Process returned kWait for: its reply and its metrics.
+  void FinishWait();
+
+  std::string& output() { return output_; }
+  std::uint64_t id() const { return id_; }
+
+  static constexpr std::size_t kReadChunk = 16 * 1024;
+  // Replies are written out once this much is pending, so a deep pipeline is answered in slices
+  // rather than held whole.
+  static constexpr std::size_t kFlushBytes = 64 * 1024;
+
+ private:
+  void CompactInput();
+
+  ServerContext& context_;
+  const std::uint64_t id_;
+  RespParser parser_;
+  std::vector<char> input_;
+  std::size_t input_begin_ = 0;  // parsed bytes before this are dead
+  std::size_t input_end_ = 0;
+  std::vector<std::string> args_;
+  std::string output_;
+  std::chrono::steady_clock::time_point wait_started_;
+};
+
+}  // namespace switchyard

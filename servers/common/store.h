@@ -1,0 +1,69 @@
+// The key-value store shared by every server model. It is the controlled variable of the testbed:
+// prefork processes, threads, fibers and coroutines all run against this one implementation.
+//
+// All data lives in one anonymous MAP_SHARED mapping made by Create(), so a Store created before
+// fork() is shared by every child and every thread. The mapping is split into shards, each a hash
+// map guarded by its own process-shared mutex. Memory is bounded by the size of the mapping.
+#ifndef SWITCHYARD_SERVERS_COMMON_STORE_H_
+#define SWITCHYARD_SERVERS_COMMON_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace switchyard {
+
+class Store {
+ public:
+  enum class Status { kOk, kNotFound, kOom, kNotInteger, kOverflow };
+
+  // Maps `bytes` of anonymous shared memory and builds `shards` empty shards in it. Create it
+  // before fork(): children inherit the mapping and share every key. Throws std::runtime_error with
+  // a clear one-line message if the mapping fails or `bytes` is too small to hold the shard tables
+  // (the message says the minimum, which MinBytes() also returns). Throws std::invalid_argument if
+  // `shards` is 0.
+  static std::unique_ptr<Store> Create(std::size_t bytes, std::size_t shards = 64);
+
+  // The smallest `bytes` Create() accepts for `shards` shards. Such a store holds (almost) no keys.
+  static std::size_t MinBytes(std::size_t shards);
+
+  // Unmaps this process's view of the segment. It deliberately does not destroy the shards: a
+  // forked child that destroys its Store must not free data the parent and siblings still use.
+  ~Store();
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // kOk (value copied under the lock, so never torn) or kNotFound.
+  Status Get(std::string_view key, std::string* value) const;
+  // kOk or kOom. On kOom nothing changed: an existing value stays as it was.
+  Status Set(std::string_view key, std::string_view value);
+  // True if the key existed.
+  bool Del(std::string_view key);
+  // Atomic across every thread and process: read, add, write under the shard lock. A missing key
+  // counts as 0. kNotInteger if the stored value is not a strict 64-bit decimal integer (Redis
+  // string2ll rules: optional '-', no '+', no leading zeros except "0", no spaces, at most 20
+  // chars); kOverflow if the result would overflow int64; kOom if it cannot be stored. `*result` is
+  // written only on kOk.
+  Status Incr(std::string_view key, std::int64_t delta, std::int64_t* result);
+
+  std::size_t bytes_total() const;  // Configured size.
+  std::size_t bytes_free() const;   // Free in the segment now.
+  std::size_t key_count() const;    // Sum over shards (locks each shard briefly).
+  std::size_t shard_count() const;
+
+ private:
+  struct Impl;   // The mapping and the Boost segment; keeps Boost out of this header.
+  struct Shard;  // Lives inside the segment.
+
+  explicit Store(std::unique_ptr<Impl> impl);
+  Shard& ShardFor(std::string_view key) const;
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace switchyard
+
+#endif  // SWITCHYARD_SERVERS_COMMON_STORE_H_

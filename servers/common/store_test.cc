@@ -1,0 +1,268 @@
+#include "servers/common/store.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <iostream>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace switchyard {
+namespace {
+
+using Status = Store::Status;
+
+constexpr std::size_t kMiB = 1 << 20;
+
+std::string Read(const Store& store, std::string_view key) {
+  std::string value;
+  EXPECT_EQ(store.Get(key, &value), Status::kOk) << key;
+  return value;
+}
+
+TEST(StoreTest, SetGetDelRoundtrip) {
+  auto store = Store::Create(4 * kMiB);
+  std::string value;
+  EXPECT_EQ(store->Get("k", &value), Status::kNotFound);
+  EXPECT_EQ(store->Set("k", "v"), Status::kOk);
+  EXPECT_EQ(Read(*store, "k"), "v");
+  EXPECT_EQ(store->key_count(), 1u);
+  EXPECT_TRUE(store->Del("k"));
+  EXPECT_FALSE(store->Del("k"));
+  EXPECT_EQ(store->Get("k", &value), Status::kNotFound);
+  EXPECT_EQ(store->key_count(), 0u);
+}
+
+TEST(StoreTest, BinaryKeysAndValues) {
+  auto store = Store::Create(4 * kMiB);
+  std::string all_bytes;
+  for (int c = 0; c < 256; ++c) all_bytes.push_back(static_cast<char>(c));
+  const std::string key = std::string("\0key\xff", 5) + all_bytes;
+  ASSERT_EQ(store->Set(key, all_bytes), Status::kOk);
+  EXPECT_EQ(Read(*store, key), all_bytes);
+
+  // Keys differing only after an embedded NUL are distinct.
+  const std::string a("a\0b", 3), b("a\0c", 3);
+  ASSERT_EQ(store->Set(a, std::string("1\0", 2)), Status::kOk);
+  ASSERT_EQ(store->Set(b, "2"), Status::kOk);
+  EXPECT_EQ(Read(*store, a), std::string("1\0", 2));
+  EXPECT_EQ(Read(*store, b), "2");
+  ASSERT_EQ(store->Set("", ""), Status::kOk);  // Empty key and value are legal.
+  EXPECT_EQ(Read(*store, ""), "");
+  EXPECT_EQ(store->key_count(), 4u);
+}
+
+TEST(StoreTest, Overwrite) {
+  auto store = Store::Create(4 * kMiB);
+  for (const std::string value : {"short", "a much longer value than before", "x", "y", ""}) {
+    ASSERT_EQ(store->Set("k", value), Status::kOk);
+    EXPECT_EQ(Read(*store, "k"), value);
+  }
+  EXPECT_EQ(store->key_count(), 1u);
+}
+
+TEST(StoreTest, OneMiBValue) {
+  auto store = Store::Create(8 * kMiB);
+  std::string value(kMiB, '\0');
+  for (std::size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>(i * 7 + i / 256);
+  ASSERT_EQ(store->Set("big", value), Status::kOk);
+  EXPECT_EQ(Read(*store, "big"), value);
+  EXPECT_LT(store->bytes_free(), store->bytes_total() - kMiB);
+}
+
+TEST(StoreTest, IncrSemantics) {
+  auto store = Store::Create(4 * kMiB);
+  std::int64_t result = 0;
+  EXPECT_EQ(store->Incr("missing", 5, &result), Status::kOk);
+  EXPECT_EQ(result, 5);
+  EXPECT_EQ(Read(*store, "missing"), "5");
+
+  ASSERT_EQ(store->Set("ten", "10"), Status::kOk);
+  EXPECT_EQ(store->Incr("ten", 1, &result), Status::kOk);
+  EXPECT_EQ(result, 11);
+  EXPECT_EQ(store->Incr("ten", -20, &result), Status::kOk);
+  EXPECT_EQ(result, -9);
+  EXPECT_EQ(Read(*store, "ten"), "-9");
+  EXPECT_EQ(store->Incr("ten", -1, &result), Status::kOk);
+  EXPECT_EQ(result, -10);
+  EXPECT_EQ(store->Incr("ten", 10, &result), Status::kOk);
+  EXPECT_EQ(Read(*store, "ten"), "0");
+
+  const std::vector<std::string> bad_values = {"abc",
+                                               " 1",
+                                               "1 ",
+                                               "+1",
+                                               "01",
+                                               "-0",
+                                               "-",
+                                               "",
+                                               "1.5",
+                                               "0x1",
+                                               "9223372036854775808",
+                                               "-9223372036854775809",
+                                               "000000000000000000001",
+                                               std::string("1\0", 2)};
+  for (const std::string& bad : bad_values) {
+    ASSERT_EQ(store->Set("bad", bad), Status::kOk);
+    result = 42;
+    EXPECT_EQ(store->Incr("bad", 1, &result), Status::kNotInteger) << '"' << bad << '"';
+    EXPECT_EQ(result, 42);
+    EXPECT_EQ(Read(*store, "bad"), bad);
+  }
+
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  ASSERT_EQ(store->Set("max", std::to_string(kMax)), Status::kOk);
+  EXPECT_EQ(store->Incr("max", 1, &result), Status::kOverflow);
+  EXPECT_EQ(Read(*store, "max"), std::to_string(kMax));
+  ASSERT_EQ(store->Set("min", std::to_string(kMin)), Status::kOk);
+  EXPECT_EQ(store->Incr("min", -1, &result), Status::kOverflow);
+  EXPECT_EQ(store->Incr("min", 0, &result), Status::kOk);
+  EXPECT_EQ(result, kMin);
+  EXPECT_EQ(store->Incr("min", kMax, &result), Status::kOk);
+  EXPECT_EQ(result, -1);
+}
+
+TEST(StoreTest, OomLosesNothing) {
+  auto store = Store::Create(kMiB, 8);
+  auto value_for = [](int i) { return std::string(100 + i % 50, static_cast<char>('a' + i % 26)); };
+  int stored = 0;
+  while (store->Set("key:" + std::to_string(stored), value_for(stored)) == Status::kOk) ++stored;
+  ASSERT_GT(stored, 1000);
+  // Top up with tiny keys so even a small insert no longer fits.
+  int tiny = 0;
+  while (store->Set("t" + std::to_string(tiny), "") == Status::kOk) ++tiny;
+
+  EXPECT_EQ(store->key_count(), static_cast<std::size_t>(stored + tiny));
+  std::string value;
+  EXPECT_EQ(store->Get("key:" + std::to_string(stored), &value), Status::kNotFound);
+  for (int i = 0; i < stored; ++i)
+    EXPECT_EQ(Read(*store, "key:" + std::to_string(i)), value_for(i));
+
+  // A failing overwrite keeps the old value; a failing Incr of a new key stores nothing.
+  EXPECT_EQ(store->Set("key:0", std::string(2 * kMiB, 'z')), Status::kOom);
+  EXPECT_EQ(Read(*store, "key:0"), value_for(0));
+  std::int64_t result = 0;
+  EXPECT_EQ(store->Incr("counter-that-does-not-fit", 1, &result), Status::kOom);
+  EXPECT_EQ(store->Get("counter-that-does-not-fit", &value), Status::kNotFound);
+
+  // Freeing space makes room again.
+  const std::size_t free_before = store->bytes_free();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Del("key:" + std::to_string(i)));
+  EXPECT_GT(store->bytes_free(), free_before);
+  EXPECT_EQ(store->Set("fresh", std::string(500, 'f')), Status::kOk);
+  EXPECT_EQ(Read(*store, "fresh"), std::string(500, 'f'));
+  EXPECT_EQ(store->Incr("counter-that-does-not-fit", 1, &result), Status::kOk);
+}
+
+TEST(StoreTest, CreateRejectsTooFewBytes) {
+  const std::size_t min_bytes = Store::MinBytes(64);
+  try {
+    Store::Create(4096, 64);
+    FAIL() << "expected std::runtime_error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(std::to_string(min_bytes)), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Store::Create(min_bytes - 1, 64), std::runtime_error);
+  EXPECT_NO_THROW(Store::Create(min_bytes, 64));
+  EXPECT_THROW(Store::Create(kMiB, 0), std::invalid_argument);
+}
+
+TEST(StoreTest, OverheadPerKey) {
+  auto store = Store::Create(16 * kMiB);
+  constexpr int kKeys = 10000;
+  const std::size_t before = store->bytes_free();
+  for (int i = 0; i < kKeys; ++i) ASSERT_EQ(store->Set("k" + std::to_string(i), "v"), Status::kOk);
+  const std::size_t per_key = (before - store->bytes_free()) / kKeys;
+  std::cout << "bytes per small key (key <= 5 B, value 1 B): " << per_key << "\n";
+  EXPECT_LT(per_key, 256u);
+}
+
+TEST(StoreTest, ConcurrentIncrFromThreads) {
+  auto store = Store::Create(4 * kMiB);
+  constexpr int kThreads = 8, kIncrs = 10000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      std::int64_t result;
+      for (int i = 0; i < kIncrs; ++i) ASSERT_EQ(store->Incr("n", 1, &result), Status::kOk);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(Read(*store, "n"), std::to_string(kThreads * kIncrs));
+}
+
+// The reason the store exists: processes forked after Create share every key.
+TEST(StoreTest, ForkedChildrenShareTheStore) {
+  auto store = Store::Create(16 * kMiB);
+  constexpr int kChildren = 4, kIncrs = 10000, kKeysPerChild = 200;
+  std::vector<pid_t> pids;
+  for (int c = 0; c < kChildren; ++c) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      bool ok = true;
+      std::int64_t result;
+      for (int i = 0; i < kIncrs; ++i) ok &= store->Incr("shared", 1, &result) == Status::kOk;
+      for (int k = 0; k < kKeysPerChild; ++k) {
+        const std::string key = "child:" + std::to_string(c) + ":" + std::to_string(k);
+        ok &= store->Set(key, key + "=value") == Status::kOk;
+      }
+      _exit(ok ? 0 : 1);  // Skip gtest and destructors in the child.
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  }
+  EXPECT_EQ(Read(*store, "shared"), std::to_string(kChildren * kIncrs));
+  for (int c = 0; c < kChildren; ++c) {
+    for (int k = 0; k < kKeysPerChild; ++k) {
+      const std::string key = "child:" + std::to_string(c) + ":" + std::to_string(k);
+      EXPECT_EQ(Read(*store, key), key + "=value");
+    }
+  }
+  EXPECT_EQ(store->key_count(), 1u + kChildren * kKeysPerChild);
+}
+
+TEST(StoreTest, LargeValuesAreNeverTorn) {
+  auto store = Store::Create(32 * kMiB, 4);
+  constexpr std::size_t kSize = 64 * 1024;
+  constexpr int kWriters = 3, kWrites = 300, kReaders = 3;
+  std::atomic<int> writers_left{kWriters};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < kWrites; ++i) {
+        // Alternate sizes too, so both the in-place and the reallocating paths race with readers.
+        const std::string value(kSize - (i % 2), static_cast<char>(w * kWrites + i));
+        EXPECT_EQ(store->Set("hot", value), Status::kOk);
+        EXPECT_EQ(store->Set("hot" + std::to_string(i % 8), value), Status::kOk);
+      }
+      --writers_left;
+    });
+  }
+  for (int r = 0; r < kReaders; ++r) {
+    threads.emplace_back([&] {
+      std::string value;
+      while (writers_left > 0) {
+        if (store->Get("hot", &value) != Status::kOk) continue;
+        ASSERT_GE(value.size(), kSize - 1);
+        ASSERT_EQ(value.find_first_not_of(value[0]), std::string::npos) << "torn read";
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+}
+
+}  // namespace
+}  // namespace switchyard

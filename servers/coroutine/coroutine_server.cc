@@ -1,0 +1,179 @@
+// The coroutine model: each connection is a C++20 stackless coroutine. Its frame lives on the
+// heap and holds only the locals that live across a co_await; a read that would block suspends
+// the coroutine and returns to the event loop, which resumes it when epoll says the socket is
+// ready. Who runs next is the event loop's choice, in user space. Every thread runs its own
+// io_context, and the acceptor deals connections round-robin to them (Asio's io_context_pool), so
+// a connection stays on one thread for life and needs no locks.
+#include "servers/coroutine/coroutine_server.h"
+
+#include <asio.hpp>
+#include <asio/redirect_error.hpp>
+#include <atomic>
+#include <iostream>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "servers/common/net.h"
+#include "servers/common/session.h"
+#include "servers/common/shutdown_signal.h"
+
+namespace switchyard {
+namespace {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::ip::tcp;
+
+class CoroutineServer {
+ public:
+  CoroutineServer(ServerContext& context, int listen_fd, int signal_fd)
+      : context_(context), loops_(context.config.threads), open_(loops_.size()),
+        acceptor_(loops_[0]), signal_(loops_[0], signal_fd), drain_deadline_(loops_[0]) {
+    acceptor_.assign(IsV6(listen_fd) ? tcp::v6() : tcp::v4(), listen_fd);
+    for (auto& loop : loops_) keep_running_.emplace_back(loop.get_executor());
+  }
+
+  int Run() {
+    asio::co_spawn(loops_[0], Accept(), asio::detached);
+    asio::co_spawn(loops_[0], AwaitSignal(), asio::detached);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < loops_.size(); ++i) threads.emplace_back([this, i] { loops_[i].run(); });
+    loops_[0].run();
+    for (auto& thread : threads) thread.join();
+    return 0;
+  }
+
+ private:
+  static bool IsV6(int fd) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    return address.ss_family == AF_INET6;
+  }
+
+  awaitable<void> Accept() {
+    for (std::size_t next = 0;; next = (next + 1) % loops_.size()) {
+      std::error_code ec;
+      tcp::socket socket = co_await acceptor_.async_accept(loops_[next], asio::redirect_error(use_awaitable, ec));
+      if (stopping_) co_return;
+      if (ec) {
+        // Out of descriptors (EMFILE) and the like: back off instead of spinning on accept.
+        std::cerr << "switchyard: accept failed: " << ec.message() << "\n";
+        asio::steady_timer pause(loops_[0], std::chrono::milliseconds(10));
+        co_await pause.async_wait(use_awaitable);
+        continue;
+      }
+      if (active_.load() >= context_.config.max_clients) {
+        context_.metrics.ConnectionRejected();
+        asio::write(socket, asio::buffer(kMaxClientsReply), ec);
+        continue;  // the socket closes as it goes out of scope
+      }
+      ++active_;
+      context_.metrics.ConnectionAccepted();
+      asio::co_spawn(loops_[next], Serve(std::move(socket), next), asio::detached);
+    }
+  }
+
+  // One connection, start to end. Reads like blocking code; every co_await is a suspension.
+  awaitable<void> Serve(tcp::socket socket, std::size_t loop) {
+    open_[loop].insert(&socket);  // only this loop's thread touches open_[loop]
+    Session session(context_);
+    std::uint64_t suspensions = 0;
+    std::error_code ec;
+    for (bool open = true; open && !ec;) {
+      const Session::Step step = session.Process();
+      if (!session.output().empty()) {
+        co_await asio::async_write(socket, asio::buffer(session.output()), asio::redirect_error(use_awaitable, ec));
+        ++suspensions;
+        session.output().clear();
+        if (ec) break;
+      }
+      switch (step.next) {
+        case Session::Next::kNeedInput: {
+          const auto space = session.ReadSpace();
+          const std::size_t n = co_await socket.async_read_some(asio::buffer(space.data(), space.size()), asio::redirect_error(use_awaitable, ec));
+          ++suspensions;
+          session.CommitRead(n);
+          break;
+        }
+        case Session::Next::kFlush:
+          break;
+        case Session::Next::kWait: {
+          // A downstream call: the coroutine suspends on a timer and the thread serves others.
+          asio::steady_timer timer(socket.get_executor(), step.wait);
+          co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+          ++suspensions;
+          session.FinishWait();
+          break;
+        }
+        case Session::Next::kClose:
+          open = false;
+          break;
+      }
+      if (suspensions >= 64) {  // batched: one shared atomic add per 64 switches, not per switch
+        context_.metrics.AddUserSwitches(suspensions);
+        suspensions = 0;
+      }
+    }
+    context_.metrics.AddUserSwitches(suspensions);
+    open_[loop].erase(&socket);
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    socket.close(ec);
+    context_.metrics.ConnectionClosed();
+    if (--active_ == 0 && stopping_) asio::post(loops_[0], [this] { Drained(); });
+  }
+
+  awaitable<void> AwaitSignal() {
+    char byte;
+    std::error_code ec;
+    co_await signal_.async_read_some(asio::buffer(&byte, 1), asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    stopping_ = true;
+    acceptor_.close(ec);
+    // Stop reading on every connection: each one answers what it has already received, then
+    // sees end-of-file and closes.
+    for (std::size_t i = 0; i < loops_.size(); ++i) {
+      asio::post(loops_[i], [this, i] {
+        std::error_code ignored;
+        for (tcp::socket* socket : open_[i]) socket->shutdown(tcp::socket::shutdown_receive, ignored);
+      });
+    }
+    for (auto& guard : keep_running_) guard.reset();
+    if (active_ == 0) {
+      Drained();
+      co_return;
+    }
+    drain_deadline_.expires_after(kDrainTimeout);
+    co_await drain_deadline_.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;  // cancelled: every connection finished in time
+    std::cerr << "switchyard: " << active_.load() << " connections still open after "
+              << kDrainTimeout.count() << "s; stopping anyway\n";
+    for (auto& loop : loops_) loop.stop();
+  }
+
+  void Drained() {
+    drain_deadline_.cancel();
+    std::error_code ignored;
+    signal_.close(ignored);
+  }
+
+  ServerContext& context_;
+  std::vector<asio::io_context> loops_;
+  std::vector<std::unordered_set<tcp::socket*>> open_;  // per loop, for the graceful stop
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
+  tcp::acceptor acceptor_;
+  asio::posix::stream_descriptor signal_;
+  asio::steady_timer drain_deadline_;
+  std::atomic<std::size_t> active_{0};
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace
+
+int RunCoroutineServer(ServerContext& context, int listen_fd, int signal_fd) {
+  CoroutineServer server(context, listen_fd, signal_fd);
+  return server.Run();
+}
+
+}  // namespace switchyard

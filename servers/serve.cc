@@ -1,0 +1,46 @@
+#include "servers/serve.h"
+
+#include <signal.h>
+
+#include <iostream>
+#include <stdexcept>
+
+#include "servers/common/commands.h"
+#include "servers/common/metrics.h"
+#include "servers/common/net.h"
+#include "servers/common/shutdown_signal.h"
+#include "servers/common/store.h"
+#include "servers/coroutine/coroutine_server.h"
+#include "servers/thread_per_conn/thread_per_conn_server.h"
+
+namespace switchyard {
+
+int Serve(ServerConfig config) {
+  using RunModel = int (*)(ServerContext&, int listen_fd, int signal_fd);
+  RunModel run = nullptr;
+  if (config.model == "coroutine") run = RunCoroutineServer;
+  if (config.model == "thread_per_conn") run = RunThreadPerConnServer;
+  try {
+    ValidateServerConfig(config);
+    if (run == nullptr) throw std::invalid_argument("model '" + config.model + "' is not built yet");
+    // A client that hangs up mid-reply must cost us an EPIPE, never the process.
+    signal(SIGPIPE, SIG_IGN);
+    const int signal_fd = InstallShutdownSignal();
+    // The store comes first: it is the shared mapping every thread or process will use.
+    auto store = Store::Create(config.store_bytes);
+    Metrics metrics(config.model, CommandLabels());
+    const int listen_fd = ListenTcp(config.bind, config.port);
+    const std::uint16_t metrics_port = metrics.Serve(config.bind, config.metrics_port);
+    ServerContext context{config, *store, metrics};
+    AnnounceReady(config.model, LocalPort(listen_fd), metrics_port);
+    return run(context, listen_fd, signal_fd);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "switchyard serve: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "switchyard serve: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace switchyard

@@ -1,0 +1,166 @@
+// The thread-per-connection model: the main thread accepts, and every connection gets a new OS
+// thread that reads, runs and writes with plain blocking calls. A read with no data puts the
+// thread to sleep in the kernel, and the kernel's scheduler decides what runs next. Each thread
+// costs a kernel task and a stack (--stack-kb); each wait costs a kernel context switch.
+#include "servers/thread_per_conn/thread_per_conn_server.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <condition_variable>
+#include <cstring>
+#include <iostream>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+
+#include "servers/common/net.h"
+#include "servers/common/session.h"
+#include "servers/common/shutdown_signal.h"
+
+namespace switchyard {
+namespace {
+
+class ThreadPerConnServer {
+ public:
+  ThreadPerConnServer(ServerContext& context, int listen_fd, int signal_fd)
+      : context_(context), listen_fd_(listen_fd), signal_fd_(signal_fd) {}
+
+  int Run() {
+    AcceptUntilSignalled();
+    close(listen_fd_);
+    Drain();
+    return 0;
+  }
+
+ private:
+  void AcceptUntilSignalled() {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}};
+    for (;;) {
+      if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+      if (fds[1].revents != 0) return;
+      if (fds[0].revents == 0) continue;
+      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          // Out of descriptors or memory: back off instead of spinning on a ready listen socket.
+          std::cerr << "switchyard: accept failed: " << std::strerror(errno) << "\n";
+          poll(nullptr, 0, 10);
+        }
+        continue;
+      }
+      Start(fd);
+    }
+  }
+
+  void Start(int fd) {
+    {
+      std::lock_guard lock(mutex_);
+      if (open_.size() >= context_.config.max_clients) {
+        context_.metrics.ConnectionRejected();
+        SendAll(fd, kMaxClientsReply);
+        close(fd);
+        return;
+      }
+      open_.insert(fd);
+    }
+    context_.metrics.ConnectionAccepted();
+    // pthread rather than std::thread: std::thread cannot set the stack size.
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    if (context_.config.stack_kb != 0) pthread_attr_setstacksize(&attributes, context_.config.stack_kb * 1024);
+    auto* job = new std::pair<ThreadPerConnServer*, int>(this, fd);
+    pthread_t thread;
+    const int rc = pthread_create(
+        &thread, &attributes,
+        [](void* arg) -> void* {
+          auto [server, client] = *static_cast<std::pair<ThreadPerConnServer*, int>*>(arg);
+          delete static_cast<std::pair<ThreadPerConnServer*, int>*>(arg);
+          server->Serve(client);
+          return nullptr;
+        },
+        job);
+    pthread_attr_destroy(&attributes);
+    if (rc != 0) {  // out of threads or memory: refuse this one, keep serving the others
+      delete job;
+      std::cerr << "switchyard: cannot start a thread: " << std::strerror(rc) << "\n";
+      SendAll(fd, "-ERR cannot start a thread for this connection\r\n");
+      Finish(fd);
+    }
+  }
+
+  // One connection, start to end, on its own thread.
+  void Serve(int fd) {
+    Session session(context_);
+    for (bool open = true; open;) {
+      const Session::Step step = session.Process();
+      if (!session.output().empty()) {
+        if (!SendAll(fd, session.output())) break;
+        session.output().clear();
+      }
+      switch (step.next) {
+        case Session::Next::kNeedInput: {
+          const auto space = session.ReadSpace();
+          ssize_t n;
+          do n = recv(fd, space.data(), space.size(), 0);
+          while (n < 0 && errno == EINTR);
+          if (n <= 0) open = false;
+          else session.CommitRead(static_cast<std::size_t>(n));
+          break;
+        }
+        case Session::Next::kFlush:
+          break;
+        case Session::Next::kWait:
+          std::this_thread::sleep_for(step.wait);  // the thread is the unit: it simply sleeps
+          session.FinishWait();
+          break;
+        case Session::Next::kClose:
+          open = false;
+          break;
+      }
+    }
+    shutdown(fd, SHUT_WR);
+    Finish(fd);
+  }
+
+  void Finish(int fd) {
+    context_.metrics.ConnectionClosed();
+    std::lock_guard lock(mutex_);
+    open_.erase(fd);
+    close(fd);  // under the lock, so Drain never shuts down a descriptor number reused since
+    if (open_.empty()) all_closed_.notify_all();
+  }
+
+  // Stop reading on every connection: each thread answers what it has already received, then
+  // sees end-of-file and exits. Wait for them, but not forever.
+  void Drain() {
+    std::unique_lock lock(mutex_);
+    for (int fd : open_) shutdown(fd, SHUT_RD);
+    if (!all_closed_.wait_for(lock, kDrainTimeout, [this] { return open_.empty(); })) {
+      std::cerr << "switchyard: " << open_.size() << " connections still open after "
+                << kDrainTimeout.count() << "s; stopping anyway\n";
+      std::_Exit(1);  // their threads still use this object, so no orderly return is possible
+    }
+  }
+
+  ServerContext& context_;
+  const int listen_fd_;
+  const int signal_fd_;
+  std::mutex mutex_;
+  std::condition_variable all_closed_;
+  std::unordered_set<int> open_;  // connections being served, for max-clients and the drain
+};
+
+}  // namespace
+
+int RunThreadPerConnServer(ServerContext& context, int listen_fd, int signal_fd) {
+  ThreadPerConnServer server(context, listen_fd, signal_fd);
+  return server.Run();
+}
+
+}  // namespace switchyard
