@@ -99,6 +99,33 @@ class ProcessCollector : public prometheus::Collectable {
 
 }  // namespace
 
+// Sums the per-thread user-switch counters at scrape time.
+class UserSwitchCollector : public prometheus::Collectable {
+ public:
+  Metrics::UserSwitchCounter& Add() {
+    std::lock_guard lock(mutex_);
+    return counters_.emplace_back();  // a deque never moves its elements
+  }
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::uint64_t total = 0;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& counter : counters_) total += counter.count.load(std::memory_order_relaxed);
+    }
+    return {Family("switchyard_user_switches_total",
+                   "Suspensions of fibers or coroutines (0 for OS-scheduled models)",
+                   prometheus::MetricType::Counter, {Value(static_cast<double>(total))})};
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::deque<Metrics::UserSwitchCounter> counters_;
+};
+
+Metrics::UserSwitchCounter& Metrics::NewUserSwitchCounter() {
+  return static_cast<UserSwitchCollector&>(*user_switch_collector_).Add();
+}
+
 ProcessStats ReadProcessStats() {
   ProcessStats stats;
   // getrusage(RUSAGE_SELF), not /proc/self/task/*/status: the kernel folds the switches and CPU
@@ -133,11 +160,7 @@ Metrics::Metrics(const std::string& model, const std::vector<std::string>& comma
                   .Help("Connections open now")
                   .Register(*registry_)
                   .Add({})),
-      user_switches_(prometheus::BuildCounter()
-                         .Name("switchyard_user_switches_total")
-                         .Help("Suspensions of fibers or coroutines (0 for OS-scheduled models)")
-                         .Register(*registry_)
-                         .Add({})) {
+      user_switch_collector_(std::make_shared<UserSwitchCollector>()) {
   prometheus::BuildGauge()
       .Name("switchyard_build_info")
       .Help("Which model and version this server is")
@@ -177,6 +200,7 @@ std::uint16_t Metrics::Serve(const std::string& bind, std::uint16_t port) {
   }
   exposer_->RegisterCollectable(registry_);
   exposer_->RegisterCollectable(process_collector_);
+  exposer_->RegisterCollectable(user_switch_collector_);
   const auto ports = exposer_->GetListeningPorts();
   return ports.empty() ? port : static_cast<std::uint16_t>(ports.front());
 }

@@ -31,7 +31,10 @@ class CoroutineServer {
       : context_(context), loops_(context.config.threads), open_(loops_.size()),
         acceptor_(loops_[0]), signal_(loops_[0], signal_fd), drain_deadline_(loops_[0]) {
     acceptor_.assign(IsV6(listen_fd) ? tcp::v6() : tcp::v4(), listen_fd);
-    for (auto& loop : loops_) keep_running_.emplace_back(loop.get_executor());
+    for (auto& loop : loops_) {
+      keep_running_.emplace_back(loop.get_executor());
+      switches_.push_back(&context.metrics.NewUserSwitchCounter());
+    }
   }
 
   int Run() {
@@ -79,13 +82,13 @@ class CoroutineServer {
   awaitable<void> Serve(tcp::socket socket, std::size_t loop) {
     open_[loop].insert(&socket);  // only this loop's thread touches open_[loop]
     Session session(context_);
-    std::uint64_t suspensions = 0;
+    Metrics::UserSwitchCounter& suspensions = *switches_[loop];
     std::error_code ec;
     for (bool open = true; open && !ec;) {
       const Session::Step step = session.Process();
       if (!session.output().empty()) {
         co_await asio::async_write(socket, asio::buffer(session.output()), asio::redirect_error(use_awaitable, ec));
-        ++suspensions;
+        suspensions.Increment();
         session.output().clear();
         if (ec) break;
       }
@@ -93,7 +96,7 @@ class CoroutineServer {
         case Session::Next::kNeedInput: {
           const auto space = session.ReadSpace();
           const std::size_t n = co_await socket.async_read_some(asio::buffer(space.data(), space.size()), asio::redirect_error(use_awaitable, ec));
-          ++suspensions;
+          suspensions.Increment();
           session.CommitRead(n);
           break;
         }
@@ -103,7 +106,7 @@ class CoroutineServer {
           // A downstream call: the coroutine suspends on a timer and the thread serves others.
           asio::steady_timer timer(socket.get_executor(), step.wait);
           co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
-          ++suspensions;
+          suspensions.Increment();
           session.FinishWait();
           break;
         }
@@ -111,12 +114,7 @@ class CoroutineServer {
           open = false;
           break;
       }
-      if (suspensions >= 64) {  // batched: one shared atomic add per 64 switches, not per switch
-        context_.metrics.AddUserSwitches(suspensions);
-        suspensions = 0;
-      }
     }
-    context_.metrics.AddUserSwitches(suspensions);
     open_[loop].erase(&socket);
     socket.shutdown(tcp::socket::shutdown_send, ec);
     socket.close(ec);
@@ -161,6 +159,7 @@ class CoroutineServer {
   ServerContext& context_;
   std::vector<asio::io_context> loops_;
   std::vector<std::unordered_set<tcp::socket*>> open_;  // per loop, for the graceful stop
+  std::vector<Metrics::UserSwitchCounter*> switches_;   // per loop: one writer each
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
   tcp::acceptor acceptor_;
   asio::posix::stream_descriptor signal_;

@@ -1,0 +1,251 @@
+#include "tests/server_process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+namespace switchyard::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int RemainingMs(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return static_cast<int>(std::max<std::int64_t>(0, left.count()));
+}
+
+std::vector<char*> Argv(std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  return argv;
+}
+
+int ExitCode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+int ConnectLoopback(std::uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    close(fd);
+    throw std::runtime_error("connect to port " + std::to_string(port) + ": " + strerror(errno));
+  }
+  return fd;
+}
+
+}  // namespace
+
+ServerProcess::ServerProcess(const std::string& model, const std::vector<std::string>& extra_flags) {
+  std::vector<std::string> args = {SWITCHYARD_BINARY, "serve",  "--model", model, "--port", "0",
+                                   "--metrics-port",  "0",      "--quiet"};
+  args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    auto argv = Argv(args);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  // Read the ready line, bounded in time: a server that never gets ready fails the test.
+  std::string line;
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (line.find('\n') == std::string::npos) {
+    pollfd pfd{out[0], POLLIN, 0};
+    if (poll(&pfd, 1, RemainingMs(deadline)) <= 0) break;
+    char buffer[256];
+    const ssize_t n = read(out[0], buffer, sizeof buffer);
+    if (n <= 0) break;
+    line.append(buffer, static_cast<std::size_t>(n));
+  }
+  close(out[0]);  // later stdout writes are not ours to read; the server ignores SIGPIPE
+  unsigned port = 0, metrics_port = 0;
+  const auto at = line.find("switchyard ready:");
+  if (at == std::string::npos ||
+      std::sscanf(line.c_str() + at, "switchyard ready: model=%*s port=%u metrics_port=%u", &port,
+                  &metrics_port) != 2) {
+    Stop(SIGKILL);
+    throw std::runtime_error("server did not get ready; it printed: " + line);
+  }
+  port_ = static_cast<std::uint16_t>(port);
+  metrics_port_ = static_cast<std::uint16_t>(metrics_port);
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) Stop(SIGKILL);
+}
+
+int ServerProcess::Stop(int signal_number, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal_number);
+  const auto deadline = Clock::now() + timeout;
+  int status = 0;
+  while (waitpid(pid_, &status, WNOHANG) == 0) {
+    if (Clock::now() > deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  pid_ = -1;
+  return ExitCode(status);
+}
+
+int RunBinary(const std::vector<std::string>& args, std::string* output) {
+  std::vector<std::string> all = {SWITCHYARD_BINARY};
+  all.insert(all.end(), args.begin(), args.end());
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  const int pid = fork();
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    dup2(out[1], STDERR_FILENO);
+    auto argv = Argv(all);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  output->clear();
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  for (;;) {
+    pollfd pfd{out[0], POLLIN, 0};
+    if (poll(&pfd, 1, RemainingMs(deadline)) <= 0) {
+      kill(pid, SIGKILL);  // a bad flag must fail fast, never serve
+      break;
+    }
+    char buffer[4096];
+    const ssize_t n = read(out[0], buffer, sizeof buffer);
+    if (n <= 0) break;
+    output->append(buffer, static_cast<std::size_t>(n));
+  }
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return ExitCode(status);
+}
+
+std::string RunShell(const std::string& command, int* exit_code) {
+  std::string output;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
+  char buffer[4096];
+  std::size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
+  const int status = pclose(pipe);
+  if (exit_code != nullptr) *exit_code = ExitCode(status);
+  return output;
+}
+
+Client::Client(std::uint16_t port) {
+  const timeval timeout{10, 0};
+  context_.reset(redisConnectWithTimeout("127.0.0.1", port, timeout));
+  if (context_ == nullptr || context_->err != 0) {
+    throw std::runtime_error("hiredis connect failed: " +
+                             std::string(context_ ? context_->errstr : "out of memory"));
+  }
+  redisSetTimeout(context_.get(), timeout);
+}
+
+void Client::Append(const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lengths;
+  for (const auto& arg : args) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  redisAppendCommandArgv(context_.get(), static_cast<int>(args.size()), argv.data(),
+                         lengths.data());
+}
+
+Reply Client::GetReply() {
+  void* reply = nullptr;
+  if (redisGetReply(context_.get(), &reply) != REDIS_OK) return nullptr;
+  return Reply(static_cast<redisReply*>(reply));
+}
+
+Reply Client::Command(const std::vector<std::string>& args) {
+  Append(args);
+  return GetReply();
+}
+
+RawConnection::RawConnection(std::uint16_t port) : fd_(ConnectLoopback(port)) {}
+
+RawConnection::~RawConnection() { close(fd_); }
+
+void RawConnection::Send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;  // the server may close on us mid-send (protocol errors do)
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+std::string RawConnection::ReadSome(std::size_t expected_size, std::chrono::milliseconds timeout) {
+  std::string data;
+  const auto deadline = Clock::now() + timeout;
+  while (data.size() < expected_size) {
+    pollfd pfd{fd_, POLLIN, 0};
+    if (poll(&pfd, 1, RemainingMs(deadline)) <= 0) break;
+    char buffer[65536];
+    const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    data.append(buffer, static_cast<std::size_t>(n));
+  }
+  return data;
+}
+
+bool RawConnection::ReadUntilClosed(std::string* data, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    pollfd pfd{fd_, POLLIN, 0};
+    if (poll(&pfd, 1, RemainingMs(deadline)) <= 0) return false;
+    char buffer[65536];
+    const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+    if (n == 0) return true;
+    if (n < 0) return errno == ECONNRESET;
+    data->append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+void RawConnection::CloseWrite() { shutdown(fd_, SHUT_WR); }
+
+std::string ScrapeMetrics(std::uint16_t port) {
+  RawConnection http(port);
+  http.Send("GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  std::string response;
+  http.ReadUntilClosed(&response);
+  const auto body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+double MetricValue(const std::string& scrape, const std::string& series) {
+  std::size_t at = 0;
+  while ((at = scrape.find(series + " ", at)) != std::string::npos) {
+    if (at == 0 || scrape[at - 1] == '\n') return std::stod(scrape.substr(at + series.size() + 1));
+    at += series.size();
+  }
+  return -1;
+}
+
+}  // namespace switchyard::testing
