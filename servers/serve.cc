@@ -22,7 +22,8 @@ int Serve(ServerConfig config) {
   if (config.model == "thread_per_conn") run = RunThreadPerConnServer;
   try {
     ValidateServerConfig(config);
-    if (run == nullptr) throw std::invalid_argument("model '" + config.model + "' is not built yet");
+    if (run == nullptr)
+      throw std::invalid_argument("model '" + config.model + "' is not built yet");
     // A client that hangs up mid-reply must cost us an EPIPE, never the process.
     signal(SIGPIPE, SIG_IGN);
     const int signal_fd = InstallShutdownSignal();

@@ -281,8 +281,8 @@ TEST_P(Conformance, EmptyLinesAndNegativeCountsAreSkipped) {
 // Redis's "protocol desync" regression: endless junk after these prefixes must be cut off with a
 // protocol error within a bounded size and time, never buffered forever.
 TEST_P(Conformance, ProtocolDesyncIsCutOff) {
-  for (const std::string& prefix : {std::string("\x00", 1), std::string("*\x00", 2),
-                                   std::string("$\x00", 2)}) {
+  for (const std::string& prefix :
+       {std::string("\x00", 1), std::string("*\x00", 2), std::string("$\x00", 2)}) {
     RawConnection raw(port());
     raw.Send(prefix);
     const std::string junk = std::string(1024, 'A') + "\n";
@@ -312,9 +312,9 @@ TEST_P(Conformance, MaxClients) {
   std::string received;
   EXPECT_TRUE(third.ReadUntilClosed(&received));
   EXPECT_EQ(received, "-ERR max number of clients reached\r\n");
-  EXPECT_GE(MetricValue(ScrapeMetrics(server_->metrics_port()),
-                        "switchyard_connections_rejected_total"),
-            1);
+  EXPECT_GE(
+      MetricValue(ScrapeMetrics(server_->metrics_port()), "switchyard_connections_rejected_total"),
+      1);
   // A freed slot is usable again once the server has seen the close.
   first.reset();
   bool served = false;
@@ -395,15 +395,14 @@ TEST_P(Conformance, RedisCli) {
   EXPECT_EQ(RunShell(cli + "DEL greeting visits"), "2\n");
   EXPECT_NE(RunShell(cli + "NOSUCH 2>&1").find("ERR unknown command 'NOSUCH'"), std::string::npos);
   // Interactive-style input on stdin, several commands on one connection.
-  EXPECT_EQ(RunShell("printf 'PING\\nECHO hi\\nINCR c\\nINCR c\\n' | " + cli),
-            "PONG\nhi\n1\n2\n");
+  EXPECT_EQ(RunShell("printf 'PING\\nECHO hi\\nINCR c\\nINCR c\\n' | " + cli), "PONG\nhi\n1\n2\n");
 }
 
 TEST_P(Conformance, RedisBenchmark) {
   int exit_code = -1;
-  const std::string output = RunShell("redis-benchmark -p " + std::to_string(port()) +
-                                          " -t ping,set,get,incr -n 2000 -c 8 -q 2>&1",
-                                      &exit_code);
+  const std::string output = RunShell(
+      "redis-benchmark -p " + std::to_string(port()) + " -t ping,set,get,incr -n 2000 -c 8 -q 2>&1",
+      &exit_code);
   EXPECT_EQ(exit_code, 0) << output;
   for (const char* test : {"PING_INLINE: ", "PING_MBULK: ", "SET: ", "GET: ", "INCR: "}) {
     EXPECT_NE(output.find(test), std::string::npos) << test << " missing in:\n" << output;
@@ -446,11 +445,11 @@ TEST_P(Conformance, BadFlagsAndBusyPortsFailWithOneLine) {
   EXPECT_NE(output.find("--max-clients"), std::string::npos) << output;
   EXPECT_NE(RunBinary({"serve", "--model", GetParam(), "--store-bytes", "12x"}, &output), 0);
   const std::string busy = std::to_string(port());
-  EXPECT_EQ(RunBinary({"serve", "--model", GetParam(), "--port", busy, "--metrics-port", "0"},
-                      &output),
-            1);
-  EXPECT_EQ(output, "switchyard serve: cannot listen on 127.0.0.1:" + busy +
-                        ": Address already in use\n");
+  EXPECT_EQ(
+      RunBinary({"serve", "--model", GetParam(), "--port", busy, "--metrics-port", "0"}, &output),
+      1);
+  EXPECT_EQ(output,
+            "switchyard serve: cannot listen on 127.0.0.1:" + busy + ": Address already in use\n");
   EXPECT_EQ(RunBinary({"serve", "--model", GetParam(), "--port", "0", "--metrics-port",
                        std::to_string(server_->metrics_port())},
                       &output),

@@ -52,9 +52,10 @@ int ConnectLoopback(std::uint16_t port) {
 
 }  // namespace
 
-ServerProcess::ServerProcess(const std::string& model, const std::vector<std::string>& extra_flags) {
-  std::vector<std::string> args = {SWITCHYARD_BINARY, "serve",  "--model", model, "--port", "0",
-                                   "--metrics-port",  "0",      "--quiet"};
+ServerProcess::ServerProcess(const std::string& model,
+                             const std::vector<std::string>& extra_flags) {
+  std::vector<std::string> args = {SWITCHYARD_BINARY, "serve", "--model", model, "--port", "0",
+                                   "--metrics-port",  "0",     "--quiet"};
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");

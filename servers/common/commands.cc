@@ -61,7 +61,8 @@ const CommandSpec* FindCommand(std::string_view name) {
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
   });
 }
 
@@ -285,8 +286,8 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
       std::int64_t micros = 0;
       if (!ParseInt64(args[1], &micros) || micros < 0 || micros > kMaxSimulatedMicros) {
         metrics.RecordError(ErrorKind::kWrongArguments);
-        resp::AppendError(out, "ERR usec must be an integer from 0 to " +
-                                   std::to_string(kMaxSimulatedMicros));
+        resp::AppendError(
+            out, "ERR usec must be an integer from 0 to " + std::to_string(kMaxSimulatedMicros));
         break;
       }
       const std::chrono::microseconds duration(micros);

@@ -17,9 +17,9 @@ struct ServerConfig {
   std::string bind = "127.0.0.1";  // loopback unless told otherwise
   std::uint16_t port = 6380;
   std::uint16_t metrics_port = 9180;
-  unsigned threads = 0;       // event-loop threads; 0 = number of cores
-  unsigned workers = 0;       // processes or pool threads; 0 = the model's default
-  std::size_t stack_kb = 0;   // stack of each thread or fiber; 0 = the model's own default
+  unsigned threads = 0;      // event-loop threads; 0 = number of cores
+  unsigned workers = 0;      // processes or pool threads; 0 = the model's default
+  std::size_t stack_kb = 0;  // stack of each thread or fiber; 0 = the model's own default
   std::size_t max_clients = 10000;
   std::size_t max_bulk_bytes = std::size_t{512} << 20;
   std::size_t max_inline_bytes = std::size_t{64} << 10;

@@ -85,14 +85,13 @@ class ProcessCollector : public prometheus::Collectable {
                          MetricType::Counter,
                          {Value(s.user_cpu_seconds, {"mode", "user"}),
                           Value(s.system_cpu_seconds, {"mode", "system"})}));
-    out.push_back(Family("switchyard_memory_bytes", "Memory of the whole server",
-                         MetricType::Gauge,
-                         {Value(d(s.rss_bytes), {"kind", "rss"}),
-                          Value(d(s.pss_bytes), {"kind", "pss"})}));
+    out.push_back(
+        Family("switchyard_memory_bytes", "Memory of the whole server", MetricType::Gauge,
+               {Value(d(s.rss_bytes), {"kind", "rss"}), Value(d(s.pss_bytes), {"kind", "pss"})}));
     out.push_back(Family("switchyard_os_threads", "OS threads alive in the server",
                          MetricType::Gauge, {Value(d(s.threads))}));
-    out.push_back(Family("switchyard_os_processes", "OS processes of the server",
-                         MetricType::Gauge, {Value(1)}));
+    out.push_back(Family("switchyard_os_processes", "OS processes of the server", MetricType::Gauge,
+                         {Value(1)}));
     return out;
   }
 };

@@ -12,10 +12,10 @@
 
 #include <array>
 #include <atomic>
-#include <deque>
-#include <mutex>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -56,7 +56,9 @@ class Metrics {
   // thread writes, and a scrape always sees every switch so far. OS-scheduled models never ask
   // for one, so they export 0.
   struct alignas(64) UserSwitchCounter {
-    void Increment() { count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+    void Increment() {
+      count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
     std::atomic<std::uint64_t> count{0};
   };
   UserSwitchCounter& NewUserSwitchCounter();

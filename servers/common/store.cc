@@ -14,8 +14,11 @@
 #include <boost/interprocess/anonymous_shared_memory.hpp>
 #include <boost/interprocess/containers/string.hpp>
 #include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/indexes/iset_index.hpp>
 #include <boost/interprocess/managed_external_buffer.hpp>
+#include <boost/interprocess/mem_algo/rbtree_best_fit.hpp>
 #include <boost/interprocess/sync/interprocess_mutex.hpp>
+#include <boost/interprocess/sync/mutex_family.hpp>
 #include <boost/unordered_map.hpp>
 
 namespace switchyard {
@@ -23,11 +26,14 @@ namespace {
 
 namespace bip = boost::interprocess;
 
-// One segment holds everything. Its allocator (rbtree_best_fit) is the memory bound and takes its
-// own process-shared mutex on every allocate/free, so allocations from different shards serialize
-// briefly there even though the shard locks are independent. Overwrites of the same length skip
-// the allocator entirely (see Shard::Put).
-using Segment = bip::managed_external_buffer;
+// One segment holds everything and its allocator is the memory bound. bip::managed_external_buffer
+// would use rbtree_best_fit<null_mutex_family>, an allocator with no lock at all, which corrupts
+// the heap as soon as two shards allocate at once. mutex_family makes it take a process-shared
+// interprocess_mutex around every allocate/free, so allocations from different shards serialize
+// briefly there even though the shard locks are independent. Same-length overwrites skip the
+// allocator entirely (see Shard::Put).
+using Segment = bip::basic_managed_external_buffer<char, bip::rbtree_best_fit<bip::mutex_family>,
+                                                   bip::iset_index>;
 using SegmentManager = Segment::segment_manager;
 // bip::allocator holds an offset_ptr to the segment manager and hands out offset_ptrs, so the
 // containers work at any mapping address.
@@ -56,8 +62,7 @@ struct KeyEq {
 using Map = boost::unordered_map<ShmString, ShmString, KeyHash, KeyEq,
                                  ShmAllocator<std::pair<const ShmString, ShmString>>>;
 
-// Redis string2ll: optional '-', then "0" alone or a digit 1-9 followed by digits; at most 20
-// chars.
+// Redis string2ll rules: "0", or an optional '-' then 1-9 then digits; at most 20 chars.
 bool ParseInt64(std::string_view s, std::int64_t* out) {
   if (s.empty() || s.size() > 20) return false;
   const std::size_t first_digit = s[0] == '-' ? 1 : 0;
@@ -139,7 +144,8 @@ struct Store::Impl {
 std::size_t Store::MinBytes(std::size_t shards) {
   // Measure rather than model the segment manager's header, block and alignment overheads: build
   // the tables in a roomy scratch buffer, then grow from the space they used until a segment that
-  // small works too (the allocator keeps a small unusable tail, so this takes a step or two).
+  // small works too (the allocator keeps a small unusable tail, so this takes a step or two; it
+  // ends by the roomy size at the latest).
   std::size_t bytes = 4096 + shards * (sizeof(Shard) + 64);
   std::vector<std::max_align_t> scratch(bytes / sizeof(std::max_align_t) + 1);
   {
@@ -175,7 +181,8 @@ Store::~Store() = default;
 Store::Shard& Store::ShardFor(std::string_view key) const {
   // The maps pick buckets from the same hash; multiplying and taking high bits keeps the shard
   // choice independent of those bits so no shard's keys crowd a subset of its buckets.
-  const std::uint64_t h = std::hash<std::string_view>{}(key)*0x9E3779B97F4A7C15ull;
+  const std::uint64_t hash = std::hash<std::string_view>{}(key);
+  const std::uint64_t h = hash * 0x9E3779B97F4A7C15ull;
   return impl_->shards[(h >> 32) % impl_->shard_count];
 }
 
@@ -219,6 +226,7 @@ Store::Status Store::Incr(std::string_view key, std::int64_t delta, std::int64_t
 
 std::size_t Store::bytes_total() const { return impl_->segment.get_size(); }
 
+// Reads the allocator's counters without its lock: a snapshot, good enough for stats and tests.
 std::size_t Store::bytes_free() const { return impl_->segment.get_free_memory(); }
 
 std::size_t Store::key_count() const {

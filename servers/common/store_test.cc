@@ -199,6 +199,30 @@ TEST(StoreTest, ConcurrentIncrFromThreads) {
   EXPECT_EQ(Read(*store, "n"), std::to_string(kThreads * kIncrs));
 }
 
+// Threads writing different shards still share the segment allocator; it must lock on its own.
+TEST(StoreTest, ConcurrentWritesToDifferentShards) {
+  auto store = Store::Create(32 * kMiB);
+  constexpr int kThreads = 8, kOps = 3000, kKeysPerThread = 50;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::string value;
+      for (int i = 0; i < kOps; ++i) {
+        const std::string key = std::to_string(t) + ":" + std::to_string(i % kKeysPerThread);
+        const std::string expected(i * 37 % 3000, static_cast<char>(i));
+        ASSERT_EQ(store->Set(key, expected), Status::kOk);
+        ASSERT_EQ(store->Get(key, &value), Status::kOk);
+        ASSERT_EQ(value, expected);
+        if (i % 3 == 0 && i < kOps - kKeysPerThread) {  // The last round leaves every key set.
+          ASSERT_TRUE(store->Del(key));
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(store->key_count(), static_cast<std::size_t>(kThreads * kKeysPerThread));
+}
+
 // The reason the store exists: processes forked after Create share every key.
 TEST(StoreTest, ForkedChildrenShareTheStore) {
   auto store = Store::Create(16 * kMiB);

@@ -28,8 +28,12 @@ using asio::ip::tcp;
 class CoroutineServer {
  public:
   CoroutineServer(ServerContext& context, int listen_fd, int signal_fd)
-      : context_(context), loops_(context.config.threads), open_(loops_.size()),
-        acceptor_(loops_[0]), signal_(loops_[0], signal_fd), drain_deadline_(loops_[0]) {
+      : context_(context),
+        loops_(context.config.threads),
+        open_(loops_.size()),
+        acceptor_(loops_[0]),
+        signal_(loops_[0], signal_fd),
+        drain_deadline_(loops_[0]) {
     acceptor_.assign(IsV6(listen_fd) ? tcp::v6() : tcp::v4(), listen_fd);
     for (auto& loop : loops_) {
       keep_running_.emplace_back(loop.get_executor());
@@ -41,7 +45,8 @@ class CoroutineServer {
     asio::co_spawn(loops_[0], Accept(), asio::detached);
     asio::co_spawn(loops_[0], AwaitSignal(), asio::detached);
     std::vector<std::thread> threads;
-    for (std::size_t i = 1; i < loops_.size(); ++i) threads.emplace_back([this, i] { loops_[i].run(); });
+    for (std::size_t i = 1; i < loops_.size(); ++i)
+      threads.emplace_back([this, i] { loops_[i].run(); });
     loops_[0].run();
     for (auto& thread : threads) thread.join();
     return 0;
@@ -58,7 +63,8 @@ class CoroutineServer {
   awaitable<void> Accept() {
     for (std::size_t next = 0;; next = (next + 1) % loops_.size()) {
       std::error_code ec;
-      tcp::socket socket = co_await acceptor_.async_accept(loops_[next], asio::redirect_error(use_awaitable, ec));
+      tcp::socket socket =
+          co_await acceptor_.async_accept(loops_[next], asio::redirect_error(use_awaitable, ec));
       if (stopping_) co_return;
       if (ec) {
         // Out of descriptors (EMFILE) and the like: back off instead of spinning on accept.
@@ -87,7 +93,8 @@ class CoroutineServer {
     for (bool open = true; open && !ec;) {
       const Session::Step step = session.Process();
       if (!session.output().empty()) {
-        co_await asio::async_write(socket, asio::buffer(session.output()), asio::redirect_error(use_awaitable, ec));
+        co_await asio::async_write(socket, asio::buffer(session.output()),
+                                   asio::redirect_error(use_awaitable, ec));
         suspensions.Increment();
         session.output().clear();
         if (ec) break;
@@ -95,7 +102,8 @@ class CoroutineServer {
       switch (step.next) {
         case Session::Next::kNeedInput: {
           const auto space = session.ReadSpace();
-          const std::size_t n = co_await socket.async_read_some(asio::buffer(space.data(), space.size()), asio::redirect_error(use_awaitable, ec));
+          const std::size_t n = co_await socket.async_read_some(
+              asio::buffer(space.data(), space.size()), asio::redirect_error(use_awaitable, ec));
           suspensions.Increment();
           session.CommitRead(n);
           break;
@@ -125,7 +133,8 @@ class CoroutineServer {
   awaitable<void> AwaitSignal() {
     char byte;
     std::error_code ec;
-    co_await signal_.async_read_some(asio::buffer(&byte, 1), asio::redirect_error(use_awaitable, ec));
+    co_await signal_.async_read_some(asio::buffer(&byte, 1),
+                                     asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;
     stopping_ = true;
     acceptor_.close(ec);
@@ -134,7 +143,8 @@ class CoroutineServer {
     for (std::size_t i = 0; i < loops_.size(); ++i) {
       asio::post(loops_[i], [this, i] {
         std::error_code ignored;
-        for (tcp::socket* socket : open_[i]) socket->shutdown(tcp::socket::shutdown_receive, ignored);
+        for (tcp::socket* socket : open_[i])
+          socket->shutdown(tcp::socket::shutdown_receive, ignored);
       });
     }
     for (auto& guard : keep_running_) guard.reset();

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <mutex>
@@ -73,7 +73,8 @@ class ThreadPerConnServer {
     pthread_attr_t attributes;
     pthread_attr_init(&attributes);
     pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-    if (context_.config.stack_kb != 0) pthread_attr_setstacksize(&attributes, context_.config.stack_kb * 1024);
+    if (context_.config.stack_kb != 0)
+      pthread_attr_setstacksize(&attributes, context_.config.stack_kb * 1024);
     auto* job = new std::pair<ThreadPerConnServer*, int>(this, fd);
     pthread_t thread;
     const int rc = pthread_create(
@@ -109,8 +110,10 @@ class ThreadPerConnServer {
           ssize_t n;
           do n = recv(fd, space.data(), space.size(), 0);
           while (n < 0 && errno == EINTR);
-          if (n <= 0) open = false;
-          else session.CommitRead(static_cast<std::size_t>(n));
+          if (n <= 0)
+            open = false;
+          else
+            session.CommitRead(static_cast<std::size_t>(n));
           break;
         }
         case Session::Next::kFlush:
