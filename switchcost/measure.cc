@@ -99,8 +99,10 @@ std::uint64_t PssBytes(const std::string& pid) {
   return ReadKbField("/proc/" + pid + "/smaps_rollup", "Pss:");
 }
 
-std::uint64_t KernelTaskBytes() {
-  return ReadKbField("/proc/meminfo", "KernelStack:") + ReadKbField("/proc/meminfo", "PageTables:");
+std::uint64_t PageTableBytes(const std::string& pid) {
+  return ReadKbField("/proc/" + pid + "/status", "VmPTE:");
 }
+
+std::uint64_t KernelStackBytes() { return ReadKbField("/proc/meminfo", "KernelStack:"); }
 
 }  // namespace switchyard::switchcost

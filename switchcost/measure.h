@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sched.h>
+#include <time.h>
 
 #include <chrono>
 #include <cstdint>
@@ -52,6 +53,23 @@ inline double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), user and system: what a loop that
+// runs on one thread costs, without the time other processes held the CPU when they preempted it.
+// Used for everything that runs on one thread; ping-pongs between two units use the wall clock.
+class ThreadCpuTimer {
+ public:
+  ThreadCpuTimer() : start_(Now()) {}
+  double Seconds() const { return Now() - start_; }
+
+ private:
+  static double Now() {
+    timespec now{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+  }
+  double start_;
+};
+
 // CPUs this process may run on, in order (from sched_getaffinity).
 std::vector<int> AllowedCpus();
 
@@ -72,8 +90,10 @@ void PinTo(int cpu);
 
 // The "Pss:" line of /proc/PID/smaps_rollup ("self" for this process), in bytes.
 std::uint64_t PssBytes(const std::string& pid = "self");
-// KernelStack + PageTables from /proc/meminfo, in bytes: the kernel memory a task and an address
-// space cost that no per-process file shows.
-std::uint64_t KernelTaskBytes();
+// The "VmPTE:" line of /proc/PID/status: this process's page tables, in bytes.
+std::uint64_t PageTableBytes(const std::string& pid = "self");
+// KernelStack from /proc/meminfo, in bytes: system-wide, the only place kernel stacks are counted,
+// so other activity on the machine adds noise to its differences.
+std::uint64_t KernelStackBytes();
 
 }  // namespace switchyard::switchcost

@@ -254,9 +254,9 @@ std::vector<Figure> MeasureOsIndirect(const Budget& budget,
     PinCurrentThread pin({cpu});
     WorkingSet alone(bytes);
     const Stats pass = MeasureNs(budget, 1, [&](std::uint64_t n) {
-      const auto start = Clock::now();
+      const ThreadCpuTimer timer;
       for (std::uint64_t i = 0; i < n; ++i) alone.Touch();
-      return SecondsSince(start);
+      return timer.Seconds();
     });
     for (Kind kind : {Kind::kProcess, Kind::kThread}) {
       const Stats trip = MeasureNs(budget, 2, [&](std::uint64_t n) {
@@ -343,11 +343,12 @@ std::vector<double> RunInChild(const std::function<std::vector<double>()>& measu
 namespace {
 
 // With `count` children alive, each blocked in read() after touching what a started process
-// touches: (PSS of this process and every child - PSS of this process before) / count, and the
-// growth of kernel stacks + page tables / count.
+// touches: per child, the growth of PSS (this process and every child), of page tables (VmPTE of
+// each) and of kernel stacks (system-wide).
 std::vector<double> ProcessMemory(int count) {
   const double pss_before = static_cast<double>(PssBytes());
-  const double kernel_before = static_cast<double>(KernelTaskBytes());
+  const double pte_before = static_cast<double>(PageTableBytes());
+  const double stack_before = static_cast<double>(KernelStackBytes());
   int ready[2], release[2];
   if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(release, O_CLOEXEC) != 0) ThrowErrno("pipe2");
   std::vector<pid_t> children;
@@ -380,19 +381,25 @@ std::vector<double> ProcessMemory(int count) {
     if (read(ready[0], &byte, 1) != 1) break;
   }
   double pss_after = static_cast<double>(PssBytes());
-  for (pid_t child : children) pss_after += static_cast<double>(PssBytes(std::to_string(child)));
-  const double kernel_after = static_cast<double>(KernelTaskBytes());
+  double pte_after = static_cast<double>(PageTableBytes());
+  for (pid_t child : children) {
+    pss_after += static_cast<double>(PssBytes(std::to_string(child)));
+    pte_after += static_cast<double>(PageTableBytes(std::to_string(child)));
+  }
+  const double stack_after = static_cast<double>(KernelStackBytes());
   reap();
   close(ready[0]);
   close(release[0]);
-  return {(pss_after - pss_before) / count, (kernel_after - kernel_before) / count};
+  return {(pss_after - pss_before) / count, (pte_after - pte_before) / count,
+          (stack_after - stack_before) / count};
 }
 
-// With `count` threads alive, each blocked on a latch: growth of this process's PSS / count and
-// of kernel stacks + page tables / count.
+// With `count` threads alive, each blocked on a latch: per thread, the growth of this process's
+// PSS and page tables, and of kernel stacks (system-wide).
 std::vector<double> ThreadMemory(int count, std::size_t stack_bytes) {
   const double pss_before = static_cast<double>(PssBytes());
-  const double kernel_before = static_cast<double>(KernelTaskBytes());
+  const double pte_before = static_cast<double>(PageTableBytes());
+  const double stack_before = static_cast<double>(KernelStackBytes());
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   if (stack_bytes != 0) pthread_attr_setstacksize(&attr, stack_bytes);
@@ -424,33 +431,38 @@ std::vector<double> ThreadMemory(int count, std::size_t stack_bytes) {
   }
   started.wait();
   const double pss_after = static_cast<double>(PssBytes());
-  const double kernel_after = static_cast<double>(KernelTaskBytes());
+  const double pte_after = static_cast<double>(PageTableBytes());
+  const double stack_after = static_cast<double>(KernelStackBytes());
   release.count_down();
   for (pthread_t thread : threads) pthread_join(thread, nullptr);
   pthread_attr_destroy(&attr);
-  return {(pss_after - pss_before) / count, (kernel_after - kernel_before) / count};
+  return {(pss_after - pss_before) / count, (pte_after - pte_before) / count,
+          (stack_after - stack_before) / count};
 }
 
-// Adds the PSS and kernel figures of `runs` runs of `one_run` (which returns {pss, kernel}).
+// Adds the PSS, page-table and kernel-stack figures of `runs` runs of `one_run` (which returns
+// those three per unit).
 void AddMemoryFigures(std::vector<Figure>& figures, const std::string& unit,
                       const std::string& method_prefix, int count, int runs,
                       const std::string& note,
                       const std::function<std::vector<double>()>& one_run) {
-  std::vector<double> pss, kernel;
+  std::vector<double> samples[3];
   for (int run = 0; run < runs; ++run) {
     const std::vector<double> values = RunInChild(one_run);
-    if (values.size() != 2) throw std::runtime_error("a memory measurement returned no figures");
-    pss.push_back(values[0]);
-    kernel.push_back(values[1]);
+    if (values.size() != 3) throw std::runtime_error("a memory measurement returned no figures");
+    for (int i = 0; i < 3; ++i) samples[i].push_back(values[i]);
   }
   const std::string alive = std::to_string(count) + " alive";
-  const Stats p = Summarize(pss), k = Summarize(kernel);
-  figures.push_back({unit, "memory", method_prefix + "pss@" + std::to_string(count), false,
-                     p.median, "bytes", p.spread, p.runs, "PSS per unit, " + alive + note});
-  figures.push_back({unit, "memory", method_prefix + "kernel@" + std::to_string(count), false,
-                     k.median, "bytes", k.spread, k.runs,
-                     "KernelStack+PageTables per unit, " + alive +
-                         " (system-wide counters: other activity adds noise)"});
+  const char* const names[3] = {"pss", "pagetables", "kernelstack"};
+  const std::string notes[3] = {"PSS per unit, " + alive + note,
+                                "page tables (VmPTE) per unit, " + alive,
+                                "KernelStack growth in /proc/meminfo per unit, " + alive +
+                                    " (system-wide: other activity adds noise)"};
+  for (int i = 0; i < 3; ++i) {
+    const Stats stats = Summarize(samples[i]);
+    figures.push_back({unit, "memory", method_prefix + names[i] + "@" + std::to_string(count),
+                       false, stats.median, "bytes", stats.spread, stats.runs, notes[i]});
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -119,19 +120,18 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
   }
   out << "\n  (" << not_affected << " more: not affected)\n\n";
 
-  const int biggest = options.alive.empty() ? 0 : options.alive.back();
+  const int biggest = options.alive.back();
   const std::string at = "@" + std::to_string(biggest);
   struct Row {
     std::string unit, registers, stack, address_space, signal_mask, kernel, method;
-    std::string memory_method;  // the PSS figure shown; plus the kernel figure for OS units
-    std::string kernel_method;
+    std::string memory_method;  // the PSS figure shown
+    std::string kernel_prefix;  // method prefix of the page-table and kernel-stack figures
     std::string create_method;
   };
   const std::vector<Row> rows = {
-      {"process", "all", "yes", "yes", "yes", "yes", "futex", "pss" + at, "kernel" + at,
-       "fork+exit+wait"},
+      {"process", "all", "yes", "yes", "yes", "yes", "futex", "pss" + at, "", "fork+exit+wait"},
       {"thread", "all", "yes", "no", "yes", "yes", "futex", "stack-default/pss" + at,
-       "stack-default/kernel" + at, "pthread_create+join"},
+       "stack-default/", "pthread_create+join"},
       {"ucontext", "all", "yes", "no", "yes", "yes (sigprocmask)", "swapcontext", "", "", ""},
       {"fiber", "callee-saved", "yes", "no", "no", "no", "boost-fiber", "stack-default/pss" + at,
        "", "boost-fiber"},
@@ -140,18 +140,13 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
       {"syscall", "user regs", "kernel's", "no", "no", "yes", "getppid", "", "", ""},
       {"call", "callee-saved", "no", "no", "no", "no", "noinline-call", "", "", ""},
   };
-  const std::vector<std::size_t> widths = {10, 14, 9, 9, 8, 18, 19, 19, 20, 22};
+  const std::vector<std::size_t> widths = {10, 14, 10, 11, 9, 18, 19, 19, 20, 22};
   const std::vector<std::string> header = {
-      "unit",
-      "registers",
-      "stack",
-      "address",
-      "signal",
-      "kernel entry",
-      "switch, 1 CPU",
-      "switch, 2 CPUs",
-      "create",
-      "bytes per unit" + (biggest ? " (" + std::to_string(biggest) + " alive)" : "")};
+      "unit",          "registers",
+      "stack ptr",     "addr space",
+      "sig mask",      "kernel entry",
+      "switch, 1 CPU", "switch, 2 CPUs",
+      "create",        "bytes per unit (" + std::to_string(biggest) + " alive)"};
   out << "One switch saves and restores, and costs (median of " << figures.front().runs
       << " runs ± half their range):\n";
   for (std::size_t i = 0; i < header.size(); ++i) out << Pad(header[i], widths[i]);
@@ -163,12 +158,17 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
     const Figure* two_cpus = Find(figures, row.unit, "switch", row.method, false);
     const Figure* create = Find(figures, row.unit, "create", row.create_method, false);
     const Figure* pss = Find(figures, row.unit, "memory", row.memory_method, false);
-    const Figure* kernel = Find(figures, row.unit, "memory", row.kernel_method, false);
+    // Kernel memory: page tables + kernel stack, each found under the row's prefix.
+    const std::string& prefix = row.kernel_prefix;
+    const Figure* tables = Find(figures, row.unit, "memory", prefix + "pagetables" + at, false);
+    const Figure* stacks = Find(figures, row.unit, "memory", prefix + "kernelstack" + at, false);
     cells.push_back(one_cpu ? Format(*one_cpu) : "-");
     cells.push_back(two_cpus ? Format(*two_cpus) : "-");
     cells.push_back(create ? Format(*create) : "-");
     std::string memory = pss ? FormatBytes(pss->value) : "-";
-    if (kernel) memory += " + " + FormatBytes(kernel->value) + " kernel";
+    if (tables && stacks) {
+      memory += " + " + FormatBytes(tables->value + stacks->value) + " kernel";
+    }
     cells.push_back(memory);
     for (std::size_t i = 0; i < cells.size(); ++i) out << Pad(cells[i], widths[i]);
     out << "\n";
@@ -181,13 +181,17 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
         << Pad(cpus, 7) << Pad(Format(figure), 22) << figure.note << "\n";
   }
   out << "\nMethod: a switch is timed over a loop of ping-pong round trips between two units and "
-         "divided by the\nswitches in it; nothing is subtracted except where a note says so "
-         "(the working-set pass). Each\nfigure is the median of its runs; a run's length is "
-         "calibrated first. OS units switch through\nfutex(2) or a 4-byte pipe write/read, as "
-         "perf bench sched pipe does; on 1 CPU both are pinned to\nthe same CPU, so each "
-         "hand-over is one context switch. Memory is measured in a fresh child\nprocess: PSS "
-         "from /proc/PID/smaps_rollup, kernel memory as KernelStack + PageTables growth in\n"
-         "/proc/meminfo (system-wide), both divided by the units alive.\n";
+         "divided by\nthe switches in it; nothing is subtracted except where a note says so (the "
+         "working-set pass).\nEach figure is the median of its runs; a run's length is calibrated "
+         "first. OS units switch\nthrough futex(2) or a 4-byte pipe write/read, as perf bench "
+         "sched pipe does; on 1 CPU both are\npinned to the same CPU, so each hand-over is one "
+         "context switch; they and OS unit creation are\ntimed by the wall clock. Loops that run "
+         "on one thread (fibers, ucontext, coroutines, the call\nand the system call, fiber and "
+         "coroutine creation) are timed by that thread's CPU time, so\nother processes that "
+         "preempt it do not count. Memory is measured in a fresh child process: PSS\nfrom "
+         "/proc/PID/smaps_rollup, page tables from VmPTE in /proc/PID/status, kernel stacks as\n"
+         "KernelStack growth in /proc/meminfo (system-wide), each divided by the units alive. In "
+         "the\nfirst table, kernel = page tables + kernel stacks.\n";
   if (machine.allowed_cpus < 2) {
     out << "Only one CPU is allowed to this process: the 2-CPU switch figures are left out.\n";
   }
@@ -232,13 +236,19 @@ void AddFlags(CLI::App& command, Options& options) {
   command
       .add_option("--alive", options.alive,
                   "Units alive at once for the memory figures (default 1000 10000)")
-      ->check(CLI::Range(1, 100000));
+      ->check(CLI::Range(1, 100000))
+      ->delimiter(',');
   command
       .add_option("--working-set", options.working_sets,
                   "Bytes each side touches between switches, for the indirect cost "
                   "(default 16k 256k 1m 4m)")
-      ->transform(CLI::AsSizeValue(false));
-  command.add_flag("--skip-memory", options.skip_memory, "Leave out the memory figures");
+      ->transform(CLI::AsSizeValue(false))
+      ->delimiter(',');
+  command
+      .add_option("--only", options.only,
+                  "Measure only these parts (default all): switch, indirect, create, memory")
+      ->check(CLI::IsMember({"switch", "indirect", "create", "memory"}))
+      ->delimiter(',');
 }
 
 int Run(Options options) {
@@ -253,7 +263,10 @@ int Run(Options options) {
                                ? std::vector<std::size_t>{64 << 10, 1 << 20}
                                : std::vector<std::size_t>{16 << 10, 256 << 10, 1 << 20, 4 << 20};
   }
-  if (options.skip_memory) options.alive.clear();
+  auto wanted = [&](const std::string& part) {
+    return options.only.empty() ||
+           std::find(options.only.begin(), options.only.end(), part) != options.only.end();
+  };
   // Check the output path before minutes of measuring, not after.
   std::ofstream json_file;
   if (!options.json_path.empty()) {
@@ -272,16 +285,22 @@ int Run(Options options) {
     for (Figure& figure : measure()) figures.push_back(std::move(figure));
   };
   try {
-    step("user-space switches and baselines", [&] { return MeasureUserSwitches(budget); });
-    step("process and thread switches", [&] { return MeasureOsSwitches(budget); });
-    step("switches with a working set",
-         [&] { return MeasureOsIndirect(budget, options.working_sets); });
-    step("creation", [&] {
-      std::vector<Figure> created = MeasureUserCreation(budget);
-      for (Figure& figure : MeasureOsCreation(budget)) created.push_back(std::move(figure));
-      return created;
-    });
-    if (!options.alive.empty()) {
+    if (wanted("switch")) {
+      step("user-space switches and baselines", [&] { return MeasureUserSwitches(budget); });
+      step("process and thread switches", [&] { return MeasureOsSwitches(budget); });
+    }
+    if (wanted("indirect")) {
+      step("switches with a working set",
+           [&] { return MeasureOsIndirect(budget, options.working_sets); });
+    }
+    if (wanted("create")) {
+      step("creation", [&] {
+        std::vector<Figure> created = MeasureUserCreation(budget);
+        for (Figure& figure : MeasureOsCreation(budget)) created.push_back(std::move(figure));
+        return created;
+      });
+    }
+    if (wanted("memory")) {
       step("memory per unit", [&] {
         std::vector<Figure> memory = MeasureUserMemory(options.alive, options.runs);
         for (Figure& figure : MeasureOsMemory(options.alive, options.runs)) {

@@ -16,6 +16,19 @@ namespace {
 
 using nlohmann::json;
 
+#if defined(__SANITIZE_ADDRESS__)
+// Under AddressSanitizer a fork copies the page tables of its shadow memory (about 20 ms each on
+// a 2-core machine), so the memory figures are taken with fewer processes alive.
+constexpr bool kUnderAsan = true;
+constexpr int kMostAlive = 100;
+const char* const kAliveFlag = "--alive 20,100";
+#else
+constexpr bool kUnderAsan = false;
+constexpr int kMostAlive = 1000;
+const char* const kAliveFlag = "--alive 100,1000";
+#endif
+const std::string kAtMost = "@" + std::to_string(kMostAlive);
+
 class SwitchcostRun : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -23,8 +36,8 @@ class SwitchcostRun : public ::testing::Test {
     const int fd = mkstemp(path);
     ASSERT_GE(fd, 0);
     close(fd);
-    const std::string command =
-        std::string(SWITCHYARD_BINARY) + " switchcost --quick --json " + path + " 2>&1";
+    const std::string command = std::string(SWITCHYARD_BINARY) + " switchcost --quick " +
+                                kAliveFlag + " --json " + path + " 2>&1";
     FILE* pipe = popen(command.c_str(), "r");
     ASSERT_NE(pipe, nullptr);
     char buffer[4096];
@@ -105,9 +118,7 @@ TEST_F(SwitchcostRun, EveryFigureIsAMeasuredMedianWithASpread) {
 }
 
 TEST_F(SwitchcostRun, SwitchesOrderAsTheirWorkDoes) {
-  // A coroutine transfer is a jump; a fiber also swaps stacks; swapcontext adds a system call.
-  EXPECT_LT(Value("coroutine", "switch", "symmetric-transfer", true),
-            Value("fiber", "switch", "boost-fiber", true));
+  // A fiber switch swaps registers and stacks; swapcontext adds a system call for the mask.
   EXPECT_LT(Value("fiber", "switch", "boost-fiber", true),
             Value("ucontext", "switch", "swapcontext", true));
   // A kernel switch is at least a system call plus the scheduler.
@@ -118,6 +129,16 @@ TEST_F(SwitchcostRun, SwitchesOrderAsTheirWorkDoes) {
     }
   }
   EXPECT_LT(Value("call", "switch", "noinline-call", true), syscall);
+}
+
+TEST_F(SwitchcostRun, CoroutineTransferIsCheaperThanAFiberSwitch) {
+  if (kUnderAsan) {
+    GTEST_SKIP() << "under AddressSanitizer every coroutine frame access is instrumented while "
+                    "Boost.Context's switch is uninstrumented assembly, so the two are not "
+                    "comparable; the release and dev presets check this ordering";
+  }
+  EXPECT_LT(Value("coroutine", "switch", "symmetric-transfer", true),
+            Value("fiber", "switch", "boost-fiber", true));
 }
 
 TEST_F(SwitchcostRun, CreationOrdersAsItsWorkDoes) {
@@ -142,11 +163,13 @@ TEST_F(SwitchcostRun, MeasuresAcrossTwoCpusWhenItHasThem) {
 }
 
 TEST_F(SwitchcostRun, MemoryGrowsWithEveryUnit) {
-  // A process has its own page tables and kernel stack; a thread a kernel stack at least.
-  EXPECT_GT(Value("process", "memory", "kernel@1000", false), 4096);
-  EXPECT_GT(Value("thread", "memory", "stack-default/kernel@1000", false), 4096);
-  EXPECT_GT(Value("process", "memory", "pss@1000", false),
-            Value("coroutine", "memory", "pss@1000", false));
+  // A process has page tables of its own; threads share their process's. Kernel stacks are read
+  // from a system-wide counter that other processes move, so they are not asserted on here.
+  const double process_tables = Value("process", "memory", "pagetables" + kAtMost, false);
+  EXPECT_GT(process_tables, 4096);
+  EXPECT_GT(process_tables, Value("thread", "memory", "stack-default/pagetables" + kAtMost, false));
+  EXPECT_GT(Value("process", "memory", "pss" + kAtMost, false),
+            Value("coroutine", "memory", "pss" + kAtMost, false));
   EXPECT_GT(Value("coroutine", "memory", "frame-bytes", false), 16);
 }
 

@@ -28,18 +28,18 @@ namespace ctx = boost::context;
 
 double TimeCalls(std::uint64_t n) {
   std::uint64_t counter = 0;
-  const auto start = Clock::now();
+  const ThreadCpuTimer timer;
   for (std::uint64_t i = 0; i < n; ++i) OpaqueCall(&counter);
-  const double seconds = SecondsSince(start);
+  const double seconds = timer.Seconds();
   if (counter != n) throw std::logic_error("calls were skipped");
   return seconds;
 }
 
 // getppid through syscall(2), not a vDSO function, so every call enters the kernel.
 double TimeSyscalls(std::uint64_t n) {
-  const auto start = Clock::now();
+  const ThreadCpuTimer timer;
   for (std::uint64_t i = 0; i < n; ++i) syscall(SYS_getppid);
-  return SecondsSince(start);
+  return timer.Seconds();
 }
 
 // ---- Boost.Context fibers ---------------------------------------------------------------------
@@ -57,9 +57,9 @@ double TimeFiberSwitches(std::uint64_t n) {
     return std::move(main);
   }};
   partner = std::move(partner).resume();  // starts it: outside the timing
-  const auto start = Clock::now();
+  const ThreadCpuTimer timer;
   for (std::uint64_t i = 0; i < n; ++i) partner = std::move(partner).resume();
-  const double seconds = SecondsSince(start);
+  const double seconds = timer.Seconds();
   partner = std::move(partner).resume();  // lets it return, which destroys it
   if (partner || counter != n + 1) throw std::logic_error("fiber ping-pong went wrong");
   return seconds;
@@ -94,9 +94,9 @@ double TimeUcontextSwitches(std::uint64_t n) {
   makecontext(&state.partner, UcontextPartner, 0);
   current_ping_pong = &state;
   swapcontext(&state.main, &state.partner);  // starts it: outside the timing
-  const auto start = Clock::now();
+  const ThreadCpuTimer timer;
   for (std::uint64_t i = 0; i < n; ++i) swapcontext(&state.main, &state.partner);
-  const double seconds = SecondsSince(start);
+  const double seconds = timer.Seconds();
   swapcontext(&state.main, &state.partner);  // lets it return through uc_link
   current_ping_pong = nullptr;
   return seconds;
@@ -166,9 +166,9 @@ double TimeCoroutineSwitches(std::uint64_t n) {
   Coroutine b = Player(&a_handle, ~std::uint64_t{0}, &counter);
   a_handle = a.handle;
   b_handle = b.handle;
-  const auto start = Clock::now();
+  const ThreadCpuTimer timer;
   for (std::uint64_t i = 0; i < n; ++i) a.handle.resume();
-  const double seconds = SecondsSince(start);
+  const double seconds = timer.Seconds();
   if (counter != 2 * n * kTransferBatch) throw std::logic_error("coroutine ping-pong failed");
   return seconds;
 }
@@ -206,12 +206,12 @@ std::vector<Figure> MeasureUserCreation(const Budget& budget) {
   std::vector<Figure> figures;
   const Stats coroutine = MeasureNs(budget, 1, [](std::uint64_t n) {
     std::uint64_t counter = 0;
-    const auto start = Clock::now();
+    const ThreadCpuTimer timer;
     for (std::uint64_t i = 0; i < n; ++i) {
       Coroutine c = Empty(&counter);
       c.handle.resume();  // runs it to its final suspend; the destructor destroys the frame
     }
-    const double seconds = SecondsSince(start);
+    const double seconds = timer.Seconds();
     if (counter != n) throw std::logic_error("coroutines did not run");
     return seconds;
   });
@@ -223,7 +223,7 @@ std::vector<Figure> MeasureUserCreation(const Budget& budget) {
   const std::size_t stack = ctx::fixedsize_stack::traits_type::default_size();
   const Stats fiber = MeasureNs(budget, 1, [](std::uint64_t n) {
     std::uint64_t counter = 0;
-    const auto start = Clock::now();
+    const ThreadCpuTimer timer;
     for (std::uint64_t i = 0; i < n; ++i) {
       ctx::fiber f{[&counter](ctx::fiber&& main) {
         ++counter;
@@ -231,7 +231,7 @@ std::vector<Figure> MeasureUserCreation(const Budget& budget) {
       }};
       f = std::move(f).resume();  // runs it to its end, which frees its stack
     }
-    const double seconds = SecondsSince(start);
+    const double seconds = timer.Seconds();
     if (counter != n) throw std::logic_error("fibers did not run");
     return seconds;
   });
