@@ -1,5 +1,7 @@
 #include "switchcost/measure.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -35,6 +37,18 @@ Stats MeasureNs(const Budget& budget, double ops_per_iteration,
     ns_per_op.push_back(timed_run(n) * 1e9 / (static_cast<double>(n) * ops_per_iteration));
   }
   return Summarize(std::move(ns_per_op));
+}
+
+double ProcessTreeCpuSeconds() {
+  double seconds = 0;
+  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage usage{};
+    getrusage(who, &usage);
+    for (const timeval& tv : {usage.ru_utime, usage.ru_stime}) {
+      seconds += static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+    }
+  }
+  return seconds;
 }
 
 std::vector<int> AllowedCpus() {

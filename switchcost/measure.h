@@ -70,6 +70,12 @@ class ThreadCpuTimer {
   double start_;
 };
 
+// CPU time, user + system, of this whole process (every thread, including those that ended) and
+// of its children that have been waited for (getrusage SELF + CHILDREN): what creating and
+// ending a thread or a process costs the creator and the created, without the time other
+// processes held the CPU.
+double ProcessTreeCpuSeconds();
+
 // CPUs this process may run on, in order (from sched_getaffinity).
 std::vector<int> AllowedCpus();
 

@@ -185,13 +185,14 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
          "working-set pass).\nEach figure is the median of its runs; a run's length is calibrated "
          "first. OS units switch\nthrough futex(2) or a 4-byte pipe write/read, as perf bench "
          "sched pipe does; on 1 CPU both are\npinned to the same CPU, so each hand-over is one "
-         "context switch; they and OS unit creation are\ntimed by the wall clock. Loops that run "
-         "on one thread (fibers, ucontext, coroutines, the call\nand the system call, fiber and "
-         "coroutine creation) are timed by that thread's CPU time, so\nother processes that "
-         "preempt it do not count. Memory is measured in a fresh child process: PSS\nfrom "
-         "/proc/PID/smaps_rollup, page tables from VmPTE in /proc/PID/status, kernel stacks as\n"
-         "KernelStack growth in /proc/meminfo (system-wide), each divided by the units alive. In "
-         "the\nfirst table, kernel = page tables + kernel stacks.\n";
+         "context switch. These ping-pongs are timed by\nthe wall clock, as perf does. Loops "
+         "that run on one thread (fibers, ucontext, coroutines, the\ncall, the system call, "
+         "fiber and coroutine creation) are timed by that thread's CPU time, and\nthread and "
+         "process creation by the CPU time of creator and created (getrusage), so other\n"
+         "processes that preempt them do not count. Memory is measured in a fresh child process: "
+         "PSS\nfrom /proc/PID/smaps_rollup, page tables from VmPTE in /proc/PID/status, kernel "
+         "stacks as\nKernelStack growth in /proc/meminfo (system-wide), each divided by the units "
+         "alive. In the\nfirst table, kernel = page tables + kernel stacks.\n";
   if (machine.allowed_cpus < 2) {
     out << "Only one CPU is allowed to this process: the 2-CPU switch figures are left out.\n";
   }
