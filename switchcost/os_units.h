@@ -15,7 +15,8 @@ namespace switchyard::switchcost {
 std::vector<Figure> MeasureOsSwitches(const Budget& budget);
 
 // The same futex ping-pong on one CPU while each side touches its own working set of each size
-// between switches (Li, Ding and Shen, 2007): what cache and TLB refill add to a switch.
+// between switches (Li, Ding and Shen, 2007): what cache and TLB refill add to a switch. Each
+// figure is one switch plus one pass; its note gives the difference from the pass alone.
 std::vector<Figure> MeasureOsIndirect(const Budget& budget,
                                       const std::vector<std::size_t>& working_set_bytes);
 

@@ -180,19 +180,20 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
     out << "  " << Pad(figure.unit, 10) << Pad(figure.operation, 7) << Pad(figure.method, 34)
         << Pad(cpus, 7) << Pad(Format(figure), 22) << figure.note << "\n";
   }
-  out << "\nMethod: a switch is timed over a loop of ping-pong round trips between two units and "
-         "divided by\nthe switches in it; nothing is subtracted except where a note says so (the "
-         "working-set pass).\nEach figure is the median of its runs; a run's length is calibrated "
-         "first. OS units switch\nthrough futex(2) or a 4-byte pipe write/read, as perf bench "
-         "sched pipe does; on 1 CPU both are\npinned to the same CPU, so each hand-over is one "
-         "context switch. These ping-pongs are timed by\nthe wall clock, as perf does. Loops "
-         "that run on one thread (fibers, ucontext, coroutines, the\ncall, the system call, "
-         "fiber and coroutine creation) are timed by that thread's CPU time, and\nthread and "
-         "process creation by the CPU time of creator and created (getrusage), so other\n"
-         "processes that preempt them do not count. Memory is measured in a fresh child process: "
-         "PSS\nfrom /proc/PID/smaps_rollup, page tables from VmPTE in /proc/PID/status, kernel "
-         "stacks as\nKernelStack growth in /proc/meminfo (system-wide), each divided by the units "
-         "alive. In the\nfirst table, kernel = page tables + kernel stacks.\n";
+  out << R"(
+Method: a switch is timed over a loop of ping-pong round trips between two units and divided by
+the switches in it; nothing is subtracted (the working-set notes give the difference from the
+pass alone). Each figure is the median of its runs; a run's length is calibrated first. OS units
+switch through futex(2) or a 4-byte pipe write/read, as perf bench sched pipe does; on 1 CPU both
+are pinned to the same CPU, so each hand-over is one context switch. These ping-pongs are timed
+by the wall clock, as perf does. Loops that run on one thread (fibers, ucontext, coroutines, the
+call, the system call, fiber and coroutine creation) are timed by that thread's CPU time, and
+thread and process creation by the CPU time of creator and created (getrusage), so other
+processes that preempt them do not count. Memory is measured in a fresh child process: PSS from
+/proc/PID/smaps_rollup, page tables from VmPTE in /proc/PID/status, kernel stacks as KernelStack
+growth in /proc/meminfo (system-wide), each divided by the units alive. In the first table,
+kernel = page tables + kernel stacks.
+)";
   if (machine.allowed_cpus < 2) {
     out << "Only one CPU is allowed to this process: the 2-CPU switch figures are left out.\n";
   }
