@@ -44,6 +44,7 @@ class Channel {
     void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (page == MAP_FAILED) ThrowErrno("mmap");
     turn_ = new (page) std::atomic<std::uint32_t>(kSideA);
+    side_b_cpu_seconds_ = new (static_cast<char*>(page) + 64) double(0);
     if (pipe2(a_to_b_, O_CLOEXEC) != 0 || pipe2(b_to_a_, O_CLOEXEC) != 0) ThrowErrno("pipe2");
   }
   ~Channel() {
@@ -71,6 +72,10 @@ class Channel {
     close(a_to_b_[1]);
     a_to_b_[1] = -1;
   }
+
+  // Where side B leaves the CPU time of its timed round trips (in the shared page, so a child
+  // process can report it too); read after B has been joined or waited for.
+  double& side_b_cpu_seconds() { return *side_b_cpu_seconds_; }
 
   // Gives the turn to `to` and wakes it.
   void Send(Side to) {
@@ -114,6 +119,7 @@ class Channel {
   Method method_;
   int futex_flags_;
   std::atomic<std::uint32_t>* turn_ = nullptr;
+  double* side_b_cpu_seconds_ = nullptr;
   int a_to_b_[2] = {-1, -1};
   int b_to_a_[2] = {-1, -1};
 };
@@ -135,8 +141,11 @@ class WorkingSet {
 };
 
 // Runs side B in a child process or a thread, side A here, pinned as asked, and returns the
-// seconds that `round_trips` round trips took on side A after a warm-up. Each round trip is two
-// switches: A to B and B to A.
+// seconds that `round_trips` round trips took after a warm-up. Each round trip is two switches:
+// A to B and B to A. On one CPU that is the CPU time of both sides: the pair alone on a CPU keeps
+// it busy, so their CPU time is the wall time of the loop minus whatever else the machine ran on
+// that CPU meanwhile. Across two CPUs it is the wall time, since waiting for a wake-up on the
+// other CPU is the cost there.
 double TimePingPong(Kind kind, Method method, int cpu_a, int cpu_b, std::size_t working_set,
                     std::uint64_t round_trips) {
   constexpr std::uint64_t kWarmUp = 50;
@@ -146,11 +155,15 @@ double TimePingPong(Kind kind, Method method, int cpu_a, int cpu_b, std::size_t 
     try {
       PinTo(cpu_b);
       WorkingSet memory(working_set);
-      for (std::uint64_t i = 0; i < kWarmUp + round_trips; ++i) {
+      auto round_trip = [&] {
         channel.Wait(kSideB);
         memory.Touch();
         channel.Send(kSideA);
-      }
+      };
+      for (std::uint64_t i = 0; i < kWarmUp; ++i) round_trip();
+      const ThreadCpuTimer timer;
+      for (std::uint64_t i = 0; i < round_trips; ++i) round_trip();
+      channel.side_b_cpu_seconds() = timer.Seconds();
       return true;
     } catch (...) {
       return false;
@@ -174,20 +187,22 @@ double TimePingPong(Kind kind, Method method, int cpu_a, int cpu_b, std::size_t 
   }
 
   WorkingSet memory(working_set);
-  double seconds = 0;
+  double wall_seconds = 0, side_a_cpu_seconds = 0;
   try {
     for (std::uint64_t i = 0; i < kWarmUp; ++i) {
       channel.Send(kSideB);
       channel.Wait(kSideA);
       memory.Touch();
     }
+    const ThreadCpuTimer timer;
     const auto start = Clock::now();
     for (std::uint64_t i = 0; i < round_trips; ++i) {
       channel.Send(kSideB);
       channel.Wait(kSideA);
       memory.Touch();
     }
-    seconds = SecondsSince(start);
+    wall_seconds = SecondsSince(start);
+    side_a_cpu_seconds = timer.Seconds();
   } catch (...) {
     if (child > 0) {
       kill(child, SIGKILL);
@@ -209,7 +224,7 @@ double TimePingPong(Kind kind, Method method, int cpu_a, int cpu_b, std::size_t 
       throw std::runtime_error("the ping-pong child process failed");
     }
   }
-  return seconds;
+  return cpu_a == cpu_b ? side_a_cpu_seconds + channel.side_b_cpu_seconds() : wall_seconds;
 }
 
 std::string Kib(std::size_t bytes) {
@@ -232,8 +247,8 @@ std::vector<Figure> MeasureOsSwitches(const Budget& budget) {
           return TimePingPong(kind, method, cpu_a, cpu_b, 0, n);
         });
         std::string note =
-            one_cpu ? "round trip / 2; the " + std::string(Name(method)) +
-                          " calls that cause the switch are included, nothing subtracted"
+            one_cpu ? "round trip / 2 in CPU time of both sides; the " + std::string(Name(method)) +
+                          " calls that cause the switch are included"
                     : "round trip / 2 between CPU " + std::to_string(cpu_a) + " and CPU " +
                           std::to_string(cpu_b) + ": a cross-CPU wake-up, not a switch on one CPU";
         figures.push_back({Name(kind), "switch", Name(method), one_cpu, stats.median, "ns",
