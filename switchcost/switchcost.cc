@@ -149,7 +149,9 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
       "create",        "bytes per unit (" + std::to_string(biggest) + " alive)"};
   out << "One switch saves and restores, and costs (median of " << figures.front().runs
       << " runs ± half their range):\n";
-  for (std::size_t i = 0; i < header.size(); ++i) out << Pad(header[i], widths[i]);
+  // The last column is not padded: no trailing blanks.
+  for (std::size_t i = 0; i + 1 < header.size(); ++i) out << Pad(header[i], widths[i]);
+  out << header.back();
   out << "\n";
   for (const Row& row : rows) {
     std::vector<std::string> cells = {row.unit,          row.registers,   row.stack,
@@ -170,7 +172,8 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
       memory += " + " + FormatBytes(tables->value + stacks->value) + " kernel";
     }
     cells.push_back(memory);
-    for (std::size_t i = 0; i < cells.size(); ++i) out << Pad(cells[i], widths[i]);
+    for (std::size_t i = 0; i + 1 < cells.size(); ++i) out << Pad(cells[i], widths[i]);
+    out << cells.back();
     out << "\n";
   }
 
