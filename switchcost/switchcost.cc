@@ -188,11 +188,12 @@ Method: a switch is timed over a loop of ping-pong round trips between two units
 the switches in it; nothing is subtracted (the working-set notes give the difference from the
 pass alone). Each figure is the median of its runs; a run's length is calibrated first. OS units
 switch through futex(2) or a 4-byte pipe write/read, as perf bench sched pipe does; on 1 CPU both
-are pinned to the same CPU, so each hand-over is one context switch. These ping-pongs are timed
-by the wall clock, as perf does. Loops that run on one thread (fibers, ucontext, coroutines, the
-call, the system call, fiber and coroutine creation) are timed by that thread's CPU time, and
-thread and process creation by the CPU time of creator and created (getrusage), so other
-processes that preempt them do not count. Memory is measured in a fresh child process: PSS from
+are pinned to the same CPU, so each hand-over is one context switch, and the loop is timed by
+the CPU time of both sides: the pair keeps the CPU busy, so that is its wall time minus what other
+processes ran there. Across 2 CPUs the wall clock times it: a wake-up latency. Loops that run on
+one thread (fibers, ucontext, coroutines, the call, the system call, fiber and coroutine
+creation) are timed by that thread's CPU time, and thread and process creation by the CPU time
+of creator and created (getrusage), so other processes that preempt them do not count. Memory is measured in a fresh child process: PSS from
 /proc/PID/smaps_rollup, page tables from VmPTE in /proc/PID/status, kernel stacks as KernelStack
 growth in /proc/meminfo (system-wide), each divided by the units alive. In the first table,
 kernel = page tables + kernel stacks.
