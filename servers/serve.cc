@@ -12,6 +12,7 @@
 #include "servers/common/store.h"
 #include "servers/coroutine/coroutine_server.h"
 #include "servers/fiber/fiber_server.h"
+#include "servers/grpc/grpc_server.h"
 #include "servers/thread_per_conn/thread_per_conn_server.h"
 
 namespace switchyard {
@@ -22,6 +23,7 @@ int Serve(ServerConfig config) {
   if (config.model == "coroutine") run = RunCoroutineServer;
   if (config.model == "thread_per_conn") run = RunThreadPerConnServer;
   if (config.model == "fiber") run = RunFiberServer;
+  if (config.model == "grpc") run = RunGrpcServer;
   try {
     ValidateServerConfig(config);
     if (run == nullptr)
