@@ -2,7 +2,7 @@
 // SY.WAIT at once on few threads, each with its own stack, all answered; and the user-space
 // switches that parking costs.
 #include <gtest/gtest.h>
-#include <poll.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <memory>
@@ -18,6 +18,12 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(FiberServer, AThousandFibersWaitAtOnceAndAllAreAnswered) {
+  // A thousand sockets on each side: lift the soft descriptor limit (often 1024) to the hard one
+  // before the server starts, so that it inherits it too.
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  files.rlim_cur = files.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &files);
   ServerProcess server("fiber", {"--threads", "2", "--stack-kb", "64"});
   constexpr int kConnections = 1000;
   const std::string wait = "*2\r\n$7\r\nSY.WAIT\r\n$6\r\n500000\r\n";  // 0.5 s each
