@@ -220,6 +220,15 @@ TEST_F(GrpcServer, HealthServiceSaysServing) {
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
+TEST_F(GrpcServer, BusyPortFailsWithOneLine) {
+  std::string output;
+  const std::string busy = std::to_string(server_->port());
+  EXPECT_EQ(RunBinary({"serve", "--model", "grpc", "--port", busy, "--metrics-port", "0"}, &output),
+            1);
+  EXPECT_EQ(output,
+            "switchyard serve: cannot listen on 127.0.0.1:" + busy + ": Address already in use\n");
+}
+
 TEST_F(GrpcServer, Metrics) {
   for (int i = 0; i < 10; ++i) Get("k");
   std::int64_t value;
