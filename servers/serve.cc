@@ -11,6 +11,8 @@
 #include "servers/common/shutdown_signal.h"
 #include "servers/common/store.h"
 #include "servers/coroutine/coroutine_server.h"
+#include "servers/fiber/fiber_server.h"
+#include "servers/grpc/grpc_server.h"
 #include "servers/thread_per_conn/thread_per_conn_server.h"
 
 namespace switchyard {
@@ -20,6 +22,8 @@ int Serve(ServerConfig config) {
   RunModel run = nullptr;
   if (config.model == "coroutine") run = RunCoroutineServer;
   if (config.model == "thread_per_conn") run = RunThreadPerConnServer;
+  if (config.model == "fiber") run = RunFiberServer;
+  if (config.model == "grpc") run = RunGrpcServer;
   try {
     ValidateServerConfig(config);
     if (run == nullptr)

@@ -457,7 +457,7 @@ TEST_P(Conformance, BadFlagsAndBusyPortsFailWithOneLine) {
   EXPECT_NE(output.find("cannot serve metrics on 127.0.0.1:"), std::string::npos) << output;
 }
 
-const std::vector<std::string> kModels = {"coroutine", "thread_per_conn"};
+const std::vector<std::string> kModels = {"coroutine", "thread_per_conn", "fiber"};
 
 INSTANTIATE_TEST_SUITE_P(Models, Conformance, ::testing::ValuesIn(kModels),
                          [](const auto& info) { return info.param; });

@@ -46,7 +46,7 @@ void AddServerFlags(CLI::App& app, ServerConfig& config) {
       ->check(CLI::Range(1u, 100000u));
   app.add_option("--stack-kb", config.stack_kb,
                  "Stack of each thread or fiber in KiB; default: the model's own (threads: the "
-                 "system's, usually 8192)")
+                 "system's, usually 8192; fibers: 128)")
       ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20));
   app.add_option("--max-clients", config.max_clients,
                  "Connections served at once; beyond it: -ERR max number of clients reached")
