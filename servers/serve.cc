@@ -12,6 +12,7 @@
 #include "servers/common/store.h"
 #include "servers/coroutine/coroutine_server.h"
 #include "servers/thread_per_conn/thread_per_conn_server.h"
+#include "servers/thread_pool/thread_pool_server.h"
 
 namespace switchyard {
 
@@ -20,6 +21,7 @@ int Serve(ServerConfig config) {
   RunModel run = nullptr;
   if (config.model == "coroutine") run = RunCoroutineServer;
   if (config.model == "thread_per_conn") run = RunThreadPerConnServer;
+  if (config.model == "thread_pool") run = RunThreadPoolServer;
   try {
     ValidateServerConfig(config);
     if (run == nullptr)

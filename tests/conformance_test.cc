@@ -430,7 +430,7 @@ TEST_P(Conformance, Metrics) {
   EXPECT_GT(MetricValue(scrape, "switchyard_memory_bytes{kind=\"pss\"}"), 1e5);
   EXPECT_GE(MetricValue(scrape, "switchyard_os_threads"), 2);
   const double user_switches = MetricValue(scrape, "switchyard_user_switches_total");
-  if (GetParam() == "thread_per_conn") {
+  if (GetParam() == "thread_per_conn" || GetParam() == "thread_pool" || GetParam() == "prefork") {
     EXPECT_EQ(user_switches, 0) << "an OS-scheduled model has no user-space switches";
   } else {
     EXPECT_GT(user_switches, 0);
@@ -457,7 +457,7 @@ TEST_P(Conformance, BadFlagsAndBusyPortsFailWithOneLine) {
   EXPECT_NE(output.find("cannot serve metrics on 127.0.0.1:"), std::string::npos) << output;
 }
 
-const std::vector<std::string> kModels = {"coroutine", "thread_per_conn"};
+const std::vector<std::string> kModels = {"coroutine", "thread_per_conn", "thread_pool"};
 
 INSTANTIATE_TEST_SUITE_P(Models, Conformance, ::testing::ValuesIn(kModels),
                          [](const auto& info) { return info.param; });

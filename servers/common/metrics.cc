@@ -187,6 +187,20 @@ Metrics::Metrics(const std::string& model, const std::vector<std::string>& comma
   for (std::size_t i = 0; i < errors_.size(); ++i) errors_[i] = &errors.Add({{"kind", kinds[i]}});
 }
 
+Metrics::QueueMetrics Metrics::AddQueueMetrics() {
+  auto& depth = prometheus::BuildGauge()
+                    .Name("switchyard_queue_depth")
+                    .Help("Ready connections waiting in the queue for a worker")
+                    .Register(*registry_)
+                    .Add({});
+  auto& wait = prometheus::BuildHistogram()
+                   .Name("switchyard_queue_wait_seconds")
+                   .Help("Time a ready connection waited in the queue before a worker took it")
+                   .Register(*registry_)
+                   .Add({}, DurationBuckets());
+  return {depth, wait};
+}
+
 Metrics::~Metrics() = default;
 
 std::uint16_t Metrics::Serve(const std::string& bind, std::uint16_t port) {

@@ -63,6 +63,14 @@ class Metrics {
   };
   UserSwitchCounter& NewUserSwitchCounter();
 
+  // The hand-off queue of a model that has one (thread_pool): how many ready connections wait for
+  // a worker, and how long each waited. Registered on first call, so other models export neither.
+  struct QueueMetrics {
+    prometheus::Gauge& depth;
+    prometheus::Histogram& wait;
+  };
+  QueueMetrics AddQueueMetrics();
+
   prometheus::Registry& registry() { return *registry_; }
 
  private:
