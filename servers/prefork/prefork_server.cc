@@ -217,7 +217,7 @@ class PoolSupervisor {
       if (draining_) continue;
       std::cerr << "switchyard: prefork worker " << pid << " "
                 << (WIFSIGNALED(status)
-                        ? std::string("was killed by ") + strsignal(WTERMSIG(status))
+                        ? std::string("was killed by SIG") + sigabbrev_np(WTERMSIG(status))
                         : "exited with " + std::to_string(WEXITSTATUS(status)))
                 << "; starting another\n";
       StartWorker(worker);
