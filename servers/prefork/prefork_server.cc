@@ -59,6 +59,11 @@ void DieWithParent(pid_t parent) {
   if (getppid() != parent) _exit(1);  // the parent died before prctl took effect
 }
 
+std::string HowItEnded(int status) {
+  if (WIFSIGNALED(status)) return std::string("was killed by SIG") + sigabbrev_np(WTERMSIG(status));
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
 // ---- a worker ----
 
 // Lock-free atomics, so the signal handler may touch them.
@@ -215,10 +220,7 @@ class PoolSupervisor {
       pids_[worker] = 0;
       --live_;
       if (draining_) continue;
-      std::cerr << "switchyard: prefork worker " << pid << " "
-                << (WIFSIGNALED(status)
-                        ? std::string("was killed by SIG") + sigabbrev_np(WTERMSIG(status))
-                        : "exited with " + std::to_string(WEXITSTATUS(status)))
+      std::cerr << "switchyard: prefork worker " << pid << " " << HowItEnded(status)
                 << "; starting another\n";
       StartWorker(worker);
     }
@@ -299,8 +301,7 @@ int RunPreforkServer(ServerContext&, int listen_fd, int signal_fd) {
   }
   if (supervisor_fd >= 0) close(supervisor_fd);
   if (!signalled) {
-    std::cerr << "switchyard: the prefork supervisor died unexpectedly (status " << status
-              << "); stopping\n";
+    std::cerr << "switchyard: the prefork supervisor " << HowItEnded(status) << "; stopping\n";
     return 1;
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;

@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <iostream>
@@ -71,9 +72,11 @@ class ThreadPoolServer {
     ReactUntilSignalled();
     close(listen_fd_);                                         // leaves epoll with it
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, signal_fd_, nullptr);  // it stays readable from now on
-    const bool drained = Drain();
+    // A worker may still be blocked on a connection that did not drain (a client that stopped
+    // reading), and it uses this object: no orderly return is possible then.
+    if (!Drain()) std::_Exit(1);
     StopWorkers();
-    return drained ? 0 : 1;
+    return 0;
   }
 
  private:
@@ -144,8 +147,8 @@ class ThreadPoolServer {
       std::lock_guard lock(mutex_);
       connection->armed = false;
       ready_.push_back(connection);
+      queue_metrics_.depth.Increment();  // under the lock, so a scrape never sees it below zero
     }
-    queue_metrics_.depth.Increment();
     work_available_.notify_one();
   }
 
@@ -209,7 +212,6 @@ class ThreadPoolServer {
     }
     work_available_.notify_all();
     for (pthread_t thread : workers_) pthread_join(thread, nullptr);
-    // A connection still open after a failed drain is abandoned with the process.
   }
 
   void WorkUntilStopped() {
@@ -221,8 +223,8 @@ class ThreadPoolServer {
         if (ready_.empty()) return;  // stopping, and nothing left to serve
         connection = ready_.front();
         ready_.pop_front();
+        queue_metrics_.depth.Decrement();
       }
-      queue_metrics_.depth.Decrement();
       queue_metrics_.wait.Observe(
           std::chrono::duration<double>(Clock::now() - connection->queued_at).count());
       if (Serve(*connection)) {
