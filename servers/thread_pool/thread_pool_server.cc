@@ -91,12 +91,15 @@ class ThreadPoolServer {
 
   void ReactUntilSignalled() {
     epoll_event events[64];
-    for (;;) {
+    for (bool signalled = false; !signalled;) {
       const int n = epoll_wait(epoll_fd_, events, 64, -1);
       if (n < 0 && errno != EINTR) return;
+      // The whole batch is dispatched even after the signal: a connection that fired is disarmed
+      // until someone re-arms it, so dropping its event would strand it.
       for (int i = 0; i < n; ++i) {
-        if (events[i].data.ptr == &signal_fd_) return;
-        if (events[i].data.ptr == nullptr) {
+        if (events[i].data.ptr == &signal_fd_) {
+          signalled = true;
+        } else if (events[i].data.ptr == nullptr) {
           Accept();
         } else {
           Enqueue(static_cast<Connection*>(events[i].data.ptr));
