@@ -17,6 +17,8 @@
 // civetweb threads from Metrics::Serve on, but the supervisor is forked before it and stays
 // single-threaded, so every fork, the first and each replacement, happens where no other thread
 // exists to hold a lock.
+// Known limit: the store's process-shared mutexes are not robust, so a worker killed in the few
+// microseconds it holds a shard lock (inside a command) leaves that shard locked for the others.
 #include "servers/prefork/prefork_server.h"
 
 #include <poll.h>
