@@ -46,14 +46,17 @@ def _table(header, rows):
 def _switchcost_table(switchcost):
     if not switchcost or "results" not in switchcost:
         return [f"Switch-cost microbenchmarks did not run: {switchcost.get('error', 'skipped')}"]
+    def amount(value, unit):
+        if unit == "ns":
+            return f"{value / 1000:,.2f} µs" if value >= 1000 else f"{value:,.1f} ns"
+        return f"{value / 1024:,.1f} KiB" if value >= 1024 else f"{value:,.0f} B"
+
     rows = []
     for r in switchcost["results"]:
-        value = r.get("value", 0)
         unit = r.get("unit_of_value", "")
-        spread = r.get("spread", "")
-        shown = f"{value:,.1f} {unit}" if unit == "ns" else f"{value / 1024:,.1f} KiB"
         rows.append([r.get("unit"), r.get("operation"), r.get("method", ""),
-                     "yes" if r.get("pinned") else "no", shown, spread])
+                     "yes" if r.get("pinned") else "no", amount(r.get("value", 0), unit),
+                     "± " + amount(r.get("spread", 0), unit)])
     return _table(["unit", "operation", "method", "pinned", "median", "spread"], rows)
 
 
