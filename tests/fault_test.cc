@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -529,6 +530,48 @@ TEST_P(Faults, ConcurrentLargeSetAndGetAreNeverTorn) {
   for (std::size_t t = kWriters; t < threads.size(); ++t) threads[t].join();
   EXPECT_EQ(torn.load(), 0);
   EXPECT_GT(reads.load(), 0);
+}
+
+// --- Security defaults ---
+
+// The listening sockets (TCP, state LISTEN) of a process, as "ADDRESS:PORT" in /proc's hex form.
+std::set<std::string> ListeningSockets(int pid) {
+  std::set<std::string> found;
+  for (const char* table : {"/net/tcp", "/net/tcp6"}) {
+    std::ifstream file("/proc/" + std::to_string(pid) + table);
+    std::string line;
+    std::getline(file, line);  // header
+    while (std::getline(file, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      if (state == "0A") found.insert(local);
+    }
+  }
+  return found;
+}
+
+std::string HexPort(std::uint16_t port) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04X", port);
+  return text;
+}
+
+TEST_P(Faults, ServiceAndMetricsBindLoopbackByDefault) {
+  // /proc/PID/net/tcp lists the sockets of the server's network namespace; find ours by port.
+  const auto sockets = ListeningSockets(server_->pid());
+  for (std::uint16_t listening : {port(), server_->metrics_port()}) {
+    const std::string suffix = ":" + HexPort(listening);
+    int matches = 0;
+    for (const auto& socket : sockets) {
+      if (socket.size() < suffix.size() ||
+          socket.compare(socket.size() - suffix.size(), suffix.size(), suffix) != 0)
+        continue;
+      ++matches;
+      EXPECT_EQ(socket, "0100007F" + suffix) << "listening beyond loopback";
+    }
+    EXPECT_EQ(matches, 1) << "port " << listening;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Faults, ::testing::ValuesIn(kModels),

@@ -2,7 +2,7 @@
 // every command runs against a small shared store (so -OOM paths are reached). Each command must
 // append exactly one well-formed RESP reply: hiredis's reader, a real client's parser, checks.
 // SY.* commands are skipped: they sleep or burn CPU by design.
-#include <hiredis/read.h>
+#include <hiredis/hiredis.h>
 
 #include <cctype>
 #include <cstddef>
