@@ -272,6 +272,12 @@ TEST_P(Faults, StoreBytesLimitIsAFlag) {
 // --- Out of file descriptors ---
 
 TEST_P(Faults, OutOfDescriptorsNeitherSpinsNorDies) {
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan's vptr check tests a vtable it has not cached by writing it into a pipe
+  // (IsAccessibleMemoryRange), so in a server out of descriptors it reports false "invalid vptr"
+  // errors. This test runs in the release and tsan presets.
+  GTEST_SKIP() << "UBSan's vptr check needs free descriptors";
+#endif
   Client existing(port());
   ASSERT_EQ(Text(existing.Command({"PING"}).get()), "PONG");
   // Leave the server room for exactly a few more connections.

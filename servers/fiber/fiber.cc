@@ -74,7 +74,8 @@ Fiber::~Fiber() {
 #endif
 }
 
-// TSan is told before each switch which fiber runs next. Without TSan this compiles to nothing.
+// TSan is told before each switch which fiber runs next, so that each fiber's accesses and call
+// frames are its own. Without TSan this compiles to nothing.
 static void TsanSwitchTo([[maybe_unused]] void* tsan_fiber) {
 #ifdef SWITCHYARD_TSAN
   __tsan_switch_to_fiber(tsan_fiber, 0);
@@ -93,6 +94,7 @@ bool Fiber::Resume() {
   TsanSwitchTo(tsan_fiber_);
   StartSwitch(&fake_stack, Bottom(stack_), stack_.size);
   fiber_ = std::move(fiber_).resume();
+  TsanSwitchTo(tsan_scheduler_);  // already current if the fiber suspended; not if it returned
   FinishSwitch(fake_stack, nullptr, nullptr);
   t_current = previous;
   t_current_stack = previous_stack;
@@ -116,7 +118,8 @@ void Fiber::Entered(boost::context::fiber&& scheduler) {
 
 boost::context::fiber Fiber::Leaving() {
   // nullptr: this stack will never run again, so ASan may drop its fake frames.
-  TsanSwitchTo(tsan_scheduler_);
+  // No TsanSwitchTo here: the frames this fiber still leaves through must be popped from its own
+  // TSan shadow stack. Resume() switches TSan back once the fiber has gone.
   StartSwitch(nullptr, scheduler_stack_bottom_, scheduler_stack_size_);
   return std::move(scheduler_);
 }
