@@ -1,6 +1,6 @@
 // The conformance suite every model must pass: the real server binary on free loopback ports,
 // driven over real sockets by hiredis, raw bytes, redis-cli and redis-benchmark. A new model joins
-// by adding its name to kModels at the bottom.
+// by adding its name to kModels in tests/models.h.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/models.h"
 #include "tests/server_process.h"
 
 namespace switchyard::testing {
@@ -464,9 +465,6 @@ TEST_P(Conformance, BadFlagsAndBusyPortsFailWithOneLine) {
             1);
   EXPECT_NE(output.find("cannot serve metrics on 127.0.0.1:"), std::string::npos) << output;
 }
-
-const std::vector<std::string> kModels = {"prefork", "thread_per_conn", "thread_pool", "fiber",
-                                          "coroutine"};
 
 INSTANTIATE_TEST_SUITE_P(Models, Conformance, ::testing::ValuesIn(kModels),
                          [](const auto& info) { return info.param; });

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -158,6 +159,21 @@ const std::vector<std::string>& CommandLabels() {
   return labels;
 }
 
+namespace {
+
+bool EqualsIgnoringCase(std::string_view a, std::string_view lower_b) {
+  return a.size() == lower_b.size() &&
+         std::equal(a.begin(), a.end(), lower_b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == y;
+         });
+}
+
+bool IsHttpLine(std::string_view name) {
+  return EqualsIgnoringCase(name, "post") || EqualsIgnoringCase(name, "host:");
+}
+
+}  // namespace
+
 void BurnCpu(std::chrono::microseconds micros) {
   // Thread CPU time, not wall time: a preempted request still burns exactly what it asked for.
   timespec start{}, now{};
@@ -175,6 +191,13 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
                               std::uint64_t connection_id, CommandId* id, std::string* out) {
   Metrics& metrics = context.metrics;
   Store& store = context.store;
+  if (IsHttpLine(args[0])) {
+    // Redis 7's securityWarningCommand(): "POST" and "Host:" mean an HTTP client (or a browser
+    // tricked into talking to us, the cross-protocol attack). Close at once, without a reply.
+    *id = CommandId::kUnknown;
+    metrics.RecordError(ErrorKind::kProtocol);
+    return {CommandOutcome::Kind::kClose};
+  }
   const CommandSpec* spec = FindCommand(args[0]);
   if (spec == nullptr) {
     *id = CommandId::kUnknown;

@@ -1,8 +1,11 @@
 #include "servers/common/net.h"
 
+#include <linux/sockios.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,16 +63,27 @@ void AnnounceReady(const std::string& model, std::uint16_t port, std::uint16_t m
   std::fflush(stdout);
 }
 
-bool SendAll(int fd, std::string_view data) {
+bool SendAll(int fd, std::string_view data, const std::function<bool(std::size_t)>& give_up) {
   while (!data.empty()) {
-    const ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    const ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return false;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+      if (give_up && give_up(data.size())) return false;
+      pollfd writable{fd, POLLOUT, 0};
+      if (poll(&writable, 1, -1) < 0 && errno != EINTR) return false;
+      continue;
     }
     data.remove_prefix(static_cast<std::size_t>(n));
   }
   return true;
+}
+
+bool OverOutputLimit(int fd, std::size_t pending, std::size_t output_limit) {
+  if (output_limit == 0) return false;
+  int unsent = 0;
+  if (ioctl(fd, SIOCOUTQ, &unsent) != 0) unsent = 0;
+  return pending + static_cast<std::size_t>(unsent) > output_limit;
 }
 
 }  // namespace switchyard

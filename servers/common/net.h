@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -19,8 +20,17 @@ std::uint16_t LocalPort(int fd);
 void AnnounceReady(const std::string& model, std::uint16_t port, std::uint16_t metrics_port);
 
 // Writes all of `data` to a blocking socket. MSG_NOSIGNAL: a client that went away gives EPIPE,
-// never a SIGPIPE that would kill the server. False when the peer is gone.
-bool SendAll(int fd, std::string_view data);
+// never a SIGPIPE that would kill the server. False when the peer is gone, or when a write would
+// block and `give_up(unwritten bytes)` says not to wait (the output limit, Session::OwesTooMuch).
+bool SendAll(int fd, std::string_view data,
+             const std::function<bool(std::size_t)>& give_up = nullptr);
+
+// --output-buffer-bytes, checked when a write would block: the replies a client has not read
+// yet are `pending` bytes still in our buffer plus what sits unsent in the kernel's send queue
+// (SIOCOUTQ). Every model writes its replies before it reads more requests, so a client that
+// never reads costs bounded memory anyway; the limit decides when it is dropped instead of
+// parked for ever. Always false for a limit of 0.
+bool OverOutputLimit(int fd, std::size_t pending, std::size_t output_limit);
 
 // The reply to a connection over --max-clients, sent before closing it (as Redis does).
 inline constexpr std::string_view kMaxClientsReply = "-ERR max number of clients reached\r\n";

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "servers/common/net.h"
 #include "servers/common/resp_writer.h"
 
 namespace switchyard {
@@ -91,6 +92,12 @@ Session::Step Session::Process() {
     context_.metrics.RecordRequest(static_cast<std::size_t>(id), SecondsSince(started));
     if (outcome.kind == CommandOutcome::Kind::kClose) return {Next::kClose};
   }
+}
+
+bool Session::OwesTooMuch(int fd, std::size_t unwritten) {
+  if (!OverOutputLimit(fd, unwritten, context_.config.output_buffer_bytes)) return false;
+  context_.metrics.RecordError(ErrorKind::kLimit);
+  return true;
 }
 
 void Session::FinishWait() {

@@ -45,6 +45,11 @@ class Session {
   void FinishWait();
 
   std::string& output() { return output_; }
+
+  // Asked by the model when writing the output to socket `fd` would block with `unwritten` bytes
+  // left: true (and counted as a limit error) when the client owes more than
+  // --output-buffer-bytes, and the model drops it instead of waiting.
+  bool OwesTooMuch(int fd, std::size_t unwritten);
   std::uint64_t id() const { return id_; }
 
   // The least free space a read is offered. Small on purpose: an idle connection holds this

@@ -84,18 +84,38 @@ class CoroutineServer {
     }
   }
 
+  // Writes all of `data`, suspending while the socket is full, unless the client owes more than
+  // --output-buffer-bytes (Session::OwesTooMuch): then it fails, and the client is dropped.
+  static awaitable<void> Write(tcp::socket& socket, std::string_view data, Session& session,
+                               Metrics::UserSwitchCounter& suspensions, std::error_code& ec) {
+    while (!data.empty()) {
+      const std::size_t n = socket.write_some(asio::buffer(data), ec);
+      data.remove_prefix(n);
+      if (ec != asio::error::would_block) {
+        if (ec) co_return;
+        continue;
+      }
+      if (session.OwesTooMuch(socket.native_handle(), data.size())) {
+        ec = asio::error::no_buffer_space;
+        co_return;
+      }
+      co_await socket.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+      suspensions.Increment();
+      if (ec) co_return;
+    }
+  }
+
   // One connection, start to end. Reads like blocking code; every co_await is a suspension.
   awaitable<void> Serve(tcp::socket socket, std::size_t loop) {
     open_[loop].insert(&socket);  // only this loop's thread touches open_[loop]
     Session session(context_);
     Metrics::UserSwitchCounter& suspensions = *switches_[loop];
     std::error_code ec;
+    socket.non_blocking(true, ec);  // Write() tries first and suspends only when the socket is full
     for (bool open = true; open && !ec;) {
       const Session::Step step = session.Process();
       if (!session.output().empty()) {
-        co_await asio::async_write(socket, asio::buffer(session.output()),
-                                   asio::redirect_error(use_awaitable, ec));
-        suspensions.Increment();
+        co_await Write(socket, session.output(), session, suspensions, ec);
         session.output().clear();
         if (ec) break;
       }

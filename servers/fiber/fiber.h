@@ -6,7 +6,9 @@
 // it, so running off the end faults instead of writing over a neighbour's memory, and
 // InstallStackOverflowReporter turns that fault into a clear message. Every switch is announced to
 // AddressSanitizer (__sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber), so ASan
-// builds follow the program from stack to stack instead of reporting false errors.
+// builds follow the program from stack to stack instead of reporting false errors; ThreadSanitizer
+// is told the same way (__tsan_create_fiber / __tsan_switch_to_fiber), so TSan builds see each
+// fiber as its own flow of control rather than one thread jumping between stacks.
 #pragma once
 
 #include <boost/context/fiber.hpp>
@@ -32,6 +34,7 @@ class Fiber {
                  return Leaving();
                }) {}
 
+  ~Fiber();
   Fiber(const Fiber&) = delete;
   Fiber& operator=(const Fiber&) = delete;
 
@@ -63,6 +66,10 @@ class Fiber {
   boost::context::fiber scheduler_;      // the scheduler's context, held while the fiber runs
   const void* scheduler_stack_bottom_ = nullptr;  // for ASan, learnt on each switch in
   std::size_t scheduler_stack_size_ = 0;
+  void* tsan_fiber_ = NewTsanFiber();  // for TSan: this fiber, and whoever resumed it
+  void* tsan_scheduler_ = nullptr;
+
+  static void* NewTsanFiber();
 };
 
 // Installs (once per process) a SIGSEGV handler that recognises a fault in the guard page of the

@@ -60,10 +60,16 @@ std::size_t Read(Stream& stream, std::span<char> into, std::error_code& ec) {
   }
 }
 
-void WriteAll(tcp::socket& socket, std::string_view data, std::error_code& ec) {
+// Writes all of `data`, parking the fiber while the socket is full, unless the client owes more
+// than --output-buffer-bytes (Session::OwesTooMuch): then it fails, and the client is dropped.
+void WriteAll(tcp::socket& socket, std::string_view data, Session& session, std::error_code& ec) {
   while (!data.empty()) {
     const std::size_t n = socket.write_some(asio::buffer(data), ec);
     if (ec == asio::error::would_block) {
+      if (session.OwesTooMuch(socket.native_handle(), data.size())) {
+        ec = asio::error::no_buffer_space;
+        return;
+      }
       WaitFor([&](auto resume) { socket.async_wait(tcp::socket::wait_write, std::move(resume)); });
     } else if (ec) {
       return;
@@ -160,7 +166,7 @@ class FiberServer {
       for (bool open = !ec; open;) {
         const Session::Step step = session.Process();
         if (!session.output().empty()) {
-          WriteAll(socket, session.output(), ec);
+          WriteAll(socket, session.output(), session, ec);
           if (ec) break;
           session.output().clear();
         }

@@ -85,7 +85,10 @@ void ServeConnection(ServerContext& context, int fd) {
   for (;;) {
     const Session::Step step = session.Process();
     if (!session.output().empty()) {
-      if (!SendAll(fd, session.output())) return;
+      if (!SendAll(fd, session.output(),
+                   [&](std::size_t unwritten) { return session.OwesTooMuch(fd, unwritten); })) {
+        return;
+      }
       session.output().clear();
     }
     switch (step.next) {

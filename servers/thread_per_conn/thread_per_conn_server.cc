@@ -101,7 +101,9 @@ class ThreadPerConnServer {
     for (bool open = true; open;) {
       const Session::Step step = session.Process();
       if (!session.output().empty()) {
-        if (!SendAll(fd, session.output())) break;
+        if (!SendAll(fd, session.output(),
+                     [&](std::size_t unwritten) { return session.OwesTooMuch(fd, unwritten); }))
+          break;
         session.output().clear();
       }
       switch (step.next) {

@@ -247,8 +247,13 @@ class ThreadPoolServer {
       const Session::Step step = session.Process();
       if (!session.output().empty()) {
         // A blocking write: a client that does not read holds this worker, as in any
-        // thread-based server without an output queue.
-        if (!SendAll(connection.fd, session.output())) return false;
+        // thread-based server without an output queue, until it owes more than
+        // --output-buffer-bytes.
+        if (!SendAll(connection.fd, session.output(), [&](std::size_t unwritten) {
+              return session.OwesTooMuch(connection.fd, unwritten);
+            })) {
+          return false;
+        }
         session.output().clear();
       }
       switch (step.next) {
