@@ -8,6 +8,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "servers/common/run_queue_wait.h"
+
 #ifndef SWITCHYARD_VERSION
 #define SWITCHYARD_VERSION "dev"
 #endif
@@ -121,6 +123,26 @@ class UserSwitchCollector : public prometheus::Collectable {
   std::deque<Metrics::UserSwitchCounter> counters_;
 };
 
+// The units alive and how long the server's threads waited for a CPU (see run_queue_wait.h).
+class TaskCollector : public prometheus::Collectable {
+ public:
+  explicit TaskCollector(const std::atomic<std::int64_t>& tasks_active)
+      : tasks_active_(tasks_active) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    const double tasks = static_cast<double>(tasks_active_.load(std::memory_order_relaxed));
+    return {Family("switchyard_tasks_active",
+                   "Units alive serving connections: coroutines, fibers or threads (one a "
+                   "connection), pool workers or processes; gRPC calls in flight",
+                   prometheus::MetricType::Gauge, {Value(tasks)}),
+            Family("switchyard_run_queue_wait_seconds_total",
+                   "Time the server's threads were runnable but waited for a CPU (schedstat)",
+                   prometheus::MetricType::Counter, {Value(RunQueueWait::TotalSeconds())})};
+  }
+
+ private:
+  const std::atomic<std::int64_t>& tasks_active_;
+};
+
 Metrics::UserSwitchCounter& Metrics::NewUserSwitchCounter() {
   return static_cast<UserSwitchCollector&>(*user_switch_collector_).Add();
 }
@@ -200,6 +222,8 @@ std::uint16_t Metrics::Serve(const std::string& bind, std::uint16_t port) {
   exposer_->RegisterCollectable(registry_);
   exposer_->RegisterCollectable(process_collector_);
   exposer_->RegisterCollectable(user_switch_collector_);
+  task_collector_ = std::make_shared<TaskCollector>(tasks_active_);
+  exposer_->RegisterCollectable(task_collector_);
   const auto ports = exposer_->GetListeningPorts();
   return ports.empty() ? port : static_cast<std::uint16_t>(ports.front());
 }

@@ -63,6 +63,22 @@ class Metrics {
   };
   UserSwitchCounter& NewUserSwitchCounter();
 
+  // switchyard_tasks_active: the units alive that serve connections. A model counts each
+  // coroutine, fiber or thread serving a connection for its whole life (hold a Task), or each
+  // call in flight (gRPC, where a call is what gRPC schedules).
+  void TaskStarted() { tasks_active_.fetch_add(1, std::memory_order_relaxed); }
+  void TaskFinished() { tasks_active_.fetch_sub(1, std::memory_order_relaxed); }
+  class Task {
+   public:
+    explicit Task(Metrics& metrics) : metrics_(metrics) { metrics_.TaskStarted(); }
+    ~Task() { metrics_.TaskFinished(); }
+    Task(const Task&) = delete;
+    Task& operator=(const Task&) = delete;
+
+   private:
+    Metrics& metrics_;
+  };
+
   prometheus::Registry& registry() { return *registry_; }
 
  private:
@@ -76,6 +92,9 @@ class Metrics {
   prometheus::Counter& rejected_;
   prometheus::Gauge& active_;
   std::shared_ptr<prometheus::Collectable> user_switch_collector_;
+  // Tasks alive and the run-queue wait, read at scrape time (TaskCollector in metrics.cc).
+  std::atomic<std::int64_t> tasks_active_{0};
+  std::shared_ptr<prometheus::Collectable> task_collector_;
 };
 
 // What /proc and getrusage say about this process right now; exported as the OS-level metrics.
