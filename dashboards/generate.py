@@ -92,7 +92,7 @@ def variables(multi_model):
         {"name": "datasource", "label": "Data source", "type": "datasource",
          "query": "prometheus", "current": {}, "hide": 0},
         {"name": "model", "label": "Model", "type": "query", "datasource": DS,
-         "query": {"query": "label_values(switchyard_build_info, model)", "refId": "models"},
+         "query": "label_values(switchyard_build_info, model)",
          "definition": "label_values(switchyard_build_info, model)",
          "refresh": 2, "sort": 1, "multi": multi_model, "includeAll": multi_model,
          "current": {}, "hide": 0},
