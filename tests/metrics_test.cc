@@ -106,6 +106,16 @@ TEST(TasksActive, FollowTheConnectionsOfEachModel) {
   }
 }
 
+// A pool of worker threads or processes: the units alive are the workers, busy or not.
+TEST(TasksActive, AreTheWorkersOfAPool) {
+  for (const std::string model : {"thread_pool", "prefork"}) {
+    ServerProcess server(model, {"--workers", "3"});
+    Client client(server.port());
+    ASSERT_TRUE(client.Command({"PING"}));
+    EXPECT_EQ(AwaitValue(server.metrics_port(), "switchyard_tasks_active", 3), 3) << model;
+  }
+}
+
 // thread_per_conn retires a thread with every connection, and a thread's schedstat vanishes with
 // it: the counter must keep what those threads waited and never go backwards.
 TEST(RunQueueWait, NeverGoesBackwardsWhileThreadsComeAndGo) {
@@ -133,8 +143,8 @@ TEST(RunQueueWait, NeverGoesBackwardsWhileThreadsComeAndGo) {
   EXPECT_GT(after, 0) << "3000 connections, each a thread, and not one waited for a CPU?";
 }
 
-// Built models; thread_pool and prefork join here once they are merged.
-const std::vector<std::string> kModels = {"coroutine", "thread_per_conn", "fiber", "grpc"};
+const std::vector<std::string> kModels = {"prefork", "thread_per_conn", "thread_pool",
+                                          "fiber",   "coroutine",       "grpc"};
 
 INSTANTIATE_TEST_SUITE_P(Models, ModelMetrics, ::testing::ValuesIn(kModels),
                          [](const auto& info) { return info.param; });

@@ -1,6 +1,7 @@
 #include "servers/common/commands.h"
 
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -273,7 +274,8 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
     case CommandId::kInfo:
       resp::AppendBulk(out, "# Server\r\nredis_version:7.0.0\r\nswitchyard_version:" +
                                 std::string(SWITCHYARD_VERSION) +
-                                "\r\nswitchyard_model:" + context.config.model + "\r\n");
+                                "\r\nswitchyard_model:" + context.config.model +
+                                "\r\nprocess_id:" + std::to_string(getpid()) + "\r\n");
       break;
     case CommandId::kSyCpu:
     case CommandId::kSyWait:

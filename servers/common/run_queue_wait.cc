@@ -34,13 +34,13 @@ void RunQueueWait::WatchThisThread() {
   hook.armed = true;
 }
 
-double RunQueueWait::TotalSeconds() {
+double RunQueueWait::TotalSeconds(std::uint64_t other_processes_nanos) {
   static std::mutex mutex;
   static std::uint64_t exported = 0;
   // Exited first, then live: a thread that exits in between is then counted twice (absorbed
   // below) rather than missed.
   const std::uint64_t exited = g_exited_nanos.load();
-  const std::uint64_t total = exited + LiveRunQueueWaitNanos("/proc/self");
+  const std::uint64_t total = exited + LiveRunQueueWaitNanos("/proc/self") + other_processes_nanos;
   std::lock_guard lock(mutex);
   exported = std::max(exported, total);
   return static_cast<double>(exported) / 1e9;

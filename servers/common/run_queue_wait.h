@@ -25,8 +25,9 @@ class RunQueueWait {
  public:
   // Arranges for this thread's run-queue wait to be kept when it exits. Cheap after the first call.
   static void WatchThisThread();
-  // Seconds waited by every thread of this process so far, live or exited; never decreases.
-  static double TotalSeconds();
+  // Seconds waited by every thread of this process so far, live or exited, plus
+  // `other_processes_nanos` (a model's child processes); never decreases.
+  static double TotalSeconds(std::uint64_t other_processes_nanos = 0);
 };
 
 // The run-queue wait of every live thread of the process at `proc_dir` ("/proc/self",
