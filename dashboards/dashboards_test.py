@@ -2,7 +2,7 @@
 """End to end: a real Prometheus scrapes real servers under load, and every query of every
 dashboard must return data.
 
-Starts two servers (coroutine, thread_per_conn) on free loopback ports, a Prometheus (Debian's
+Starts three servers (coroutine, thread_per_conn, prefork) on free loopback ports, a Prometheus (Debian's
 package, run directly with its own config and a temporary storage directory, never the system
 service) scraping them every second with each target labelled with its model, and drives them
 with the load generator (`switchyard load --metrics-port`, also scraped) or, in a build without
@@ -28,7 +28,9 @@ import time
 import urllib.parse
 import urllib.request
 
-MODELS = ("coroutine", "thread_per_conn")
+# A user-scheduled model, a thread per connection, and processes summed by one endpoint.
+MODELS = ("coroutine", "thread_per_conn", "prefork")
+LIGHT_FLAGS = {"prefork": ["--workers", "8"]}
 SCRAPE_SECONDS = 1
 LOAD_SECONDS = 12
 
@@ -41,7 +43,8 @@ def free_port():
 
 def start_server(binary, model):
     process = subprocess.Popen(
-        [binary, "serve", "--model", model, "--port", "0", "--metrics-port", "0", "--quiet"],
+        [binary, "serve", "--model", model, "--port", "0", "--metrics-port", "0", "--quiet"]
+        + LIGHT_FLAGS.get(model, []),
         stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()  # "switchyard ready: model=M port=P metrics_port=Q"
     match = re.search(r"port=(\d+) metrics_port=(\d+)", line)
@@ -177,7 +180,7 @@ def main():
                            "--warmup", "0", "--mix", "get:50,set:50", "--quiet",
                            "--metrics-port", str(loadgen_ports[model])]
             else:
-                command = ["redis-benchmark", "-p", str(port), "-c", "4", "-n", "100000000",
+                command = ["redis-benchmark", "-p", str(port), "-c", "4", "-n", "2000000000",
                            "-t", "set,get", "-q"]
             load.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL))
