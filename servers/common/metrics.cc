@@ -125,10 +125,12 @@ void Metrics::MapSlots(std::size_t count) {
 
 void Metrics::ReserveChildSlots(std::size_t children) { MapSlots(1 + children); }
 
-void Metrics::ChildExited(std::size_t child, const rusage& usage) {
+void Metrics::ChildExited(std::size_t child, const rusage& usage,
+                          std::uint64_t run_queue_wait_nanos) {
   // The exited totals first, then the pid cleared: a scrape in between finds /proc/<pid> gone
   // and counts the child once, not twice.
   shared_->exited.user_micros.fetch_add(Micros(usage.ru_utime));
+  shared_->exited.run_queue_wait_nanos.fetch_add(run_queue_wait_nanos);
   shared_->exited.system_micros.fetch_add(Micros(usage.ru_stime));
   shared_->exited.voluntary_switches.fetch_add(static_cast<std::uint64_t>(usage.ru_nvcsw));
   shared_->exited.involuntary_switches.fetch_add(static_cast<std::uint64_t>(usage.ru_nivcsw));
@@ -295,15 +297,14 @@ class UserSwitchCollector : public prometheus::Collectable {
 };
 
 // The units alive and how long the server's threads waited for a CPU (see run_queue_wait.h).
-// A model with child processes: their tasks are in their slots, and the live ones' threads are
-// read from /proc/<pid>. What an exited child waited is not kept (wait4 does not report it): the
-// counter then holds still until the others have waited as long (run_queue_wait.h).
+// A model with child processes: their tasks are in their slots, the live ones' threads are read
+// from /proc/<pid>, and what the exited ones waited was kept when they were reaped (ChildExited).
 class TaskCollector : public prometheus::Collectable {
  public:
   explicit TaskCollector(const Metrics& metrics) : metrics_(metrics) {}
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::int64_t live_tasks = 0;
-    std::uint64_t children_waited = 0;
+    std::uint64_t children_waited = metrics_.shared_->exited.run_queue_wait_nanos.load();
     for (std::size_t i = 0; i < metrics_.slot_count_; ++i) {
       live_tasks += metrics_.slots_[i].tasks.load(std::memory_order_relaxed);
       const pid_t pid = metrics_.slots_[i].pid.load();

@@ -62,6 +62,8 @@ struct ExitedProcesses {
   std::atomic<std::uint64_t> system_micros;
   std::atomic<std::uint64_t> voluntary_switches;
   std::atomic<std::uint64_t> involuntary_switches;
+  // Not in rusage: read from the zombie's /proc/<pid>/schedstat before it is reaped.
+  std::atomic<std::uint64_t> run_queue_wait_nanos;
 };
 
 class Metrics {
@@ -101,7 +103,7 @@ class Metrics {
   void ReserveChildSlots(std::size_t children);
   void UseChildSlot(std::size_t child) { slot_ = &slots_[1 + child]; }
   void ChildStarted(std::size_t child, pid_t pid) { slots_[1 + child].pid.store(pid); }
-  void ChildExited(std::size_t child, const rusage& usage);
+  void ChildExited(std::size_t child, const rusage& usage, std::uint64_t run_queue_wait_nanos = 0);
 
   // A counter of suspensions of fibers or coroutines, written by one thread only (an event loop)
   // and summed at scrape time: counting a switch is then a plain add on a cache line no other
