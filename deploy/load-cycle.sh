@@ -4,8 +4,10 @@
 # (LOAD_METRICS_BASE + the model's number), so the dashboards show the load generator's view of the
 # model under load.
 #
-# Until `switchyard load` is in the image, redis-benchmark drives the same scenarios (closed loop,
-# no metrics of its own: the servers' metrics still show everything they do).
+# Until `switchyard load` is in the image, redis-benchmark drives the same scenarios as near as it
+# can: closed loop, no metrics of its own (the servers' metrics still show everything they do), one
+# command a run (so "a few blocking among fast" becomes a short SY.BLOCK on every request), and
+# no rate limit (so the idle connections are busy).
 #
 # Environment: SWITCHYARD_HOST (127.0.0.1), SCENARIO_SECONDS (30), MODELS ("name:number ...").
 set -uo pipefail
