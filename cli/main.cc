@@ -4,6 +4,7 @@
 
 #include "servers/common/config.h"
 #include "servers/serve.h"
+#include "switchcost/switchcost.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Switchyard: what processes, threads, fibers and coroutines really cost"};
@@ -18,6 +19,13 @@ int main(int argc, char** argv) {
       "the replies it owes (a second signal stops it at once).");
   switchyard::AddServerFlags(*serve, config);
 
+  switchyard::switchcost::Options switchcost_options;
+  CLI::App* switchcost = app.add_subcommand(
+      "switchcost",
+      "Measure what one switch, one creation and one unit alive cost for processes, threads,\n"
+      "fibers, ucontext and coroutines, beside a call and a system call; print a table.");
+  switchyard::switchcost::AddFlags(*switchcost, switchcost_options);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -26,5 +34,6 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (serve->parsed()) return switchyard::Serve(config);
+  if (switchcost->parsed()) return switchyard::switchcost::Run(switchcost_options);
   return 0;
 }
