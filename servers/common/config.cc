@@ -67,6 +67,9 @@ void AddServerFlags(CLI::App& app, ServerConfig& config) {
   AddSizeFlag(app, "--store-bytes", config.store_bytes,
               "Shared memory for the store; a write that does not fit gets -OOM");
   app.add_flag("--quiet", config.quiet, "Do not log connection errors");
+  app.add_flag("--no-request-metrics{false}", config.request_metrics,
+               "Neither count nor time each request (the endpoint still serves the OS figures); "
+               "for measuring what per-request metrics cost");
 }
 
 void ValidateServerConfig(ServerConfig& config) {

@@ -27,6 +27,8 @@ struct ServerConfig {
   std::size_t output_buffer_bytes = 0;  // 0 = no limit
   std::size_t store_bytes = std::size_t{256} << 20;
   bool quiet = false;  // no per-connection log lines
+  // Count and time every request. Off only to measure what that costs (README, "Metrics").
+  bool request_metrics = true;
 };
 
 // The models `--model` accepts, in the order the comparison runs them.

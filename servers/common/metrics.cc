@@ -14,6 +14,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "servers/common/run_queue_wait.h"
+
 #ifndef SWITCHYARD_VERSION
 #define SWITCHYARD_VERSION "dev"
 #endif
@@ -123,16 +125,19 @@ void Metrics::MapSlots(std::size_t count) {
 
 void Metrics::ReserveChildSlots(std::size_t children) { MapSlots(1 + children); }
 
-void Metrics::ChildExited(std::size_t child, const rusage& usage) {
+void Metrics::ChildExited(std::size_t child, const rusage& usage,
+                          std::uint64_t run_queue_wait_nanos) {
   // The exited totals first, then the pid cleared: a scrape in between finds /proc/<pid> gone
   // and counts the child once, not twice.
   shared_->exited.user_micros.fetch_add(Micros(usage.ru_utime));
+  shared_->exited.run_queue_wait_nanos.fetch_add(run_queue_wait_nanos);
   shared_->exited.system_micros.fetch_add(Micros(usage.ru_stime));
   shared_->exited.voluntary_switches.fetch_add(static_cast<std::uint64_t>(usage.ru_nvcsw));
   shared_->exited.involuntary_switches.fetch_add(static_cast<std::uint64_t>(usage.ru_nivcsw));
   MetricsSlot& slot = slots_[1 + child];
   slot.pid.store(0);
   slot.active.store(0);  // its connections died with it
+  slot.tasks.store(0);   // and so did the unit serving them
 }
 
 bool Metrics::TryAdmitConnection(std::size_t max_clients) {
@@ -291,6 +296,36 @@ class UserSwitchCollector : public prometheus::Collectable {
   std::deque<Metrics::UserSwitchCounter> counters_;
 };
 
+// The units alive and how long the server's threads waited for a CPU (see run_queue_wait.h).
+// A model with child processes: their tasks are in their slots, the live ones' threads are read
+// from /proc/<pid>, and what the exited ones waited was kept when they were reaped (ChildExited).
+class TaskCollector : public prometheus::Collectable {
+ public:
+  explicit TaskCollector(const Metrics& metrics) : metrics_(metrics) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::int64_t live_tasks = 0;
+    std::uint64_t children_waited = metrics_.shared_->exited.run_queue_wait_nanos.load();
+    for (std::size_t i = 0; i < metrics_.slot_count_; ++i) {
+      live_tasks += metrics_.slots_[i].tasks.load(std::memory_order_relaxed);
+      const pid_t pid = metrics_.slots_[i].pid.load();
+      if (i > 0 && pid > 0)
+        children_waited += LiveRunQueueWaitNanos("/proc/" + std::to_string(pid));
+    }
+    const double tasks = static_cast<double>(live_tasks);
+    return {Family("switchyard_tasks_active",
+                   "Units alive serving connections: coroutines, fibers or threads (one a "
+                   "connection), pool workers or processes; gRPC calls in flight",
+                   prometheus::MetricType::Gauge, {Value(tasks)}),
+            Family("switchyard_run_queue_wait_seconds_total",
+                   "Time the server's threads were runnable but waited for a CPU (schedstat)",
+                   prometheus::MetricType::Counter,
+                   {Value(RunQueueWait::TotalSeconds(children_waited))})};
+  }
+
+ private:
+  const Metrics& metrics_;
+};
+
 Metrics::UserSwitchCounter& Metrics::NewUserSwitchCounter() {
   return static_cast<UserSwitchCollector&>(*user_switch_collector_).Add();
 }
@@ -378,6 +413,8 @@ std::uint16_t Metrics::Serve(const std::string& bind, std::uint16_t port) {
   exposer_->RegisterCollectable(registry_);
   exposer_->RegisterCollectable(slot_collector_);
   exposer_->RegisterCollectable(user_switch_collector_);
+  task_collector_ = std::make_shared<TaskCollector>(*this);
+  exposer_->RegisterCollectable(task_collector_);
   const auto ports = exposer_->GetListeningPorts();
   return ports.empty() ? port : static_cast<std::uint16_t>(ports.front());
 }

@@ -52,6 +52,8 @@ struct alignas(64) MetricsSlot {
   // Set by the parent for a child process's slot while the child lives: its CPU, switches and
   // memory are read from /proc/<pid> at scrape time.
   std::atomic<pid_t> pid;
+  // Units alive serving connections in this process (switchyard_tasks_active).
+  std::atomic<std::int64_t> tasks;
 };
 
 // What the children that have exited used, folded in when the parent reaps them (wait4).
@@ -60,6 +62,8 @@ struct ExitedProcesses {
   std::atomic<std::uint64_t> system_micros;
   std::atomic<std::uint64_t> voluntary_switches;
   std::atomic<std::uint64_t> involuntary_switches;
+  // Not in rusage: read from the zombie's /proc/<pid>/schedstat before it is reaped.
+  std::atomic<std::uint64_t> run_queue_wait_nanos;
 };
 
 class Metrics {
@@ -99,7 +103,7 @@ class Metrics {
   void ReserveChildSlots(std::size_t children);
   void UseChildSlot(std::size_t child) { slot_ = &slots_[1 + child]; }
   void ChildStarted(std::size_t child, pid_t pid) { slots_[1 + child].pid.store(pid); }
-  void ChildExited(std::size_t child, const rusage& usage);
+  void ChildExited(std::size_t child, const rusage& usage, std::uint64_t run_queue_wait_nanos = 0);
 
   // A counter of suspensions of fibers or coroutines, written by one thread only (an event loop)
   // and summed at scrape time: counting a switch is then a plain add on a cache line no other
@@ -112,6 +116,23 @@ class Metrics {
     std::atomic<std::uint64_t> count{0};
   };
   UserSwitchCounter& NewUserSwitchCounter();
+
+  // switchyard_tasks_active: the units alive that serve connections. A model counts each
+  // coroutine, fiber or thread serving a connection, each pool worker or worker process, for its
+  // whole life (hold a Task), or each call in flight (gRPC, where a call is what gRPC schedules).
+  // Counted in this process's slot, so a worker process's count reaches the master's endpoint.
+  void TaskStarted() { slot_->tasks.fetch_add(1, std::memory_order_relaxed); }
+  void TaskFinished() { slot_->tasks.fetch_sub(1, std::memory_order_relaxed); }
+  class Task {
+   public:
+    explicit Task(Metrics& metrics) : metrics_(metrics) { metrics_.TaskStarted(); }
+    ~Task() { metrics_.TaskFinished(); }
+    Task(const Task&) = delete;
+    Task& operator=(const Task&) = delete;
+
+   private:
+    Metrics& metrics_;
+  };
 
   // The hand-off queue of a model that has one (thread_pool): how many ready connections wait for
   // a worker, and how long each waited. Registered on first call, so other models export neither.
@@ -143,6 +164,9 @@ class Metrics {
   MetricsSlot* slot_ = nullptr;   // the slot this process counts into
   std::shared_ptr<prometheus::Collectable> slot_collector_;
   std::shared_ptr<prometheus::Collectable> user_switch_collector_;
+  // Tasks alive and the run-queue wait, read at scrape time (TaskCollector in metrics.cc).
+  friend class TaskCollector;
+  std::shared_ptr<prometheus::Collectable> task_collector_;
 };
 
 // What /proc and getrusage say about a process right now; exported as the OS-level metrics.

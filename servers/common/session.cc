@@ -6,6 +6,7 @@
 
 #include "servers/common/net.h"
 #include "servers/common/resp_writer.h"
+#include "servers/common/run_queue_wait.h"
 
 namespace switchyard {
 namespace {
@@ -24,7 +25,10 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 Session::Session(ServerContext& context)
     : context_(context),
       id_(NextConnectionId()),
-      parser_(ParserLimits{context.config.max_bulk_bytes, context.config.max_inline_bytes}) {}
+      parser_(ParserLimits{context.config.max_bulk_bytes, context.config.max_inline_bytes}) {
+  // Whatever thread serves a connection, its wait for a CPU outlives it in the metrics.
+  RunQueueWait::WatchThisThread();
+}
 
 std::span<char> Session::ReadSpace() {
   if (input_.size() - input_end_ < kReadChunk) {
@@ -82,14 +86,16 @@ Session::Step Session::Process() {
       return {Next::kNeedInput};
     }
 
-    const auto started = std::chrono::steady_clock::now();
+    // --no-request-metrics skips the clock reads too: they are part of what counting costs.
+    const bool timed = config.request_metrics;
+    const auto started = timed ? std::chrono::steady_clock::now() : wait_started_;
     CommandId id = CommandId::kUnknown;
     const CommandOutcome outcome = ExecuteCommand(context_, args_, id_, &id, &output_);
     if (outcome.kind == CommandOutcome::Kind::kWait) {
       wait_started_ = started;
       return {Next::kWait, outcome.wait};
     }
-    context_.metrics.RecordRequest(static_cast<std::size_t>(id), SecondsSince(started));
+    if (timed) context_.metrics.RecordRequest(static_cast<std::size_t>(id), SecondsSince(started));
     if (outcome.kind == CommandOutcome::Kind::kClose) return {Next::kClose};
   }
 }
@@ -102,6 +108,7 @@ bool Session::OwesTooMuch(int fd, std::size_t unwritten) {
 
 void Session::FinishWait() {
   resp::AppendSimple(&output_, "OK");
+  if (!context_.config.request_metrics) return;
   context_.metrics.RecordRequest(static_cast<std::size_t>(CommandId::kSyWait),
                                  SecondsSince(wait_started_));
 }

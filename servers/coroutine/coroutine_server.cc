@@ -107,7 +107,8 @@ class CoroutineServer {
 
   // One connection, start to end. Reads like blocking code; every co_await is a suspension.
   awaitable<void> Serve(tcp::socket socket, std::size_t loop) {
-    open_[loop].insert(&socket);  // only this loop's thread touches open_[loop]
+    open_[loop].insert(&socket);           // only this loop's thread touches open_[loop]
+    Metrics::Task task(context_.metrics);  // this coroutine
     Session session(context_);
     Metrics::UserSwitchCounter& suspensions = *switches_[loop];
     std::error_code ec;

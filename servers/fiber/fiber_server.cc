@@ -159,6 +159,7 @@ class FiberServer {
   // One connection, start to end, on its own fiber. Reads like thread_per_conn's blocking loop.
   void Serve(tcp::socket& socket) {
     t_loop->open.insert(&socket);
+    Metrics::Task task(context_.metrics);  // this fiber
     std::error_code ec;
     socket.non_blocking(true, ec);
     try {

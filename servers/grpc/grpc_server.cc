@@ -120,31 +120,37 @@ class KvService final : public kv::Kv::CallbackService {
   // A call counts as in flight from admission until gRPC has sent its reply (OnDone).
   class Reply : public grpc::ServerUnaryReactor {
    public:
-    explicit Reply(std::atomic<int>& in_flight) : in_flight_(in_flight) {}
+    Reply(std::atomic<int>& in_flight, Metrics& metrics)
+        : in_flight_(in_flight), metrics_(metrics) {}
     void OnDone() override {
+      metrics_.TaskFinished();
       --in_flight_;
       delete this;
     }
 
    private:
     std::atomic<int>& in_flight_;
+    Metrics& metrics_;
   };
 
   // Counts the call in first, then looks at stopping_: StopAndDrain sets stopping_ first, then
   // reads the count, so either it waits for this call or this call sees the stop.
   grpc::ServerUnaryReactor* RefuseIfStopping(grpc::CallbackServerContext*) {
     ++in_flight_;
+    context_.metrics.TaskStarted();  // a call in flight is the unit gRPC schedules
     if (!stopping_) return nullptr;
-    auto* reply = new Reply(in_flight_);
+    auto* reply = new Reply(in_flight_, context_.metrics);
     reply->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
     return reply;
   }
 
   grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext*, CommandId command,
                                    Clock::time_point started, const grpc::Status& status) {
-    context_.metrics.RecordRequest(static_cast<std::size_t>(command),
-                                   std::chrono::duration<double>(Clock::now() - started).count());
-    auto* reply = new Reply(in_flight_);
+    if (context_.config.request_metrics) {
+      context_.metrics.RecordRequest(static_cast<std::size_t>(command),
+                                     std::chrono::duration<double>(Clock::now() - started).count());
+    }
+    auto* reply = new Reply(in_flight_, context_.metrics);
     reply->Finish(status);
     return reply;
   }

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "servers/common/net.h"
+#include "servers/common/run_queue_wait.h"
 #include "servers/common/session.h"
 #include "servers/common/shutdown_signal.h"
 
@@ -115,6 +116,7 @@ void ServeConnection(ServerContext& context, int fd) {
 
 [[noreturn]] void RunWorker(ServerContext& context, int listen_fd, std::size_t worker) {
   context.metrics.UseChildSlot(1 + worker);
+  context.metrics.TaskStarted();  // this process; its slot is cleared when it is reaped
   struct sigaction action {};
   action.sa_handler = OnWorkerSigterm;
   sigemptyset(&action.sa_mask);
@@ -212,16 +214,22 @@ class PoolSupervisor {
     context_.metrics.ChildStarted(1 + worker, pid);
   }
 
-  // wait4 rather than waitpid: it returns what the child used, which the metrics keep.
+  // wait4 rather than waitpid: it returns what the child used, which the metrics keep. The
+  // child's run-queue wait is not in it, so each exited child is first only looked at (WNOWAIT)
+  // and its schedstat read while it is still a zombie.
   void ReapExited() {
     int status = 0;
     rusage usage{};
-    pid_t pid;
-    while ((pid = wait4(-1, &status, WNOHANG, &usage)) > 0) {
+    siginfo_t exited{};
+    while (waitid(P_ALL, 0, &exited, WEXITED | WNOHANG | WNOWAIT) == 0 && exited.si_pid > 0) {
+      const std::uint64_t waited = LiveRunQueueWaitNanos("/proc/" + std::to_string(exited.si_pid));
+      const pid_t pid = wait4(exited.si_pid, &status, 0, &usage);
+      exited = {};
+      if (pid <= 0) break;
       std::size_t worker = 0;
       while (worker < pids_.size() && pids_[worker] != pid) ++worker;
       if (worker == pids_.size()) continue;
-      context_.metrics.ChildExited(1 + worker, usage);
+      context_.metrics.ChildExited(1 + worker, usage, waited);
       pids_[worker] = 0;
       --live_;
       if (draining_) continue;

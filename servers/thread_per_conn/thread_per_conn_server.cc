@@ -97,6 +97,7 @@ class ThreadPerConnServer {
 
   // One connection, start to end, on its own thread.
   void Serve(int fd) {
+    Metrics::Task task(context_.metrics);  // this thread
     Session session(context_);
     for (bool open = true; open;) {
       const Session::Step step = session.Process();

@@ -218,6 +218,7 @@ class ThreadPoolServer {
   }
 
   void WorkUntilStopped() {
+    Metrics::Task task(context_.metrics);  // this worker thread
     for (;;) {
       Connection* connection;
       {

@@ -1,0 +1,153 @@
+// The metrics vocabulary of DESIGN.md, through the real binary: every model's scrape passes
+// `promtool check metrics` (Prometheus's own linter) and holds every name; tasks alive follow the
+// connections; the run-queue wait never goes backwards while threads come and go.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/server_process.h"
+
+namespace switchyard::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Light sizes for a test run (prefork's default is 256 processes).
+std::vector<std::string> LightFlags(const std::string& model) {
+  if (model == "prefork") return {"--workers", "8"};
+  return {};
+}
+
+// Some traffic of every kind, so that every labelled series has moved: requests, an error.
+void DriveTraffic(const std::string& model, std::uint16_t port) {
+  if (model == "grpc") return;  // speaks kv.proto; its counters are exported at 0 all the same
+  int exit_code = -1;
+  const std::string output = RunShell(
+      "redis-benchmark -p " + std::to_string(port) + " -t ping,set,get,incr -n 500 -c 4 -q 2>&1",
+      &exit_code);
+  ASSERT_EQ(exit_code, 0) << output;
+  Client client(port);
+  Reply reply = client.Command({"NOSUCH"});
+  ASSERT_TRUE(reply);
+}
+
+class ModelMetrics : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ModelMetrics, PromtoolFindsNothingAndEveryNameIsThere) {
+  ServerProcess server(GetParam(), LightFlags(GetParam()));
+  DriveTraffic(GetParam(), server.port());
+  const std::string scrape = ScrapeMetrics(server.metrics_port());
+  char path[] = "/tmp/switchyard-scrape-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  std::ofstream(path) << scrape;
+  int exit_code = -1;
+  const std::string complaints =
+      RunShell(std::string(PROMTOOL) + " check metrics < " + path + " 2>&1", &exit_code);
+  std::remove(path);
+  EXPECT_EQ(exit_code, 0) << complaints;
+  EXPECT_EQ(complaints, "") << "promtool complains about " << GetParam() << "'s scrape";
+
+  for (const char* series : {
+           "switchyard_requests_total{command=\"ping\"}",
+           "switchyard_request_errors_total{kind=\"protocol\"}",
+           "switchyard_request_duration_seconds_count{command=\"get\"}",
+           "switchyard_connections_active",
+           "switchyard_connections_accepted_total",
+           "switchyard_connections_rejected_total",
+           "switchyard_os_context_switches_total{kind=\"voluntary\"}",
+           "switchyard_os_context_switches_total{kind=\"involuntary\"}",
+           "switchyard_user_switches_total",
+           "switchyard_run_queue_wait_seconds_total",
+           "switchyard_cpu_seconds_total{mode=\"user\"}",
+           "switchyard_cpu_seconds_total{mode=\"system\"}",
+           "switchyard_memory_bytes{kind=\"rss\"}",
+           "switchyard_memory_bytes{kind=\"pss\"}",
+           "switchyard_os_threads",
+           "switchyard_os_processes",
+           "switchyard_tasks_active",
+       }) {
+    EXPECT_GE(MetricValue(scrape, series), 0) << series << " missing from " << GetParam();
+  }
+  EXPECT_NE(scrape.find("switchyard_build_info{model=\"" + GetParam() + "\""), std::string::npos);
+  EXPECT_GE(MetricValue(scrape, "switchyard_os_processes"), 1);
+}
+
+// Waits up to 5 s for the scraped value of `series` to become `want`; returns the last value.
+double AwaitValue(std::uint16_t metrics_port, const std::string& series, double want) {
+  double value = -1;
+  for (int i = 0; i < 500; ++i) {
+    value = MetricValue(ScrapeMetrics(metrics_port), series);
+    if (value == want) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  return value;
+}
+
+// A coroutine, fiber or thread per connection: the units alive follow the connections.
+TEST(TasksActive, FollowTheConnectionsOfEachModel) {
+  for (const std::string model : {"coroutine", "fiber", "thread_per_conn"}) {
+    ServerProcess server(model);
+    {
+      std::vector<std::unique_ptr<Client>> clients;
+      for (int i = 0; i < 3; ++i) {
+        clients.push_back(std::make_unique<Client>(server.port()));
+        ASSERT_TRUE(clients.back()->Command({"PING"}));  // its unit is running by now
+      }
+      EXPECT_EQ(AwaitValue(server.metrics_port(), "switchyard_tasks_active", 3), 3) << model;
+    }
+    EXPECT_EQ(AwaitValue(server.metrics_port(), "switchyard_tasks_active", 0), 0) << model;
+  }
+}
+
+// A pool of worker threads or processes: the units alive are the workers, busy or not.
+TEST(TasksActive, AreTheWorkersOfAPool) {
+  for (const std::string model : {"thread_pool", "prefork"}) {
+    ServerProcess server(model, {"--workers", "3"});
+    Client client(server.port());
+    ASSERT_TRUE(client.Command({"PING"}));
+    EXPECT_EQ(AwaitValue(server.metrics_port(), "switchyard_tasks_active", 3), 3) << model;
+  }
+}
+
+// thread_per_conn retires a thread with every connection, and a thread's schedstat vanishes with
+// it: the counter must keep what those threads waited and never go backwards.
+TEST(RunQueueWait, NeverGoesBackwardsWhileThreadsComeAndGo) {
+  ServerProcess server("thread_per_conn");
+  double last =
+      MetricValue(ScrapeMetrics(server.metrics_port()), "switchyard_run_queue_wait_seconds_total");
+  ASSERT_GE(last, 0);
+  // Two CPU-hungry clients on a connection each, while others connect and hang up: threads wait
+  // for a CPU and exit all along.
+  std::thread churn([&] {
+    RunShell("redis-benchmark -p " + std::to_string(server.port()) +
+             " -t ping -n 3000 -c 8 -k 0 -q >/dev/null 2>&1");
+  });
+  for (int i = 0; i < 40; ++i) {
+    const double now = MetricValue(ScrapeMetrics(server.metrics_port()),
+                                   "switchyard_run_queue_wait_seconds_total");
+    EXPECT_GE(now, last) << "scrape " << i;
+    last = now;
+    std::this_thread::sleep_for(20ms);
+  }
+  churn.join();
+  const double after =
+      MetricValue(ScrapeMetrics(server.metrics_port()), "switchyard_run_queue_wait_seconds_total");
+  EXPECT_GE(after, last);
+  EXPECT_GT(after, 0) << "3000 connections, each a thread, and not one waited for a CPU?";
+}
+
+const std::vector<std::string> kModels = {"prefork", "thread_per_conn", "thread_pool",
+                                          "fiber",   "coroutine",       "grpc"};
+
+INSTANTIATE_TEST_SUITE_P(Models, ModelMetrics, ::testing::ValuesIn(kModels),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace switchyard::testing
