@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "loadgen/load_command.h"
 #include "servers/common/config.h"
 #include "servers/serve.h"
 
@@ -18,6 +19,9 @@ int main(int argc, char** argv) {
       "the replies it owes (a second signal stops it at once).");
   switchyard::AddServerFlags(*serve, config);
 
+  switchyard::loadgen::LoadCommandOptions load_options;
+  CLI::App* load = switchyard::loadgen::AddLoadCommand(app, load_options);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -26,5 +30,6 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (serve->parsed()) return switchyard::Serve(config);
+  if (load->parsed()) return switchyard::loadgen::RunLoadCommand(*load, load_options);
   return 0;
 }
