@@ -160,6 +160,11 @@ class Live {
               << "/metrics\n";
   }
 
+  void SetTarget(double rate) {
+    target_rate_ = rate;
+    if (target_ != nullptr) target_->Set(rate);
+  }
+
   // Once a second: fold what the workers published into the endpoint and print the progress line.
   void Update(LiveStats& stats, double elapsed_seconds, bool print) {
     Histogram interval;
@@ -277,6 +282,7 @@ int RunSweep(LoadCommandOptions& options) {
     LoadConfig config = options.config;
     config.rate = peak.throughput() * step / options.sweep_steps;
     if (config.rate < 1) break;
+    live.SetTarget(config.rate);
     const pb::LoadResult result = RunWithProgress(config, options, live);
     const auto histogram = FromProto(result.histogram());
     const double observed = static_cast<double>(histogram.ValueAtPercentile(percentile)) / 1e9;

@@ -2,6 +2,7 @@
 // free loopback port, never a system service) and against our own server, over real sockets.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -10,7 +11,8 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "loadgen/histogram.h"
@@ -244,6 +246,56 @@ TEST_F(LoadE2eTest, LiveMetricsDuringTheRun) {
   EXPECT_EQ(MetricValue(scrape, "switchyard_loadgen_target_rate"), 500) << scrape;
   EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_latency_seconds_count"), 0) << scrape;
   EXPECT_GE(MetricValue(scrape, "switchyard_loadgen_schedule_lag_seconds"), 0) << scrape;
+}
+
+// Reads a sweep's JSON (a SweepResult, not a LoadResult).
+pb::SweepResult ReadSweep(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  pb::SweepResult sweep;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text.str(), &sweep).ok()) << text.str();
+  return sweep;
+}
+
+TEST_F(LoadE2eTest, SweepStepsUpToThePeakAndStopsAtTheSlo) {
+  RedisServer redis;
+  const std::string port = std::to_string(redis.port());
+  // An SLO nothing can meet: the first step misses it, the sweep stops there, no rate qualifies.
+  const std::string strict = TempFile("strict.json");
+  std::string output;
+  ASSERT_EQ(RunBinary({"load", "--port", port, "--sweep", "--sweep-steps", "4", "--slo", "99:1us",
+                       "-d", "300ms", "--warmup", "0", "-c", "4", "-q", "--json", strict},
+                      &output),
+            0)
+      << output;
+  const pb::SweepResult missed = ReadSweep(strict);
+  EXPECT_GT(missed.peak_throughput(), 0);
+  ASSERT_EQ(missed.steps_size(), 1) << output;
+  EXPECT_NEAR(missed.steps(0).target_rate(), missed.peak_throughput() / 4, 1);
+  EXPECT_EQ(missed.highest_rate_meeting_slo(), 0);
+  // On a busy machine the step may instead be flagged as limited by the client: either way it is
+  // not counted as meeting the SLO.
+  EXPECT_TRUE(output.find("missed") != std::string::npos ||
+              output.find("CLIENT-LIMITED") != std::string::npos)
+      << output;
+  // A lenient SLO: the steps rise by a quarter of the peak each, and the knee is one of them.
+  const std::string lenient = TempFile("lenient.json");
+  ASSERT_EQ(RunBinary({"load", "--port", port, "--sweep", "--sweep-steps", "2", "--slo", "99:5s",
+                       "-d", "300ms", "--warmup", "0", "-c", "4", "-q", "--json", lenient},
+                      &output),
+            0)
+      << output;
+  const pb::SweepResult swept = ReadSweep(lenient);
+  ASSERT_GE(swept.steps_size(), 1);
+  for (int i = 0; i < swept.steps_size(); ++i) {
+    EXPECT_NEAR(swept.steps(i).target_rate(), swept.peak_throughput() * (i + 1) / 2, 1);
+  }
+  bool knee_is_a_step = swept.highest_rate_meeting_slo() == 0;
+  for (const auto& step : swept.steps()) {
+    knee_is_a_step |= step.target_rate() == swept.highest_rate_meeting_slo();
+  }
+  EXPECT_TRUE(knee_is_a_step) << output;
 }
 
 TEST_F(LoadE2eTest, BadInputGetsAOneLineError) {
