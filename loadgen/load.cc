@@ -119,8 +119,8 @@ class Connection {
   void SendClosedLoop(std::size_t count, std::int64_t now);
   void Flush();
   void DoWrite();
-  void DoWaitReadable();
-  void OnReadable();
+  void DoRead();
+  void OnReceived(std::size_t received);
   void ArmTimer();
   bool Sending(std::int64_t intended_ns) const;
   void FinishIfIdle();
@@ -228,7 +228,7 @@ void Connection::Start() {
     FinishIfIdle();
     return;
   }
-  DoWaitReadable();
+  DoRead();
   if (schedule_) {
     ArmTimer();
   } else {
@@ -319,20 +319,7 @@ void Connection::DoWrite() {
   });
 }
 
-// Waits for readability and then reads itself, rather than async_read_some, which would first
-// try a read that fails with EAGAIN on every request: one wasted system call each.
-void Connection::DoWaitReadable() {
-  socket_.async_wait(tcp::socket::wait_read, [this](std::error_code error) {
-    if (done_) return;
-    if (error) {
-      Fail();
-      return;
-    }
-    OnReadable();
-  });
-}
-
-void Connection::OnReadable() {
+void Connection::DoRead() {
   if (in_used_ == in_.size()) {
     // A reply larger than the buffer: grow, within reason.
     if (in_.size() >= (std::size_t{1} << 30)) {
@@ -341,20 +328,19 @@ void Connection::OnReadable() {
     }
     in_.resize(in_.size() * 2);
   }
-  std::error_code error;
-  const std::size_t received =
-      socket_.read_some(asio::buffer(in_.data() + in_used_, in_.size() - in_used_), error);
-  if (error == asio::error::would_block) {
-    DoWaitReadable();
-    return;
-  }
-  if (error) {  // EOF included: the server closed the connection
-    Fail();
-    return;
-  }
+  socket_.async_read_some(asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
+                          [this](std::error_code error, std::size_t received) {
+                            if (done_) return;
+                            if (error) {  // EOF included: the server closed the connection
+                              Fail();
+                              return;
+                            }
+                            OnReceived(received);
+                          });
+}
+
+void Connection::OnReceived(std::size_t received) {
   in_used_ += received;
-  // The buffer was filled to the brim: more is likely waiting, so read again before sleeping.
-  const bool filled = in_used_ == in_.size();
   const std::int64_t now = NowNs();
   ThreadStats& stats = worker_.stats;
   std::size_t offset = 0, replies = 0;
@@ -383,15 +369,7 @@ void Connection::OnReadable() {
   in_used_ -= offset;
   if (!schedule_ && replies > 0) SendClosedLoop(replies, now);
   FinishIfIdle();
-  if (!done_) {
-    if (filled) {
-      asio::post(worker_.io, [this] {
-        if (!done_) OnReadable();
-      });
-    } else {
-      DoWaitReadable();
-    }
-  }
+  if (!done_) DoRead();
 }
 
 void Connection::FinishIfIdle() {
