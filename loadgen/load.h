@@ -32,6 +32,9 @@ struct LoadConfig {
   std::string key_dist = "uniform";
   std::string value_size = "64";
   double drain_seconds = 5;  // how long to wait for replies once sending has stopped
+  // Spin on the event loop instead of sleeping in epoll_wait: no wake-up latency on timers or
+  // replies (what precise open-loop generators do), at the price of a whole CPU per thread.
+  bool busy_poll = false;
 };
 
 // What the worker threads publish a few times a second, for the progress line and the

@@ -469,6 +469,9 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   load->add_option("--sweep-steps", options.sweep_steps, "Rate steps up to the peak")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000u));
+  load->add_flag("--busy-poll", config.busy_poll,
+                 "Spin instead of sleeping between events: timers and replies are seen at once "
+                 "(no wake-up latency), but each thread uses a whole CPU");
   load->add_flag("-q,--quiet", options.quiet, "No progress line");
 
   CLI::App* merge = load->add_subcommand(

@@ -144,6 +144,13 @@ TEST_F(LoadE2eTest, OpenLoopSendsOnSchedule) {
   // Corrected latency counts from the intended time, which is never after the actual write.
   EXPECT_GE(result.latency().max(), result.latency_uncorrected().max());
   EXPECT_GE(result.latency().mean(), result.latency_uncorrected().mean());
+  // Spinning instead of sleeping keeps the same schedule.
+  const pb::LoadResult spun =
+      Load(redis.port(),
+           {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--busy-poll"}, "busy");
+  EXPECT_NEAR(static_cast<double>(spun.requests()), 500, 3);
+  EXPECT_EQ(spun.failed(), 0u);
+  EXPECT_TRUE(spun.spec().busy_poll());
 }
 
 // A 0.3 s stall of the server in the middle of a constant-rate run must show in the corrected
