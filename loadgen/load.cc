@@ -100,6 +100,8 @@ struct ThreadStats {
   Histogram latency_interval;
   std::uint64_t published_ok = 0, published_errors = 0, published_failed = 0, published_sent = 0;
   std::int64_t max_lag_interval_ns = 0;
+  std::uint64_t connections_lost = 0;
+  std::string first_loss;  // why the first lost connection was given up
 };
 
 class Worker;
@@ -133,7 +135,8 @@ class Connection {
   void ArmTimer();
   bool Sending(std::int64_t intended_ns) const;
   void FinishIfIdle();
-  void Fail();
+  // Gives the connection up: what it still owes counts as failed, and `why` is reported.
+  void Fail(const std::string& why);
 
   Worker& worker_;
   tcp::socket socket_;
@@ -318,7 +321,7 @@ void Connection::Flush() {
   std::error_code error;
   const std::size_t written = socket_.write_some(asio::buffer(out_), error);
   if (error && error != asio::error::would_block) {
-    Fail();
+    Fail(error.message());
     return;
   }
   out_.erase(0, written);
@@ -333,7 +336,7 @@ void Connection::DoWrite() {
     write_in_progress_ = false;
     if (done_) return;
     if (error) {
-      Fail();
+      Fail(error.message());
       return;
     }
     writing_.clear();
@@ -345,20 +348,21 @@ void Connection::DoRead() {
   if (in_used_ == in_.size()) {
     // A reply larger than the buffer: grow, within reason.
     if (in_.size() >= (std::size_t{1} << 30)) {
-      Fail();
+      Fail("a reply over 1 GiB");
       return;
     }
     in_.resize(in_.size() * 2);
   }
-  socket_.async_read_some(asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
-                          [this](std::error_code error, std::size_t received) {
-                            if (done_) return;
-                            if (error) {  // EOF included: the server closed the connection
-                              Fail();
-                              return;
-                            }
-                            OnReceived(received);
-                          });
+  socket_.async_read_some(
+      asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
+      [this](std::error_code error, std::size_t received) {
+        if (done_) return;
+        if (error) {  // EOF included: the server closed the connection
+          Fail(error == asio::error::eof ? "closed by the server" : error.message());
+          return;
+        }
+        OnReceived(received);
+      });
 }
 
 void Connection::OnReceived(std::size_t received) {
@@ -372,8 +376,13 @@ void Connection::OnReceived(std::size_t received) {
     const ReplyStatus status =
         ParseReply(std::string_view(in_.data() + offset, in_used_ - offset), &consumed, &is_error);
     if (status == ReplyStatus::kNeedMore) break;
-    if (status == ReplyStatus::kProtocolError || in_flight_.size() == 0) {
-      Fail();  // garbage, or a reply to nothing we sent: the stream cannot be trusted
+    // Garbage, or a reply to nothing we sent: the stream cannot be trusted.
+    if (status == ReplyStatus::kProtocolError) {
+      Fail("not a RESP reply");
+      return;
+    }
+    if (in_flight_.size() == 0) {
+      Fail("a reply to no request");
       return;
     }
     offset += consumed;
@@ -406,14 +415,15 @@ void Connection::FinishIfIdle() {
   worker_.ConnectionDone();
 }
 
-void Connection::Fail() {
+void Connection::Fail(const std::string& why) {
   if (done_) return;
+  if (worker_.stats.connections_lost++ == 0) worker_.stats.first_loss = why;
   worker_.stats.failed += in_flight_.DrainCountingFrom(worker_.warm_end_ns);
   quota_ = 0;
   FinishIfIdle();
 }
 
-void Connection::Abort() { Fail(); }
+void Connection::Abort() { Fail("replies still owed after --drain"); }
 
 }  // namespace
 
@@ -537,6 +547,8 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
     total.sent += stats.sent;
     total.last_reply_ns = std::max(total.last_reply_ns, stats.last_reply_ns);
     total.last_send_ns = std::max(total.last_send_ns, stats.last_send_ns);
+    if (total.connections_lost == 0) total.first_loss = stats.first_loss;
+    total.connections_lost += stats.connections_lost;
   }
 
   pb::LoadResult result;
@@ -574,6 +586,8 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
   result.set_sent_rate(sending_seconds > 0 ? total.sent / sending_seconds : 0);
   result.set_client_cpu_seconds(cpu_seconds);
   result.set_processes(1);
+  result.set_connections_lost(total.connections_lost);
+  result.set_first_loss(total.first_loss);
   FillLatency(total.latency, result.mutable_latency());
   FillLatency(total.uncorrected, result.mutable_latency_uncorrected());
   FillLatency(total.schedule_lag, result.mutable_schedule_lag());

@@ -115,6 +115,10 @@ void PrintResult(std::ostream& out, const pb::LoadResult& result) {
   std::snprintf(line, sizeof line, "client CPU %.3f s (%.0f requests per client CPU-second)\n",
                 result.client_cpu_seconds(), per_cpu_second);
   out << line;
+  if (result.connections_lost() > 0) {
+    out << "connections lost: " << result.connections_lost() << " (first: " << result.first_loss()
+        << ")\n";
+  }
   if (result.client_limited()) {
     out << "CLIENT-LIMITED: the load generator, not the server, was the limit ("
         << result.client_limited_reason() << "); these are not the server's figures\n";
@@ -391,6 +395,8 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
     merged.set_client_cpu_seconds(merged.client_cpu_seconds() + result.client_cpu_seconds());
     merged.set_duration_seconds(std::max(merged.duration_seconds(), result.duration_seconds()));
     merged.set_processes(merged.processes() + result.processes());
+    if (merged.connections_lost() == 0) merged.set_first_loss(result.first_loss());
+    merged.set_connections_lost(merged.connections_lost() + result.connections_lost());
     if (result.client_limited()) {
       merged.set_client_limited(true);
       reasons += (reasons.empty() ? "" : "; ") + result.client_limited_reason();

@@ -204,6 +204,23 @@ TEST_F(LoadE2eTest, ErrorRepliesAreCountedAsErrors) {
   EXPECT_EQ(result.errors(), 100u);
 }
 
+TEST_F(LoadE2eTest, ServerThatDiesIsReported) {
+  auto server = std::make_unique<switchyard::testing::ServerProcess>("coroutine");
+  const std::uint16_t port = server->port();
+  pb::LoadResult result;
+  std::thread load([&] {
+    result = Load(port, {"--rate", "1000", "-d", "3s", "--warmup", "0", "-c", "4"}, "dies");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  server->Stop(SIGKILL);
+  load.join();
+  // Every connection is given up with its reason, and what it still owed counts as failed.
+  EXPECT_EQ(result.connections_lost(), 4u);
+  EXPECT_FALSE(result.first_loss().empty());
+  EXPECT_LT(result.requests(), 3000u);
+  EXPECT_NE(last_output_.find("connections lost: 4"), std::string::npos) << last_output_;
+}
+
 TEST_F(LoadE2eTest, MergeOfTwoRunsIsExact) {
   RedisServer redis;
   const std::string a = TempFile("a.json"), b = TempFile("b.json"), merged = TempFile("m.json");
