@@ -17,7 +17,7 @@ REQUESTS="${1:-400000}"
 "$ROOT/switchyard" build --preset release
 SY="$ROOT/build/release/cli/switchyard"
 WORK="$(mktemp -d)"
-trap 'kill -CONT "$REDIS_PID" 2>/dev/null; kill "$REDIS_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'kill -CONT "$REDIS_PID" 2>/dev/null; kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 if (($(nproc) >= 2)); then SERVER_CPU=(taskset -c 0); CLIENT_CPU=(taskset -c 1); else SERVER_CPU=(); CLIENT_CPU=(); fi
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
@@ -85,9 +85,10 @@ echo
 echo "== 3. a 0.5 s server stall at t=3s in a 6 s run at $RATE/s"
 stall() { sleep 3; kill -STOP "$REDIS_PID"; sleep 0.5; kill -CONT "$REDIS_PID"; }
 stall &
+STALL_PID=$!
 "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" -c 10 --rate "$RATE" -d 6s --warmup 0 --mix get \
   --keys 100000 -q --json "$WORK/stall.json"
-wait
+wait "$STALL_PID"  # not a bare wait: redis-server is a background job too
 python3 - "$WORK/stall.json" "$WORK/rate.json" <<'PY'
 import json, sys
 s, q = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
@@ -98,8 +99,9 @@ PY
 # stall are never timed (coordinated omission); only the few in flight show it.
 N=$((RATE * 6))
 stall &
+STALL_PID=$!
 "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" -c 10 -n "$N" -t get -r 100000 --csv --precision 3 \
   >"$WORK/rbstall.csv" 2>/dev/null
-wait
+wait "$STALL_PID"
 IFS=, read -r _ _ _ _ _ _ rbs_p99 rbs_max < <(tail -1 "$WORK/rbstall.csv" | tr -d '"')
 echo "redis-benchmark across a 0.5 s stall (closed loop, $N requests): p99 ${rbs_p99} ms, max ${rbs_max} ms"
