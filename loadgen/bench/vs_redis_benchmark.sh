@@ -66,10 +66,10 @@ for mode in default --busy-poll; do
   extra=()
   [[ "$mode" == --busy-poll ]] && extra=(--busy-poll)
   "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" -c 10 --rate "$RATE" -d 10s --warmup 1s --mix get \
-    --keys 100000 -q "${extra[@]}" --json "$WORK/rate.json" >"$WORK/rate.txt"
+    --keys 100000 -q "${extra[@]}" --json "$WORK/rate_${mode#--}.json" >"$WORK/rate.txt"
   echo "-- switchyard load $mode"
   cat "$WORK/rate.txt"
-  python3 - "$WORK/rate.json" "$RATE" "$rb_p50" "$rb_p99" <<'PY'
+  python3 - "$WORK/rate_${mode#--}.json" "$RATE" "$rb_p50" "$rb_p99" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); rate = float(sys.argv[2])
 rb50, rb99 = float(sys.argv[3]) / 1e3, float(sys.argv[4]) / 1e3
@@ -83,22 +83,23 @@ done
 echo
 
 echo "== 3. a 0.5 s server stall at t=3s in a 6 s run at $RATE/s"
-stall() { sleep 3; kill -STOP "$REDIS_PID"; sleep 0.5; kill -CONT "$REDIS_PID"; }
-stall &
+stall() { sleep "$1"; kill -STOP "$REDIS_PID"; sleep 0.5; kill -CONT "$REDIS_PID"; }
+stall 3 &
 STALL_PID=$!
 "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" -c 10 --rate "$RATE" -d 6s --warmup 0 --mix get \
   --keys 100000 -q --json "$WORK/stall.json"
 wait "$STALL_PID"  # not a bare wait: redis-server is a background job too
-python3 - "$WORK/stall.json" "$WORK/rate.json" <<'PY'
+python3 - "$WORK/stall.json" "$WORK/rate_default.json" <<'PY'
 import json, sys
 s, q = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 print(f"corrected p99 {s['latency']['p99'] * 1e3:.1f} ms with the stall, "
       f"{q['latency']['p99'] * 1e3:.3f} ms without; max {s['latency']['max'] * 1e3:.0f} ms")
 PY
 # redis-benchmark across the same kind of stall: closed loop, so requests not sent during the
-# stall are never timed (coordinated omission); only the few in flight show it.
-N=$((RATE * 6))
-stall &
+# stall are never timed (coordinated omission); only the few in flight show it. It runs as fast
+# as it can, so the stall comes 0.2 s in and the run is long enough (20x the rate) to span it.
+N=$((RATE * 20))
+stall 0.2 &
 STALL_PID=$!
 "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" -c 10 -n "$N" -t get -r 100000 --csv --precision 3 \
   >"$WORK/rbstall.csv" 2>/dev/null
