@@ -573,8 +573,9 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
   // The measured span: from the end of the warm-up to the last reply counted.
   const double measured_seconds =
       static_cast<double>(std::max(total.last_reply_ns, warm_end_ns + 1) - warm_end_ns) / 1e9;
+  // Stopped early by Ctrl-C, or run by count: the span actually sent over.
   const double sending_seconds =
-      config.requests == 0
+      config.requests == 0 && !g_stop_requested
           ? config.duration_seconds
           : static_cast<double>(std::max(total.last_send_ns, warm_end_ns + 1) - warm_end_ns) / 1e9;
   result.set_target_rate(config.rate);
