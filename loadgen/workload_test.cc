@@ -85,6 +85,28 @@ TEST(MixTest, RequestsFollowTheWeights) {
   EXPECT_NEAR(counts["*3\r\n$3\r\nSET\r\n"], 10000, 1000);
 }
 
+TEST(MixTest, RequestsAreExactRespWithFixedWidthKeys) {
+  const Workload workload(ParseMix("get"), 1, "uniform", ParseSizeRange("64"));
+  Random random(1);
+  std::string out;
+  workload.AppendRequest(out, random);
+  EXPECT_EQ(out, "*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000000\r\n");
+  const Workload incr(ParseMix("incr"), 1000000, "uniform", ParseSizeRange("64"));
+  for (int i = 0; i < 1000; ++i) {
+    out.clear();
+    incr.AppendRequest(out, random);
+    ASSERT_EQ(out.size(),
+              std::string("*2\r\n$4\r\nINCR\r\n$20\r\ncounter:000000123456\r\n").size());
+    const std::string digits = out.substr(out.size() - 14, 12);
+    ASSERT_EQ(digits.find_first_not_of("0123456789"), std::string::npos) << out;
+    ASSERT_LT(std::stoull(digits), 1000000u);
+  }
+  const Workload set(ParseMix("set"), 1, "uniform", ParseSizeRange("5"));
+  out.clear();
+  set.AppendRequest(out, random);
+  EXPECT_EQ(out, "*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000000\r\n$5\r\nabcde\r\n");
+}
+
 TEST(KeyChooserTest, ZipfianFavoursTheFirstKeys) {
   const KeyChooser zipf(10000, "zipfian:0.99");
   const KeyChooser uniform(10000, "uniform");
