@@ -5,6 +5,7 @@
 #include "loadgen/load_command.h"
 #include "servers/common/config.h"
 #include "servers/serve.h"
+#include "switchcost/switchcost.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Switchyard: what processes, threads, fibers and coroutines really cost"};
@@ -22,6 +23,13 @@ int main(int argc, char** argv) {
   switchyard::loadgen::LoadCommandOptions load_options;
   CLI::App* load = switchyard::loadgen::AddLoadCommand(app, load_options);
 
+  switchyard::switchcost::Options switchcost_options;
+  CLI::App* switchcost = app.add_subcommand(
+      "switchcost",
+      "Measure what one switch, one creation and one unit alive cost for processes, threads,\n"
+      "fibers, ucontext and coroutines, beside a call and a system call; print a table.");
+  switchyard::switchcost::AddFlags(*switchcost, switchcost_options);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -31,5 +39,6 @@ int main(int argc, char** argv) {
   }
   if (serve->parsed()) return switchyard::Serve(config);
   if (load->parsed()) return switchyard::loadgen::RunLoadCommand(*load, load_options);
+  if (switchcost->parsed()) return switchyard::switchcost::Run(switchcost_options);
   return 0;
 }

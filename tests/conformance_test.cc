@@ -25,11 +25,19 @@ std::string Bulk(const redisReply* reply) {
 
 class Conformance : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { server_ = std::make_unique<ServerProcess>(GetParam()); }
+  void SetUp() override { server_ = std::make_unique<ServerProcess>(GetParam(), ModelFlags()); }
   // Restarts the server with extra flags (limits) for one test.
-  void Restart(const std::vector<std::string>& flags) {
+  void Restart(std::vector<std::string> flags) {
     server_.reset();
+    const auto model_flags = ModelFlags();
+    flags.insert(flags.end(), model_flags.begin(), model_flags.end());
     server_ = std::make_unique<ServerProcess>(GetParam(), flags);
+  }
+  // Sizes that keep a test run light: 16 prefork processes serve every test here (the most
+  // connections one keeps open at once is redis-benchmark's 8), not the default 256.
+  std::vector<std::string> ModelFlags() const {
+    if (GetParam() == "prefork") return {"--workers", "16"};
+    return {};
   }
   std::uint16_t port() const { return server_->port(); }
 
@@ -430,7 +438,7 @@ TEST_P(Conformance, Metrics) {
   EXPECT_GT(MetricValue(scrape, "switchyard_memory_bytes{kind=\"pss\"}"), 1e5);
   EXPECT_GE(MetricValue(scrape, "switchyard_os_threads"), 2);
   const double user_switches = MetricValue(scrape, "switchyard_user_switches_total");
-  if (GetParam() == "thread_per_conn") {
+  if (GetParam() == "thread_per_conn" || GetParam() == "thread_pool" || GetParam() == "prefork") {
     EXPECT_EQ(user_switches, 0) << "an OS-scheduled model has no user-space switches";
   } else {
     EXPECT_GT(user_switches, 0);
@@ -457,7 +465,8 @@ TEST_P(Conformance, BadFlagsAndBusyPortsFailWithOneLine) {
   EXPECT_NE(output.find("cannot serve metrics on 127.0.0.1:"), std::string::npos) << output;
 }
 
-const std::vector<std::string> kModels = {"coroutine", "thread_per_conn"};
+const std::vector<std::string> kModels = {"prefork", "thread_per_conn", "thread_pool", "fiber",
+                                          "coroutine"};
 
 INSTANTIATE_TEST_SUITE_P(Models, Conformance, ::testing::ValuesIn(kModels),
                          [](const auto& info) { return info.param; });

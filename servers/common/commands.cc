@@ -1,14 +1,15 @@
 #include "servers/common/commands.h"
 
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
 
+#include "servers/common/redis_int.h"
 #include "servers/common/resp_writer.h"
 
 #ifndef SWITCHYARD_VERSION
@@ -64,11 +65,6 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
     return std::tolower(static_cast<unsigned char>(x)) ==
            std::tolower(static_cast<unsigned char>(y));
   });
-}
-
-bool ParseInt64(std::string_view text, std::int64_t* value) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
-  return ec == std::errc() && end == text.data() + text.size() && !text.empty();
 }
 
 // Redis's own wording, so clients and people recognise it.
@@ -278,13 +274,14 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
     case CommandId::kInfo:
       resp::AppendBulk(out, "# Server\r\nredis_version:7.0.0\r\nswitchyard_version:" +
                                 std::string(SWITCHYARD_VERSION) +
-                                "\r\nswitchyard_model:" + context.config.model + "\r\n");
+                                "\r\nswitchyard_model:" + context.config.model +
+                                "\r\nprocess_id:" + std::to_string(getpid()) + "\r\n");
       break;
     case CommandId::kSyCpu:
     case CommandId::kSyWait:
     case CommandId::kSyBlock: {
       std::int64_t micros = 0;
-      if (!ParseInt64(args[1], &micros) || micros < 0 || micros > kMaxSimulatedMicros) {
+      if (!ParseRedisInt64(args[1], &micros) || micros < 0 || micros > kMaxSimulatedMicros) {
         metrics.RecordError(ErrorKind::kWrongArguments);
         resp::AppendError(
             out, "ERR usec must be an integer from 0 to " + std::to_string(kMaxSimulatedMicros));

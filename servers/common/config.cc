@@ -42,14 +42,18 @@ void AddServerFlags(CLI::App& app, ServerConfig& config) {
                  "Event-loop threads (fiber, coroutine); default: number of cores")
       ->check(CLI::Range(1u, 1024u));
   app.add_option("--workers", config.workers,
-                 "Processes (prefork, default 256) or pool threads (thread_pool, default 4 a core)")
+                 "Processes (prefork, default 256) or pool threads (thread_pool, default 4 a "
+                 "core). A prefork worker serves one connection at a time: when every worker is "
+                 "busy, new connections wait in the listen backlog until one is free")
       ->check(CLI::Range(1u, 100000u));
   app.add_option("--stack-kb", config.stack_kb,
                  "Stack of each thread or fiber in KiB; default: the model's own (threads: the "
-                 "system's, usually 8192)")
+                 "system's, usually 8192; fibers: 128)")
       ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20));
   app.add_option("--max-clients", config.max_clients,
-                 "Connections served at once; beyond it: -ERR max number of clients reached")
+                 "Connections served at once; beyond it: -ERR max number of clients reached. "
+                 "prefork serves at most --workers at once (more wait in the backlog); with "
+                 "--max-clients below --workers, the spare workers refuse the extra clients")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   AddSizeFlag(app, "--max-bulk-bytes", config.max_bulk_bytes,

@@ -2,9 +2,15 @@
 
 #include <prometheus/family.h>
 #include <prometheus/metric_family.h>
-#include <sys/resource.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <limits>
+#include <new>
 #include <sstream>
 #include <stdexcept>
 
@@ -16,21 +22,23 @@ namespace switchyard {
 namespace {
 
 // 1-2-5 steps from 1 µs to 10 s: the range between a cached GET and a stalled event loop.
+constexpr std::array<double, kDurationBuckets - 1> kDurationBounds = {
+    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3,
+    5e-3, 1e-2, 2e-2, 5e-2, 0.1,  0.2,  0.5,  1,    2,    5,    10};
+
 prometheus::Histogram::BucketBoundaries DurationBuckets() {
-  prometheus::Histogram::BucketBoundaries bounds;
-  for (double decade = 1e-6; decade < 10; decade *= 10) {
-    for (double step : {1.0, 2.0, 5.0}) bounds.push_back(decade * step);
-  }
-  bounds.push_back(10);
-  return bounds;
+  return {kDurationBounds.begin(), kDurationBounds.end()};
 }
 
 double Seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
+std::uint64_t Micros(const timeval& tv) {
+  return static_cast<std::uint64_t>(tv.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(tv.tv_usec);
+}
 
-// "Rss:  1234 kB" lines of /proc/self/smaps_rollup; PSS counts each shared page once, so it is
+// "Rss:  1234 kB" lines of /proc/<pid>/smaps_rollup; PSS counts each shared page once, so it is
 // what a process really costs (the store's shared mapping is not counted once per worker).
-void ReadMemory(ProcessStats& stats) {
-  std::ifstream smaps("/proc/self/smaps_rollup");
+void ReadMemory(const std::string& proc, ProcessStats& stats) {
+  std::ifstream smaps(proc + "/smaps_rollup");
   std::string key;
   std::uint64_t kb = 0;
   std::string unit;
@@ -43,13 +51,20 @@ void ReadMemory(ProcessStats& stats) {
   }
 }
 
-std::uint64_t ReadThreadCount() {
-  std::ifstream status("/proc/self/status");
+// "Threads:" and, for another process, its main thread's "voluntary_ctxt_switches:" from
+// /proc/<pid>/status. False if the process is gone.
+bool ReadStatus(const std::string& proc, ProcessStats& stats, bool switches) {
+  std::ifstream status(proc + "/status");
+  if (!status) return false;
   std::string line;
+  const auto value = [&line](std::size_t skip) { return std::stoull(line.substr(skip)); };
   while (std::getline(status, line)) {
-    if (line.rfind("Threads:", 0) == 0) return std::stoull(line.substr(8));
+    if (line.rfind("Threads:", 0) == 0) stats.threads = value(8);
+    if (!switches) continue;
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) stats.voluntary_switches = value(24);
+    if (line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) stats.involuntary_switches = value(27);
   }
-  return 0;
+  return true;
 }
 
 prometheus::ClientMetric Value(double value, prometheus::ClientMetric::Label label = {}) {
@@ -68,16 +83,172 @@ prometheus::MetricFamily Family(const std::string& name, const std::string& help
   return prometheus::MetricFamily{name, help, type, std::move(metrics)};
 }
 
-// Reads the OS view of the whole server at scrape time, so serving requests costs nothing extra.
-class ProcessCollector : public prometheus::Collectable {
+double Sum(const MetricsSlot* slots, std::size_t count,
+           const std::atomic<std::uint64_t> MetricsSlot::*field) {
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    total += (slots[i].*field).load(std::memory_order_relaxed);
+  return static_cast<double>(total);
+}
+
+}  // namespace
+
+struct Metrics::SharedArea {
+  ExitedProcesses exited;
+  // The slots follow, from the next 64-byte boundary.
+};
+
+std::size_t Metrics::BucketOf(double seconds) {
+  return static_cast<std::size_t>(
+      std::lower_bound(kDurationBounds.begin(), kDurationBounds.end(), seconds) -
+      kDurationBounds.begin());
+}
+
+void Metrics::MapSlots(std::size_t count) {
+  if (shared_ != nullptr) munmap(shared_, shared_bytes_);
+  constexpr std::size_t kHeader = (sizeof(SharedArea) + 63) / 64 * 64;
+  shared_bytes_ = kHeader + count * sizeof(MetricsSlot);
+  // MAP_SHARED: a child forked later writes into the very pages the parent reads.
+  void* memory =
+      mmap(nullptr, shared_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) {
+    throw std::runtime_error(std::string("cannot map the metrics slots: ") + std::strerror(errno));
+  }
+  shared_ = new (memory) SharedArea{};
+  slots_ = reinterpret_cast<MetricsSlot*>(static_cast<char*>(memory) + kHeader);
+  for (std::size_t i = 0; i < count; ++i) new (&slots_[i]) MetricsSlot{};
+  slot_count_ = count;
+  slot_ = &slots_[0];
+}
+
+void Metrics::ReserveChildSlots(std::size_t children) { MapSlots(1 + children); }
+
+void Metrics::ChildExited(std::size_t child, const rusage& usage) {
+  // The exited totals first, then the pid cleared: a scrape in between finds /proc/<pid> gone
+  // and counts the child once, not twice.
+  shared_->exited.user_micros.fetch_add(Micros(usage.ru_utime));
+  shared_->exited.system_micros.fetch_add(Micros(usage.ru_stime));
+  shared_->exited.voluntary_switches.fetch_add(static_cast<std::uint64_t>(usage.ru_nvcsw));
+  shared_->exited.involuntary_switches.fetch_add(static_cast<std::uint64_t>(usage.ru_nivcsw));
+  MetricsSlot& slot = slots_[1 + child];
+  slot.pid.store(0);
+  slot.active.store(0);  // its connections died with it
+}
+
+bool Metrics::TryAdmitConnection(std::size_t max_clients) {
+  slot_->active.fetch_add(1);  // sequentially consistent: seen by any later admission's sum
+  std::int64_t active = 0;
+  for (std::size_t i = 0; i < slot_count_; ++i) active += slots_[i].active.load();
+  if (active > static_cast<std::int64_t>(max_clients)) {
+    slot_->active.fetch_sub(1);
+    ConnectionRejected();
+    return false;
+  }
+  Add(slot_->accepted);
+  return true;
+}
+
+// Turns the slots and the OS view of every process into Prometheus series, at scrape time.
+class SlotCollector : public prometheus::Collectable {
  public:
+  explicit SlotCollector(const Metrics& metrics) : metrics_(metrics) {}
+
   std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> out = CollectRequests();
+    CollectProcesses(out);
+    return out;
+  }
+
+ private:
+  std::vector<prometheus::MetricFamily> CollectRequests() const {
     using prometheus::MetricType;
-    const ProcessStats s = ReadProcessStats();
-    const auto d = [](std::uint64_t v) { return static_cast<double>(v); };
+    const MetricsSlot* slots = metrics_.slots_;
+    const std::size_t count = metrics_.slot_count_;
+    std::vector<prometheus::ClientMetric> requests, durations, errors;
+    for (std::size_t c = 0; c < metrics_.commands_.size(); ++c) {
+      const prometheus::ClientMetric::Label label{"command", metrics_.commands_[c]};
+      std::uint64_t served = 0, nanos = 0;
+      std::array<std::uint64_t, kDurationBuckets> buckets{};
+      for (std::size_t s = 0; s < count; ++s) {
+        served += slots[s].requests[c].load(std::memory_order_relaxed);
+        nanos += slots[s].duration_nanos[c].load(std::memory_order_relaxed);
+        for (std::size_t b = 0; b < kDurationBuckets; ++b)
+          buckets[b] += slots[s].duration_buckets[c][b].load(std::memory_order_relaxed);
+      }
+      requests.push_back(Value(static_cast<double>(served), label));
+      prometheus::ClientMetric histogram;
+      histogram.label.push_back(label);
+      std::uint64_t cumulative = 0;
+      for (std::size_t b = 0; b < kDurationBuckets; ++b) {
+        cumulative += buckets[b];
+        histogram.histogram.bucket.push_back(
+            {cumulative, b < kDurationBounds.size() ? kDurationBounds[b]
+                                                    : std::numeric_limits<double>::infinity()});
+      }
+      // The count is the buckets' total, so _count and the +Inf bucket always agree.
+      histogram.histogram.sample_count = cumulative;
+      histogram.histogram.sample_sum = static_cast<double>(nanos) / 1e9;
+      durations.push_back(std::move(histogram));
+    }
+    const char* kinds[] = {"protocol", "unknown_command", "wrong_arguments", "limit", "oom"};
+    static_assert(std::size(kinds) == static_cast<std::size_t>(ErrorKind::kCount));
+    for (std::size_t k = 0; k < std::size(kinds); ++k) {
+      std::uint64_t total = 0;
+      for (std::size_t s = 0; s < count; ++s)
+        total += slots[s].errors[k].load(std::memory_order_relaxed);
+      errors.push_back(Value(static_cast<double>(total), {"kind", kinds[k]}));
+    }
+    std::int64_t active = 0;
+    for (std::size_t s = 0; s < count; ++s) active += slots[s].active.load();
+
     std::vector<prometheus::MetricFamily> out;
+    out.push_back(Family("switchyard_requests_total", "Requests served, by command",
+                         MetricType::Counter, std::move(requests)));
+    out.push_back(Family("switchyard_request_duration_seconds",
+                         "Service time inside the server, from parsed request to reply",
+                         MetricType::Histogram, std::move(durations)));
+    out.push_back(Family("switchyard_request_errors_total",
+                         "Requests answered with an error, by kind", MetricType::Counter,
+                         std::move(errors)));
+    out.push_back(Family("switchyard_connections_accepted_total", "Connections accepted",
+                         MetricType::Counter, {Value(Sum(slots, count, &MetricsSlot::accepted))}));
+    out.push_back(Family("switchyard_connections_rejected_total",
+                         "Connections refused because --max-clients were connected",
+                         MetricType::Counter, {Value(Sum(slots, count, &MetricsSlot::rejected))}));
+    out.push_back(Family("switchyard_connections_active", "Connections open now", MetricType::Gauge,
+                         {Value(static_cast<double>(active))}));
+    return out;
+  }
+
+  // This process (every thread, live or exited), each live child from /proc, and the children
+  // that have exited, so that nothing a worker did vanishes when it does.
+  void CollectProcesses(std::vector<prometheus::MetricFamily>& out) const {
+    using prometheus::MetricType;
+    ProcessStats s = ReadProcessStats();
+    std::uint64_t processes = 1;
+    for (std::size_t i = 1; i < metrics_.slot_count_; ++i) {
+      const pid_t pid = metrics_.slots_[i].pid.load();
+      ProcessStats child;
+      if (pid <= 0 || !ReadChildProcessStats(pid, &child)) continue;
+      ++processes;
+      s.voluntary_switches += child.voluntary_switches;
+      s.involuntary_switches += child.involuntary_switches;
+      s.user_cpu_seconds += child.user_cpu_seconds;
+      s.system_cpu_seconds += child.system_cpu_seconds;
+      s.rss_bytes += child.rss_bytes;
+      s.pss_bytes += child.pss_bytes;
+      s.threads += child.threads;
+    }
+    const ExitedProcesses& exited = metrics_.shared_->exited;
+    s.voluntary_switches += exited.voluntary_switches.load();
+    s.involuntary_switches += exited.involuntary_switches.load();
+    s.user_cpu_seconds += static_cast<double>(exited.user_micros.load()) / 1e6;
+    s.system_cpu_seconds += static_cast<double>(exited.system_micros.load()) / 1e6;
+
+    const auto d = [](std::uint64_t v) { return static_cast<double>(v); };
     out.push_back(Family("switchyard_os_context_switches_total",
-                         "Context switches of every thread of the server, live or exited",
+                         "Context switches of every thread of every process of the server, live "
+                         "or exited",
                          MetricType::Counter,
                          {Value(d(s.voluntary_switches), {"kind", "voluntary"}),
                           Value(d(s.involuntary_switches), {"kind", "involuntary"})}));
@@ -91,12 +262,11 @@ class ProcessCollector : public prometheus::Collectable {
     out.push_back(Family("switchyard_os_threads", "OS threads alive in the server",
                          MetricType::Gauge, {Value(d(s.threads))}));
     out.push_back(Family("switchyard_os_processes", "OS processes of the server", MetricType::Gauge,
-                         {Value(1)}));
-    return out;
+                         {Value(d(processes))}));
   }
-};
 
-}  // namespace
+  const Metrics& metrics_;
+};
 
 // Sums the per-thread user-switch counters at scrape time.
 class UserSwitchCollector : public prometheus::Collectable {
@@ -136,58 +306,66 @@ ProcessStats ReadProcessStats() {
     stats.user_cpu_seconds = Seconds(usage.ru_utime);
     stats.system_cpu_seconds = Seconds(usage.ru_stime);
   }
-  ReadMemory(stats);
-  stats.threads = ReadThreadCount();
+  ReadMemory("/proc/self", stats);
+  ReadStatus("/proc/self", stats, /*switches=*/false);
   return stats;
 }
 
+bool ReadChildProcessStats(pid_t pid, ProcessStats* stats) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks, for the whole
+  // thread group; the command name before them may hold spaces, so count from its ')'.
+  std::ifstream stat_file(proc + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  const auto name_end = stat.rfind(')');
+  if (name_end == std::string::npos) return false;
+  std::istringstream fields(stat.substr(name_end + 2));
+  std::string field;
+  for (int i = 3; i < 14 && fields >> field; ++i) {
+  }
+  std::uint64_t utime = 0, stime = 0;
+  if (!(fields >> utime >> stime)) return false;
+  const double tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  stats->user_cpu_seconds = static_cast<double>(utime) * tick;
+  stats->system_cpu_seconds = static_cast<double>(stime) * tick;
+  if (!ReadStatus(proc, *stats, /*switches=*/true)) return false;
+  ReadMemory(proc, *stats);
+  return true;
+}
+
 Metrics::Metrics(const std::string& model, const std::vector<std::string>& commands)
-    : registry_(std::make_shared<prometheus::Registry>()),
-      process_collector_(std::make_shared<ProcessCollector>()),
-      accepted_(prometheus::BuildCounter()
-                    .Name("switchyard_connections_accepted_total")
-                    .Help("Connections accepted")
-                    .Register(*registry_)
-                    .Add({})),
-      rejected_(prometheus::BuildCounter()
-                    .Name("switchyard_connections_rejected_total")
-                    .Help("Connections refused because --max-clients were connected")
-                    .Register(*registry_)
-                    .Add({})),
-      active_(prometheus::BuildGauge()
-                  .Name("switchyard_connections_active")
-                  .Help("Connections open now")
-                  .Register(*registry_)
-                  .Add({})),
+    : commands_(commands),
+      registry_(std::make_shared<prometheus::Registry>()),
       user_switch_collector_(std::make_shared<UserSwitchCollector>()) {
+  if (commands.size() > kMaxCommands) throw std::logic_error("more commands than metrics slots");
+  MapSlots(1);
+  slot_collector_ = std::make_shared<SlotCollector>(*this);
   prometheus::BuildGauge()
       .Name("switchyard_build_info")
       .Help("Which model and version this server is")
       .Register(*registry_)
       .Add({{"model", model}, {"version", SWITCHYARD_VERSION}})
       .Set(1);
-  auto& requests = prometheus::BuildCounter()
-                       .Name("switchyard_requests_total")
-                       .Help("Requests served, by command")
-                       .Register(*registry_);
-  auto& durations = prometheus::BuildHistogram()
-                        .Name("switchyard_request_duration_seconds")
-                        .Help("Service time inside the server, from parsed request to reply")
-                        .Register(*registry_);
-  for (const auto& command : commands) {
-    requests_.push_back(&requests.Add({{"command", command}}));
-    durations_.push_back(&durations.Add({{"command", command}}, DurationBuckets()));
-  }
-  auto& errors = prometheus::BuildCounter()
-                     .Name("switchyard_request_errors_total")
-                     .Help("Requests answered with an error, by kind")
-                     .Register(*registry_);
-  const char* kinds[] = {"protocol", "unknown_command", "wrong_arguments", "limit", "oom"};
-  static_assert(std::size(kinds) == static_cast<std::size_t>(ErrorKind::kCount));
-  for (std::size_t i = 0; i < errors_.size(); ++i) errors_[i] = &errors.Add({{"kind", kinds[i]}});
 }
 
-Metrics::~Metrics() = default;
+Metrics::QueueMetrics Metrics::AddQueueMetrics() {
+  auto& depth = prometheus::BuildGauge()
+                    .Name("switchyard_queue_depth")
+                    .Help("Ready connections waiting in the queue for a worker")
+                    .Register(*registry_)
+                    .Add({});
+  auto& wait = prometheus::BuildHistogram()
+                   .Name("switchyard_queue_wait_seconds")
+                   .Help("Time a ready connection waited in the queue before a worker took it")
+                   .Register(*registry_)
+                   .Add({}, DurationBuckets());
+  return {depth, wait};
+}
+
+Metrics::~Metrics() {
+  exposer_.reset();  // no scrape may read the slots once they are unmapped
+  munmap(shared_, shared_bytes_);
+}
 
 std::uint16_t Metrics::Serve(const std::string& bind, std::uint16_t port) {
   const std::string address =
@@ -198,7 +376,7 @@ std::uint16_t Metrics::Serve(const std::string& bind, std::uint16_t port) {
     throw std::runtime_error("cannot serve metrics on " + address + ": " + e.what());
   }
   exposer_->RegisterCollectable(registry_);
-  exposer_->RegisterCollectable(process_collector_);
+  exposer_->RegisterCollectable(slot_collector_);
   exposer_->RegisterCollectable(user_switch_collector_);
   const auto ports = exposer_->GetListeningPorts();
   return ports.empty() ? port : static_cast<std::uint16_t>(ports.front());

@@ -1,7 +1,10 @@
 // The server's Prometheus metrics (DESIGN.md, "Metrics"), served with prometheus-cpp.
 //
-// Hot-path methods take no lock and look nothing up: every label combination is resolved once,
-// here, and kept as a reference (prometheus-cpp's advice for code that runs >100k times a second).
+// Requests, errors and connections are counted in plain atomics kept in a memory map shared across
+// fork() (a MetricsSlot), and turned into Prometheus series only when scraped. The hot path then
+// takes no lock and looks nothing up, and a model with several processes (prefork) gives each
+// child a slot of its own, so one endpoint in the parent sums what every process counted, even
+// processes that have since exited. A single-process model uses one slot.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -9,6 +12,8 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <sys/resource.h>
+#include <sys/types.h>
 
 #include <array>
 #include <atomic>
@@ -30,27 +35,72 @@ enum class ErrorKind : std::uint8_t {
   kCount,
 };
 
+// Request-duration buckets: 1-2-5 steps from 1 µs to 10 s (the range between a cached GET and a
+// stalled event loop), then +Inf.
+inline constexpr std::size_t kDurationBuckets = 7 * 3 + 1 + 1;
+inline constexpr std::size_t kMaxCommands = 32;
+
+// What one process counts. Relaxed atomics: each is an independent tally read at scrape time.
+struct alignas(64) MetricsSlot {
+  std::atomic<std::uint64_t> requests[kMaxCommands];
+  std::atomic<std::uint64_t> duration_buckets[kMaxCommands][kDurationBuckets];
+  std::atomic<std::uint64_t> duration_nanos[kMaxCommands];
+  std::atomic<std::uint64_t> errors[static_cast<std::size_t>(ErrorKind::kCount)];
+  std::atomic<std::uint64_t> accepted;
+  std::atomic<std::uint64_t> rejected;
+  std::atomic<std::int64_t> active;
+  // Set by the parent for a child process's slot while the child lives: its CPU, switches and
+  // memory are read from /proc/<pid> at scrape time.
+  std::atomic<pid_t> pid;
+};
+
+// What the children that have exited used, folded in when the parent reaps them (wait4).
+struct ExitedProcesses {
+  std::atomic<std::uint64_t> user_micros;
+  std::atomic<std::uint64_t> system_micros;
+  std::atomic<std::uint64_t> voluntary_switches;
+  std::atomic<std::uint64_t> involuntary_switches;
+};
+
 class Metrics {
  public:
   // `commands`: the label value of each command id, in id order (see commands.h).
   Metrics(const std::string& model, const std::vector<std::string>& commands);
   ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
 
   // Starts the /metrics endpoint. Throws std::runtime_error with a one-line message when the
-  // address cannot be bound. Returns the port bound (useful with port 0).
+  // address cannot be bound. Returns the port bound (useful with port 0). It starts threads.
   std::uint16_t Serve(const std::string& bind, std::uint16_t port);
 
   void RecordRequest(std::size_t command, double seconds) {
-    requests_[command]->Increment();
-    durations_[command]->Observe(seconds);
+    Add(slot_->requests[command]);
+    Add(slot_->duration_buckets[command][BucketOf(seconds)]);
+    Add(slot_->duration_nanos[command], static_cast<std::uint64_t>(seconds * 1e9));
   }
-  void RecordError(ErrorKind kind) { errors_[static_cast<std::size_t>(kind)]->Increment(); }
+  void RecordError(ErrorKind kind) { Add(slot_->errors[static_cast<std::size_t>(kind)]); }
   void ConnectionAccepted() {
-    accepted_.Increment();
-    active_.Increment();
+    Add(slot_->accepted);
+    slot_->active.fetch_add(1, std::memory_order_relaxed);
   }
-  void ConnectionClosed() { active_.Decrement(); }
-  void ConnectionRejected() { rejected_.Increment(); }
+  void ConnectionClosed() { slot_->active.fetch_sub(1, std::memory_order_relaxed); }
+  void ConnectionRejected() { Add(slot_->rejected); }
+
+  // --max-clients across processes: counts the connection as active (and accepted) unless that
+  // makes more than `max_clients` active in all the slots together; else counts it rejected.
+  // Two processes admitting at the same instant can both refuse at the limit, never both exceed
+  // it (each counts itself before it reads the others).
+  bool TryAdmitConnection(std::size_t max_clients);
+
+  // A model with child processes (prefork): before the first fork and before Serve, reserve a
+  // slot for each child; the child calls UseChildSlot(i) once forked, and its parent reports the
+  // child's life with ChildStarted and ChildExited (with what wait4 returned).
+  void ReserveChildSlots(std::size_t children);
+  void UseChildSlot(std::size_t child) { slot_ = &slots_[1 + child]; }
+  void ChildStarted(std::size_t child, pid_t pid) { slots_[1 + child].pid.store(pid); }
+  void ChildExited(std::size_t child, const rusage& usage);
+
   // A counter of suspensions of fibers or coroutines, written by one thread only (an event loop)
   // and summed at scrape time: counting a switch is then a plain add on a cache line no other
   // thread writes, and a scrape always sees every switch so far. OS-scheduled models never ask
@@ -63,22 +113,39 @@ class Metrics {
   };
   UserSwitchCounter& NewUserSwitchCounter();
 
+  // The hand-off queue of a model that has one (thread_pool): how many ready connections wait for
+  // a worker, and how long each waited. Registered on first call, so other models export neither.
+  struct QueueMetrics {
+    prometheus::Gauge& depth;
+    prometheus::Histogram& wait;
+  };
+  QueueMetrics AddQueueMetrics();
+
   prometheus::Registry& registry() { return *registry_; }
 
  private:
+  friend class SlotCollector;
+  struct SharedArea;  // the slots and the exited totals, in one MAP_SHARED mapping
+
+  static void Add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
+    counter.fetch_add(n, std::memory_order_relaxed);
+  }
+  static std::size_t BucketOf(double seconds);
+  void MapSlots(std::size_t count);
+
+  std::vector<std::string> commands_;
   std::shared_ptr<prometheus::Registry> registry_;
-  std::shared_ptr<prometheus::Collectable> process_collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
-  std::vector<prometheus::Counter*> requests_;
-  std::vector<prometheus::Histogram*> durations_;
-  std::array<prometheus::Counter*, static_cast<std::size_t>(ErrorKind::kCount)> errors_{};
-  prometheus::Counter& accepted_;
-  prometheus::Counter& rejected_;
-  prometheus::Gauge& active_;
+  SharedArea* shared_ = nullptr;
+  std::size_t shared_bytes_ = 0;
+  std::size_t slot_count_ = 0;
+  MetricsSlot* slots_ = nullptr;  // slots_[0]: this process; slots_[1 + i]: child i
+  MetricsSlot* slot_ = nullptr;   // the slot this process counts into
+  std::shared_ptr<prometheus::Collectable> slot_collector_;
   std::shared_ptr<prometheus::Collectable> user_switch_collector_;
 };
 
-// What /proc and getrusage say about this process right now; exported as the OS-level metrics.
+// What /proc and getrusage say about a process right now; exported as the OS-level metrics.
 struct ProcessStats {
   std::uint64_t voluntary_switches = 0;
   std::uint64_t involuntary_switches = 0;
@@ -88,6 +155,10 @@ struct ProcessStats {
   std::uint64_t pss_bytes = 0;
   std::uint64_t threads = 0;
 };
+// This process, every thread of it, live or exited (getrusage).
 ProcessStats ReadProcessStats();
+// Another process (a child), from /proc/<pid>: its CPU time covers all its threads, its switches
+// only its main thread (prefork's children have one). False if it no longer exists.
+bool ReadChildProcessStats(pid_t pid, ProcessStats* stats);
 
 }  // namespace switchyard

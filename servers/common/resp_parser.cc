@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "servers/common/redis_int.h"
+
 namespace switchyard {
 namespace {
 
@@ -19,34 +21,6 @@ std::size_t FindLineEnd(std::string_view s, char terminator) {
     if (s[i] == '\0') break;
   }
   return kNotFound;
-}
-
-// Redis's string2ll(): an optional '-', then digits with no leading zero (except "0" itself), no
-// '+', no spaces, at most 20 characters, within int64.
-bool StringToInt64(std::string_view s, std::int64_t* value) {
-  if (s.empty() || s.size() >= 21) return false;
-  if (s == "0") {
-    *value = 0;
-    return true;
-  }
-  const bool negative = s[0] == '-';
-  if (negative) s.remove_prefix(1);
-  if (s.empty() || s[0] < '1' || s[0] > '9') return false;
-  std::uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    const std::uint64_t digit = c - '0';
-    if (v > (UINT64_MAX - digit) / 10) return false;
-    v = v * 10 + digit;
-  }
-  if (negative) {
-    if (v > std::uint64_t{INT64_MAX} + 1) return false;
-    *value = static_cast<std::int64_t>(0 - v);  // wraps to INT64_MIN for 2^63, as intended
-  } else {
-    if (v > std::uint64_t{INT64_MAX}) return false;
-    *value = static_cast<std::int64_t>(v);
-  }
-  return true;
 }
 
 // C isspace() in the C locale, which sdssplitargs() uses to skip blanks and to check what follows
@@ -197,7 +171,7 @@ RespParser::Result RespParser::ParseMultibulk(std::string_view input, std::size_
     }
     if (cr + 2 > input.size()) return Result::kNeedMore;
     std::int64_t count;
-    if (!StringToInt64(input.substr(1, cr - 1), &count) || count > INT_MAX) {
+    if (!ParseRedisInt64(input.substr(1, cr - 1), &count) || count > INT_MAX) {
       return Fail("Protocol error: invalid multibulk length");
     }
     take(cr + 2);
@@ -223,7 +197,7 @@ RespParser::Result RespParser::ParseMultibulk(std::string_view input, std::size_
         return Fail(std::string("Protocol error: expected '$', got '") + got + "'");
       }
       std::int64_t len;
-      if (!StringToInt64(input.substr(1, cr - 1), &len) || len < 0 ||
+      if (!ParseRedisInt64(input.substr(1, cr - 1), &len) || len < 0 ||
           static_cast<std::uint64_t>(len) > limits_.max_bulk_bytes) {
         return Fail("Protocol error: invalid bulk length");
       }

@@ -1,5 +1,6 @@
 #include "servers/common/session.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -27,7 +28,9 @@ Session::Session(ServerContext& context)
 std::span<char> Session::ReadSpace() {
   if (input_.size() - input_end_ < kReadChunk) {
     CompactInput();
-    if (input_.size() - input_end_ < kReadChunk) input_.resize(input_end_ + kReadChunk * 4);
+    if (input_.size() - input_end_ < kReadChunk) {
+      input_.resize(std::max(input_end_ + kReadChunk, input_.size() * 2));
+    }
   }
   return {input_.data() + input_end_, input_.size() - input_end_};
 }
@@ -41,8 +44,14 @@ void Session::CompactInput() {
   input_begin_ = 0;
 }
 
+void Session::ReleaseLargeBuffers() {
+  if (input_begin_ == input_end_ && input_.size() > kKeepBytes) std::vector<char>().swap(input_);
+  if (output_.empty() && output_.capacity() > kKeepBytes) std::string().swap(output_);
+}
+
 Session::Step Session::Process() {
   const ServerConfig& config = context_.config;
+  ReleaseLargeBuffers();
   for (;;) {
     if (config.output_buffer_bytes != 0 && output_.size() > config.output_buffer_bytes) {
       // Redis's client-output-buffer-limit: the client is not keeping up, so it is dropped.

@@ -47,13 +47,20 @@ class Session {
   std::string& output() { return output_; }
   std::uint64_t id() const { return id_; }
 
-  static constexpr std::size_t kReadChunk = 16 * 1024;
+  // The least free space a read is offered. Small on purpose: an idle connection holds this
+  // buffer, and memory per connection is one of the figures the models are compared on. A read
+  // that fills the buffer makes it grow by doubling, so pipelines and large values still move in
+  // large reads.
+  static constexpr std::size_t kReadChunk = 4 * 1024;
+  // Buffers grown past this by a large request or reply are released once empty again.
+  static constexpr std::size_t kKeepBytes = 64 * 1024;
   // Replies are written out once this much is pending, so a deep pipeline is answered in slices
   // rather than held whole.
   static constexpr std::size_t kFlushBytes = 64 * 1024;
 
  private:
   void CompactInput();
+  void ReleaseLargeBuffers();
 
   ServerContext& context_;
   const std::uint64_t id_;

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "servers/common/redis_int.h"
+
 // Boost lives in /usr/include, a system directory, so its headers' own warnings are suppressed.
 #include <boost/interprocess/allocators/allocator.hpp>
 #include <boost/interprocess/anonymous_shared_memory.hpp>
@@ -61,17 +63,6 @@ struct KeyEq {
 
 using Map = boost::unordered_map<ShmString, ShmString, KeyHash, KeyEq,
                                  ShmAllocator<std::pair<const ShmString, ShmString>>>;
-
-// Redis string2ll rules: "0", or an optional '-' then 1-9 then digits; at most 20 chars.
-bool ParseInt64(std::string_view s, std::int64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
-  const std::size_t first_digit = s[0] == '-' ? 1 : 0;
-  if (first_digit == s.size()) return false;
-  if (s[first_digit] == '0' && s.size() != 1) return false;  // Leading zero, or "-0".
-  // from_chars rejects '+', spaces and out-of-range values; we only check it consumed everything.
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && end == s.data() + s.size();
-}
 
 }  // namespace
 
@@ -215,7 +206,8 @@ Store::Status Store::Incr(std::string_view key, std::int64_t delta, std::int64_t
   std::lock_guard lock(shard.mu);
   std::int64_t value = 0;
   const auto it = shard.map.find(key, KeyHash(), KeyEq());
-  if (it != shard.map.end() && !ParseInt64(View(it->second), &value)) return Status::kNotInteger;
+  if (it != shard.map.end() && !ParseRedisInt64(View(it->second), &value))
+    return Status::kNotInteger;
   if (__builtin_add_overflow(value, delta, &value)) return Status::kOverflow;
   char digits[20];  // "-9223372036854775808" is the longest.
   const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);

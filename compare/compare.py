@@ -1,0 +1,321 @@
+#!/usr/bin/python3
+"""switchyard compare: every model through the standard scenarios, and a report.
+
+Runs the switch-cost microbenchmarks, then for each model starts the server, verifies it answers
+correctly, runs each scenario (scraping the server's metrics before and after every run, so
+switches, CPU and memory are per request and per connection), stops it, and writes
+results/<timestamp>/ with report.md, report.html, PNG charts and every raw result as JSON.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine  # noqa: E402
+import report  # noqa: E402
+from servers import RedisServer, Server, ServerError, hold_idle_connections, verify  # noqa: E402
+
+MODELS = ["prefork", "thread_per_conn", "thread_pool", "fiber", "coroutine", "grpc"]
+SCENARIOS = ["echo", "getset", "wait", "block", "cpu", "idle"]
+RESP_MODELS = set(MODELS) - {"grpc"}
+
+# Sizes of each scenario, quick (CI, a first look) and full.
+PLAN = {
+    "quick": dict(repeat=1, duration="1s", warmup="300ms", echo_connections=[1, 32, 512],
+                  sweep_steps=4, wait_connections=200, block_rate=2000, idle_counts=[1000],
+                  switchcost=["--quick"]),
+    "full": dict(repeat=3, duration="4s", warmup="1s", echo_connections=[1, 10, 100, 1000, 4000],
+                 sweep_steps=8, wait_connections=1000, block_rate=5000, idle_counts=[1000, 10000],
+                 switchcost=[]),
+}
+WAIT_MICROS = 10_000     # scenario 3: a 10 ms downstream call per request
+BLOCK_MICROS = 100_000   # scenario 4: a 100 ms blocking call, twice a second
+CPU_MICROS = 1_000       # scenario 5: 1 ms of CPU per request
+
+
+class Progress:
+    """One line on stderr a step: where we are, how long it has run, about how long is left."""
+
+    def __init__(self, total_steps):
+        self.total, self.done, self.started = total_steps, 0, time.monotonic()
+
+    def step(self, what):
+        elapsed = time.monotonic() - self.started
+        left = (elapsed / self.done * (self.total - self.done)) if self.done else 0
+        print(f"[{self.done + 1:3d}/{self.total}  {elapsed:5.0f}s elapsed, ~{left:4.0f}s left] {what}",
+              file=sys.stderr, flush=True)
+        self.done += 1
+
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.binary = args.binary
+        self.plan = PLAN["quick" if args.quick else "full"]
+        cores = os.cpu_count() or 1
+        # Server and load generator on different CPUs where there are enough.
+        self.server_cpus = "0" if cores >= 2 else None
+        self.load_cpus = ",".join(str(c) for c in range(1, cores)) if cores >= 2 else None
+        self.out = args.out
+        (self.out / "raw").mkdir(parents=True, exist_ok=True)
+        self.raw_index = 0
+
+    # -- the load generator ----------------------------------------------------------------
+    def load(self, server, flags, name):
+        """Runs `switchyard load` against `server` and returns its JSON result (also kept raw)."""
+        self.raw_index += 1
+        path = self.out / "raw" / f"{self.raw_index:03d}-{server.model}-{name}.json"
+        command = [self.binary, "load", "--host", "127.0.0.1", "--port", str(server.port),
+                   "--threads", "1", "--quiet", "--json", str(path), *flags]
+        if self.load_cpus:
+            command = ["taskset", "-c", self.load_cpus, *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0 or not path.exists():
+            raise RuntimeError(f"load failed ({' '.join(flags)}): {done.stderr.strip()[-300:]}")
+        return json.loads(path.read_text())
+
+    def measured(self, server, flags, name):
+        """One load run with the server's metrics scraped before and after it."""
+        before = server.scrape()
+        result = self.load(server, flags, name)
+        after = server.scrape()
+        result["server"] = server_deltas(before, after, result.get("requests", 0))
+        return result
+
+    def repeated(self, server, flags, name):
+        runs = [self.measured(server, flags, name) for _ in range(self.plan["repeat"])]
+        return summarize(runs)
+
+    # -- the scenarios -----------------------------------------------------------------------
+    def echo(self, server, progress):
+        points = []
+        for connections in self.plan["echo_connections"]:
+            progress.step(f"{server.model} · echo · {connections} connections")
+            flags = ["--connections", str(connections), "--mix", "echo:100", "--value-size", "16",
+                     "--duration", self.plan["duration"], "--warmup", self.plan["warmup"]]
+            points.append({"connections": connections,
+                           **self.repeated(server, flags, f"echo-{connections}")})
+        return points
+
+    def getset(self, server, progress):
+        progress.step(f"{server.model} · get/set zipfian sweep to the knee (p99 < 1 ms)")
+        flags = ["--connections", "32", "--mix", "get:90,set:10", "--keys", "100000",
+                 "--key-dist", "zipfian:0.99", "--value-size", "64", "--sweep", "--slo", "99:1ms",
+                 "--sweep-steps", str(self.plan["sweep_steps"]), "--duration",
+                 self.plan["duration"], "--warmup", self.plan["warmup"]]
+        return self.load(server, flags, "getset-sweep")
+
+    def wait(self, server, progress):
+        connections = self.plan["wait_connections"]
+        progress.step(f"{server.model} · SY.WAIT {WAIT_MICROS // 1000} ms × {connections} connections")
+        flags = ["--connections", str(connections), "--mix", f"sy.wait:{WAIT_MICROS}",
+                 "--duration", self.plan["duration"], "--warmup", self.plan["warmup"]]
+        result = self.repeated(server, flags, "wait")
+        # Little's law: requests in service at once = throughput × time each spends waiting.
+        result["concurrent_waits"] = result["throughput"] * WAIT_MICROS / 1e6
+        result["connections"] = connections
+        return result
+
+    def block(self, server, progress):
+        progress.step(f"{server.model} · fast GETs alone, then beside SY.BLOCK {BLOCK_MICROS // 1000} ms")
+        fast = ["--connections", "50", "--rate", str(self.plan["block_rate"]), "--mix", "get:100",
+                "--duration", self.plan["duration"], "--warmup", self.plan["warmup"]]
+        alone = self.measured(server, fast, "block-baseline")
+        # The blocking requests come from a second load generator on one connection of its own.
+        blocker_cmd = [self.binary, "load", "--host", "127.0.0.1", "--port", str(server.port),
+                       "--connections", "1", "--rate", "2", "--mix", f"sy.block:{BLOCK_MICROS}",
+                       "--duration", "60s", "--quiet"]
+        if self.load_cpus:
+            blocker_cmd = ["taskset", "-c", self.load_cpus, *blocker_cmd]
+        blocker = subprocess.Popen(blocker_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.2)
+            beside = self.measured(server, fast, "block-beside")
+        finally:
+            blocker.terminate()
+            blocker.wait(timeout=30)
+        return {"alone": alone, "beside_block": beside}
+
+    def cpu(self, server, progress):
+        progress.step(f"{server.model} · SY.CPU {CPU_MICROS} µs, server on every CPU")
+        flags = ["--connections", "8", "--mix", f"sy.cpu:{CPU_MICROS}",
+                 "--duration", self.plan["duration"], "--warmup", self.plan["warmup"]]
+        result = self.repeated(server, flags, "cpu")
+        seconds = result.get("duration_seconds") or 1
+        result["cores_used"] = result["server"]["cpu_seconds"] / seconds
+        return result
+
+    def idle(self, server, progress):
+        points = []
+        for count in self.plan["idle_counts"]:
+            progress.step(f"{server.model} · {count} idle connections")
+            before = server.scrape()
+            sockets, answered = hold_idle_connections(server.port, count, timeout=5)
+            time.sleep(0.5)  # let the server settle what it allocated for them
+            after = server.scrape()
+            for conn in sockets:
+                conn.close()
+            pss = after.get('switchyard_memory_bytes{kind="pss"}', 0) - before.get(
+                'switchyard_memory_bytes{kind="pss"}', 0)
+            rss = after.get('switchyard_memory_bytes{kind="rss"}', 0) - before.get(
+                'switchyard_memory_bytes{kind="rss"}', 0)
+            # Per connection served: one left waiting in the backlog costs the server nothing.
+            served = max(1, answered)
+            points.append({"connections": count, "opened": len(sockets), "answered": answered,
+                           "pss_bytes_per_connection": pss / served,
+                           "rss_bytes_per_connection": rss / served,
+                           "os_threads": after.get("switchyard_os_threads", 0),
+                           "os_processes": after.get("switchyard_os_processes", 0)})
+            time.sleep(0.5)  # closed connections drain before the next count
+        return points
+
+    # -- one model ---------------------------------------------------------------------------
+    def server_flags(self, scenario):
+        flags = ["--max-clients", "20000"]
+        if scenario != "cpu" and self.server_cpus:
+            flags += ["--threads", "1"]  # one event loop a CPU the server has
+        return flags
+
+    def start(self, model, cpus, scenario):
+        if model == "redis":
+            return RedisServer(cpus)
+        return Server(self.binary, model, cpus, self.server_flags(scenario))
+
+    def run_model(self, model, scenarios, progress):
+        outcome = {"model": model, "scenarios": {}, "skipped": {}}
+        if model not in RESP_MODELS and model != "redis":
+            outcome["skipped"]["all"] = "the load generator speaks RESP only; no gRPC mode yet"
+            for _ in scenarios:
+                progress.step(f"{model} · skipped")
+            return outcome
+        for scenario in scenarios:
+            if model == "redis" and scenario in ("wait", "block", "cpu"):
+                outcome["skipped"][scenario] = "redis has no simulated-work commands"
+                progress.step(f"{model} · {scenario} skipped")
+                continue
+            # A fresh server for each scenario, so one scenario's leftovers never bias the next.
+            cpus = None if scenario == "cpu" else self.server_cpus
+            try:
+                with self.start(model, cpus, scenario) as server:
+                    problem = verify(server.port)
+                    if problem:
+                        outcome["skipped"]["all"] = f"failed verification: {problem}"
+                        return outcome
+                    outcome["scenarios"][scenario] = getattr(self, scenario)(server, progress)
+            except (ServerError, RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                outcome["skipped"][scenario] = str(e)
+        return outcome
+
+
+def server_deltas(before, after, requests):
+    """What the server did during one run, from two scrapes: totals and per request."""
+    def delta(name):
+        return after.get(name, 0) - before.get(name, 0)
+
+    served = sum(delta(k) for k in after if k.startswith("switchyard_requests_total"))
+    per = max(1.0, served or requests)
+    out = {
+        "requests": served,
+        "voluntary_switches": delta('switchyard_os_context_switches_total{kind="voluntary"}'),
+        "involuntary_switches": delta('switchyard_os_context_switches_total{kind="involuntary"}'),
+        "user_switches": delta("switchyard_user_switches_total"),
+        "cpu_seconds": delta('switchyard_cpu_seconds_total{mode="user"}') +
+                       delta('switchyard_cpu_seconds_total{mode="system"}'),
+        "run_queue_wait_seconds": delta("switchyard_run_queue_wait_seconds_total"),
+        "pss_bytes": after.get('switchyard_memory_bytes{kind="pss"}', 0),
+        "os_threads": after.get("switchyard_os_threads", 0),
+        "os_processes": after.get("switchyard_os_processes", 0),
+    }
+    for key in ["voluntary_switches", "involuntary_switches", "user_switches", "cpu_seconds",
+                "run_queue_wait_seconds"]:
+        out[key + "_per_request"] = out[key] / per
+    return out
+
+
+def summarize(runs):
+    """The median run's figures, with the spread (min and max) of the headline ones."""
+    runs = sorted(runs, key=lambda r: r.get("throughput", 0))
+    median = dict(runs[len(runs) // 2])
+    median["repeats"] = len(runs)
+    median["spread"] = {
+        "throughput": [runs[0].get("throughput", 0), runs[-1].get("throughput", 0)],
+        "p99": [min(r["latency"]["p99"] for r in runs), max(r["latency"]["p99"] for r in runs)],
+    }
+    median["throughput_median"] = statistics.median(r.get("throughput", 0) for r in runs)
+    return median
+
+
+def run_switchcost(runner, progress):
+    progress.step("switch-cost microbenchmarks")
+    path = runner.out / "raw" / "switchcost.json"
+    command = [runner.binary, "switchcost", "--json", str(path), *runner.plan["switchcost"]]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0 or not path.exists():
+        return {"error": (done.stderr or done.stdout).strip()[-300:]}
+    return json.loads(path.read_text())
+
+
+def main():
+    parser = argparse.ArgumentParser(prog="switchyard compare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", required=True, help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes and one run a point: about two minutes (CI, a first look)")
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help="comma-separated models to run (default: all)")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help="comma-separated scenarios: " + ", ".join(SCENARIOS))
+    parser.add_argument("--include-redis", action="store_true",
+                        help="add redis-server, when installed, as a reference row")
+    parser.add_argument("--results", default="results", help="where results/<timestamp>/ goes")
+    parser.add_argument("--no-switchcost", action="store_true", help="skip the microbenchmarks")
+    args = parser.parse_args()
+
+    models = [m for m in args.models.split(",") if m]
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    for name, allowed in (("model", MODELS), ("scenario", SCENARIOS)):
+        chosen = models if name == "model" else scenarios
+        unknown = [c for c in chosen if c not in allowed]
+        if unknown:
+            parser.error(f"unknown {name} {', '.join(unknown)} (choose from {', '.join(allowed)})")
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    args.out = Path(args.results) / stamp
+    runner = Runner(args)
+    plan = runner.plan
+    steps_per_model = sum({"echo": len(plan["echo_connections"]), "idle": len(plan["idle_counts"])}
+                          .get(s, 1) for s in scenarios)
+    rows = list(models) + (["redis"] if args.include_redis else [])
+    progress = Progress(steps_per_model * len(rows) + (0 if args.no_switchcost else 1))
+
+    results = {"machine": machine.describe(args.binary), "quick": args.quick,
+               "pinning": {"server": runner.server_cpus, "load": runner.load_cpus},
+               "started": stamp, "models": []}
+    if not args.no_switchcost:
+        results["switchcost"] = run_switchcost(runner, progress)
+    for model in models:
+        results["models"].append(runner.run_model(model, scenarios, progress))
+    if args.include_redis:
+        results["models"].append(runner.run_model("redis", scenarios, progress))
+    results["elapsed_seconds"] = round(time.monotonic() - progress.started, 1)
+
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    report.write(results, args.out)
+    latest = Path(args.results) / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(stamp)
+    print(f"report: {args.out / 'report.md'} and report.html "
+          f"({results['elapsed_seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,362 @@
+"""Writes report.md, a self-contained report.html and PNG charts from the comparison's results.
+
+Every sentence of the reading is computed from the figures; nothing is written in advance.
+"""
+
+import base64
+import html
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _us(seconds):
+    return f"{seconds * 1e6:,.0f} µs" if seconds < 0.01 else f"{seconds * 1e3:,.1f} ms"
+
+
+def _rate(value):
+    return f"{value:,.0f}/s"
+
+
+def _kib(value):
+    return f"{value / 1024:,.1f} KiB"
+
+
+def _measured(results, scenario):
+    """(model, data) for every model that ran `scenario`."""
+    return [(m["model"], m["scenarios"][scenario]) for m in results["models"]
+            if scenario in m["scenarios"]]
+
+
+def _limited(result):
+    return " ⚠ client-limited" if result.get("client_limited") else ""
+
+
+# -- tables -----------------------------------------------------------------------------------
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _switchcost_table(switchcost):
+    if not switchcost or "results" not in switchcost:
+        return [f"Switch-cost microbenchmarks did not run: {switchcost.get('error', 'skipped')}"]
+    rows = []
+    for r in switchcost["results"]:
+        value = r.get("value", 0)
+        unit = r.get("unit_of_value", "")
+        spread = r.get("spread", "")
+        shown = f"{value:,.1f} {unit}" if unit == "ns" else f"{value / 1024:,.1f} KiB"
+        rows.append([r.get("unit"), r.get("operation"), r.get("method", ""),
+                     "yes" if r.get("pinned") else "no", shown, spread])
+    return _table(["unit", "operation", "method", "pinned", "median", "spread"], rows)
+
+
+def _echo_table(results):
+    rows = []
+    for model, points in _measured(results, "echo"):
+        for p in points:
+            s = p["server"]
+            rows.append([model, p["connections"], _rate(p["throughput"]) + _limited(p),
+                         _us(p["latency"]["p50"]), _us(p["latency"]["p99"]),
+                         _us(p["latency"]["p999"]),
+                         f"{s['voluntary_switches_per_request']:.2f}",
+                         f"{s['involuntary_switches_per_request']:.3f}",
+                         f"{s['user_switches_per_request']:.2f}",
+                         f"{s['cpu_seconds_per_request'] * 1e6:.1f} µs",
+                         f"{p.get('failed', 0):,}"])
+    return _table(["model", "connections", "throughput", "p50", "p99", "p99.9", "vol. switches/req",
+                   "invol. switches/req", "user switches/req", "CPU/req", "unanswered"], rows)
+
+
+def _getset_table(results):
+    rows = []
+    for model, sweep in _measured(results, "getset"):
+        rows.append([model, _rate(sweep.get("peak_throughput", 0)),
+                     _rate(sweep.get("highest_rate_meeting_slo", 0)), sweep.get("slo", ""),
+                     len(sweep.get("steps", []))])
+    return _table(["model", "closed-loop peak", "highest rate meeting the SLO", "SLO", "steps"], rows)
+
+
+def _wait_table(results):
+    rows = []
+    for model, r in _measured(results, "wait"):
+        rows.append([model, r["connections"], _rate(r["throughput"]) + _limited(r),
+                     f"{r['concurrent_waits']:,.0f}", _us(r["latency"]["p99"]),
+                     f"{r['server']['os_threads']:.0f}"])
+    return _table(["model", "connections", "throughput", "waits carried at once", "p99",
+                   "OS threads"], rows)
+
+
+def _block_table(results):
+    rows = []
+    for model, r in _measured(results, "block"):
+        a, b = r["alone"]["latency"], r["beside_block"]["latency"]
+        rows.append([model, _us(a["p99"]), _us(b["p99"]), _us(a["p999"]), _us(b["p999"]),
+                     _us(b["max"]), f"{b['p99'] / max(a['p99'], 1e-9):.1f}×"])
+    return _table(["model", "p99 alone", "p99 beside SY.BLOCK", "p99.9 alone",
+                   "p99.9 beside", "max beside", "p99 grew"], rows)
+
+
+def _cpu_table(results):
+    rows = []
+    for model, r in _measured(results, "cpu"):
+        rows.append([model, _rate(r["throughput"]) + _limited(r), f"{r['cores_used']:.2f}",
+                     _us(r["latency"]["p99"])])
+    return _table(["model", "throughput", "cores used", "p99"], rows)
+
+
+def _idle_table(results):
+    rows = []
+    for model, points in _measured(results, "idle"):
+        for p in points:
+            rows.append([model, p["connections"], f"{p['answered']:,} of {p['opened']:,}",
+                         _kib(p["pss_bytes_per_connection"]), _kib(p["rss_bytes_per_connection"]),
+                         f"{p['os_threads']:.0f}", f"{p['os_processes']:.0f}"])
+    return _table(["model", "connections", "served", "PSS per connection", "RSS per connection",
+                   "OS threads", "OS processes"], rows)
+
+
+# -- charts -----------------------------------------------------------------------------------
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _charts(results, folder):
+    charts = []
+    echo = _measured(results, "echo")
+    if echo:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        for model, points in echo:
+            xs = [p["connections"] for p in points]
+            left.plot(xs, [p["throughput"] for p in points], marker="o", label=model)
+            right.plot(xs, [p["latency"]["p99"] * 1e3 for p in points], marker="o", label=model)
+        left.set(xscale="log", xlabel="connections", ylabel="requests/s", title="echo throughput")
+        right.set(xscale="log", yscale="log", xlabel="connections", ylabel="p99 (ms)",
+                  title="echo p99 latency")
+        left.legend(fontsize=8)
+        charts.append(("Echo: throughput and p99 against connections",
+                       _save(fig, folder / "echo.png")))
+
+        fig, ax = plt.subplots(figsize=(11, 4))
+        models = [m for m, _ in echo]
+        last = [points[-1]["server"] for _, points in echo]
+        x = range(len(models))
+        width = 0.27
+        ax.bar([i - width for i in x], [s["voluntary_switches_per_request"] for s in last], width,
+               label="voluntary OS switches")
+        ax.bar(x, [s["involuntary_switches_per_request"] for s in last], width,
+               label="involuntary OS switches")
+        ax.bar([i + width for i in x], [s["user_switches_per_request"] for s in last], width,
+               label="user-space switches")
+        ax.set_xticks(list(x), models)
+        ax.set(ylabel="per request",
+               title=f"switches per request, echo at {echo[0][1][-1]['connections']} connections")
+        ax.legend(fontsize=8)
+        charts.append(("Switches per request", _save(fig, folder / "switches.png")))
+
+        fig, ax = plt.subplots(figsize=(11, 3.5))
+        ax.bar(models, [s["cpu_seconds_per_request"] * 1e6 for s in last])
+        ax.set(ylabel="µs of server CPU", title="CPU per request (echo, largest connection count)")
+        charts.append(("CPU per request", _save(fig, folder / "cpu_per_request.png")))
+
+    getset = _measured(results, "getset")
+    if getset:
+        fig, ax = plt.subplots(figsize=(11, 4))
+        for model, sweep in getset:
+            steps = sorted(sweep.get("steps", []), key=lambda s: s.get("throughput", 0))
+            ax.plot([s.get("throughput", 0) for s in steps],
+                    [s["latency"]["p99"] * 1e3 for s in steps], marker="o", label=model)
+        ax.set(yscale="log", xlabel="achieved requests/s", ylabel="p99 (ms, log)",
+               title="GET/SET zipfian: latency against throughput")
+        ax.legend(fontsize=8)
+        charts.append(("Latency against throughput", _save(fig, folder / "latency_throughput.png")))
+
+    idle = _measured(results, "idle")
+    if idle:
+        fig, ax = plt.subplots(figsize=(11, 4))
+        for model, points in idle:
+            ax.plot([p["connections"] for p in points],
+                    [p["pss_bytes_per_connection"] / 1024 for p in points], marker="o", label=model)
+        ax.set(xscale="log", xlabel="idle connections", ylabel="KiB PSS per connection",
+               title="memory per connection")
+        ax.legend(fontsize=8)
+        charts.append(("Memory per connection", _save(fig, folder / "memory.png")))
+
+    block = _measured(results, "block")
+    if block:
+        fig, ax = plt.subplots(figsize=(11, 4))
+        models = [m for m, _ in block]
+        x = range(len(models))
+        ax.bar([i - 0.2 for i in x], [r["alone"]["latency"]["p99"] * 1e3 for _, r in block], 0.4,
+               label="fast GETs alone")
+        ax.bar([i + 0.2 for i in x], [r["beside_block"]["latency"]["p99"] * 1e3 for _, r in block],
+               0.4, label="beside SY.BLOCK")
+        ax.set_xticks(list(x), models)
+        ax.set(yscale="log", ylabel="p99 of fast GETs (ms, log)",
+               title="what a blocking request does to everyone else's tail")
+        ax.legend(fontsize=8)
+        charts.append(("The blocking scenario's tail", _save(fig, folder / "blocking.png")))
+    return charts
+
+
+# -- the reading ------------------------------------------------------------------------------
+def _reading(results):
+    lines = []
+    echo = _measured(results, "echo")
+    if echo:
+        at = {m: pts[-1] for m, pts in echo}
+        best = max(at, key=lambda m: at[m]["throughput"])
+        worst = min(at, key=lambda m: at[m]["throughput"])
+        conns = at[best]["connections"]
+        lines.append(f"Echo at {conns} connections: {best} served the most "
+                     f"({_rate(at[best]['throughput'])}), "
+                     f"{at[best]['throughput'] / max(at[worst]['throughput'], 1):.1f}× {worst} "
+                     f"({_rate(at[worst]['throughput'])}).")
+        switches = {m: at[m]["server"]["voluntary_switches_per_request"] for m in at}
+        most, least = max(switches, key=switches.get), min(switches, key=switches.get)
+        lines.append(f"Per request, {most} made {switches[most]:.2f} voluntary OS context switches "
+                     f"and {least} {switches[least]:.2f}; user-space switches per request: " +
+                     ", ".join(f"{m} {at[m]['server']['user_switches_per_request']:.2f}" for m in at) +
+                     ".")
+        cpu = {m: at[m]["server"]["cpu_seconds_per_request"] for m in at}
+        cheap, dear = min(cpu, key=cpu.get), max(cpu, key=cpu.get)
+        lines.append(f"Server CPU per request ranged from {cpu[cheap] * 1e6:.1f} µs ({cheap}) to "
+                     f"{cpu[dear] * 1e6:.1f} µs ({dear}).")
+        limited = [m for m in at if at[m].get("client_limited")]
+        if limited:
+            lines.append("The load generator, not the server, was the limit for: " +
+                         ", ".join(limited) + " (flagged ⚠; those figures are a floor).")
+    getset = _measured(results, "getset")
+    if getset:
+        knees = {m: s.get("highest_rate_meeting_slo", 0) for m, s in getset}
+        best = max(knees, key=knees.get)
+        lines.append(f"GET/SET with zipfian keys: {best} held p99 under the SLO up to "
+                     f"{_rate(knees[best])}; " +
+                     ", ".join(f"{m} {_rate(k)}" for m, k in knees.items() if m != best) + ".")
+    wait = _measured(results, "wait")
+    if wait:
+        carried = {m: r["concurrent_waits"] for m, r in wait}
+        most, least = max(carried, key=carried.get), min(carried, key=carried.get)
+        lines.append(f"With a {wait[0][1]['connections']}-connection load each waiting 10 ms "
+                     f"downstream, {most} carried {carried[most]:,.0f} waits at once and {least} "
+                     f"only {carried[least]:,.0f}.")
+    block = _measured(results, "block")
+    if block:
+        growth = {m: r["beside_block"]["latency"]["p99"] / max(r["alone"]["latency"]["p99"], 1e-9)
+                  for m, r in block}
+        worst, best = max(growth, key=growth.get), min(growth, key=growth.get)
+        lines.append(f"One blocking request twice a second multiplied the p99 of everyone else's "
+                     f"fast GETs by {growth[worst]:.1f} on {worst} and by {growth[best]:.1f} on "
+                     f"{best}.")
+    cpu = _measured(results, "cpu")
+    if cpu:
+        used = {m: r["cores_used"] for m, r in cpu}
+        lines.append("CPU-bound requests used " +
+                     ", ".join(f"{used[m]:.2f} cores on {m}" for m in used) +
+                     f" (the machine has {results['machine']['cores']}).")
+    idle = _measured(results, "idle")
+    if idle:
+        last = {m: pts[-1] for m, pts in idle}
+        per = {m: p["pss_bytes_per_connection"] for m, p in last.items()}
+        small, big = min(per, key=per.get), max(per, key=per.get)
+        lines.append(f"Holding {last[small]['connections']:,} idle connections cost {_kib(per[small])} "
+                     f"each on {small} and {_kib(per[big])} on {big}.")
+        short = [f"{m} served {p['answered']:,} of {p['opened']:,}" for m, p in last.items()
+                 if p["answered"] < p["opened"]]
+        if short:
+            lines.append("Not every model held them all: " + "; ".join(short) + ".")
+    return lines
+
+
+def _machine_lines(results):
+    m = results["machine"]
+    lines = [f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB",
+             f"- kernel: {m['kernel']}",
+             "- versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())]
+    pin = results["pinning"]
+    lines.append(f"- pinning: server on CPU {pin['server']}, load generator on CPU {pin['load']}"
+                 if pin["server"] else "- pinning: none (fewer than 2 CPUs)")
+    affected = [f"{k}: {v}" for k, v in m["mitigations"].items() if v != "Not affected"]
+    if affected:
+        lines.append("- mitigations (the rest: not affected): " + "; ".join(affected))
+    lines.append(f"- run: {'--quick' if results['quick'] else 'full'}, "
+                 f"{results['elapsed_seconds']:.0f} s")
+    return lines
+
+
+def write(results, folder):
+    folder = Path(folder)
+    charts = _charts(results, folder)
+    md = ["# Switchyard comparison", "", "## What the numbers show", ""]
+    md += [f"- {line}" for line in _reading(results)] or ["- (no scenario ran)"]
+    md += ["", "## Machine", ""] + _machine_lines(results)
+    md += ["", "## Switch cost", ""] + _switchcost_table(results.get("switchcost", {}))
+    sections = [
+        ("echo", "1. Echo at rising connection counts (closed loop)", _echo_table),
+        ("getset", "2. GET/SET mix, zipfian keys, swept to the knee", _getset_table),
+        ("wait", "3. A 10 ms downstream wait per request", _wait_table),
+        ("block", "4. A few blocking requests among many fast ones", _block_table),
+        ("cpu", "5. CPU-bound requests", _cpu_table),
+        ("idle", "6. Idle connections: memory per connection", _idle_table),
+    ]
+    for key, title, table in sections:
+        if _measured(results, key):
+            md += ["", f"## {title}", ""] + table(results)
+    skipped = [(m["model"], s, why) for m in results["models"] for s, why in m["skipped"].items()]
+    if skipped:
+        md += ["", "## Not measured", ""] + [f"- {m} ({s}): {why}" for m, s, why in skipped]
+    md += ["", "## Charts", ""] + [f"![{title}]({path.name})" for title, path in charts]
+    md += ["", "Raw results: `results.json` and `raw/` beside this report."]
+    (folder / "report.md").write_text("\n".join(md) + "\n")
+    (folder / "report.html").write_text(_html(md, charts))
+
+
+def _html(md_lines, charts):
+    """The same content as report.md, as one self-contained page (charts inlined)."""
+    images = {path.name: base64.b64encode(path.read_bytes()).decode() for _, path in charts}
+    body, in_table = [], False
+    for line in md_lines:
+        if line.startswith("|"):
+            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            if set(line) <= set("|-"):
+                continue
+            if not in_table:
+                body.append("<table>")
+                in_table = True
+                body.append("<tr>" + "".join(f"<th>{c}</th>" for c in cells) + "</tr>")
+            else:
+                body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("# "):
+            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("- "):
+            body.append(f"<p>• {html.escape(line[2:])}</p>")
+        elif line.startswith("!["):
+            title, name = line[2:].split("](")
+            body.append(f'<figure><img alt="{html.escape(title)}" '
+                        f'src="data:image/png;base64,{images[name.rstrip(")")]}">'
+                        f"<figcaption>{html.escape(title)}</figcaption></figure>")
+        elif line:
+            body.append(f"<p>{html.escape(line)}</p>")
+    if in_table:
+        body.append("</table>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:90%}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+             "th{background:#f3f3f3}img{max-width:100%}")
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>Switchyard comparison</title>"
+            f"<style>{style}</style></head><body>" + "\n".join(body) + "</body></html>\n")

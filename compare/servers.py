@@ -1,0 +1,232 @@
+"""Starting a switchyard server, checking it answers correctly, scraping its metrics, stopping it."""
+
+import os
+import re
+import resource
+import select
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+def _raise_fd_limit(wanted):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(wanted, soft), max(wanted, hard)))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Server:
+    """A `switchyard serve` process on free loopback ports, optionally pinned with taskset."""
+
+    def __init__(self, binary, model, cpus=None, extra_flags=(), fd_limit=65536):
+        command = [binary, "serve", "--model", model, "--port", "0", "--metrics-port", "0",
+                   "--quiet", *extra_flags]
+        if cpus:
+            command = ["taskset", "-c", cpus, *command]
+        self.model = model
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: _raise_fd_limit(fd_limit))
+        ready, _, _ = select.select([self.process.stdout], [], [], 30)
+        line = self.process.stdout.readline() if ready else ""
+        match = re.search(r"port=(\d+) metrics_port=(\d+)", line)
+        if not match:
+            self.process.kill()
+            _, err = self.process.communicate(timeout=10)
+            raise ServerError(f"{model} did not start: {(line + err).strip()[:300]}")
+        self.port, self.metrics_port = int(match.group(1)), int(match.group(2))
+
+    def scrape(self):
+        """Every sample of /metrics as {'name{labels}': value}."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                try:
+                    samples[name] = float(value)
+                except ValueError:
+                    pass
+        return samples
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _command(*args):
+    out = b"*%d\r\n" % len(args)
+    for arg in args:
+        arg = arg if isinstance(arg, bytes) else str(arg).encode()
+        out += b"$%d\r\n%s\r\n" % (len(arg), arg)
+    return out
+
+
+def verify(port):
+    """Checks a RESP server answers the basic commands correctly before anything is measured.
+    Returns None when it does, else what went wrong."""
+    checks = [
+        (_command("PING"), b"+PONG\r\n"),
+        (_command("SET", "compare:verify", "v\r\n\x00"), b"+OK\r\n"),
+        (_command("GET", "compare:verify"), b"$4\r\nv\r\n\x00\r\n"),
+        (_command("DEL", "compare:verify:n"), None),
+        (_command("INCR", "compare:verify:n"), b":1\r\n"),
+        (_command("INCR", "compare:verify:n"), b":2\r\n"),
+        (_command("ECHO", "x" * 1000), b"$1000\r\n" + b"x" * 1000 + b"\r\n"),
+        (_command("NOSUCHCOMMAND"), b"-ERR unknown command"),
+    ]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            for request, expected in checks:
+                conn.sendall(request)
+                reply = conn.recv(65536)
+                while not reply.endswith(b"\r\n"):
+                    reply += conn.recv(65536)
+                if expected is not None and not reply.startswith(expected):
+                    return f"{request!r} answered {reply[:80]!r}, expected {expected[:80]!r}"
+    except OSError as e:
+        return f"connection failed: {e}"
+    return None
+
+
+def hold_idle_connections(port, count, timeout=10.0):
+    """Opens `count` connections, sends one PING on each and waits for the PONGs. Returns the open
+    sockets (the caller closes them) and how many were answered: a model that cannot serve them
+    all (prefork beyond its workers) leaves the rest waiting in the listen backlog."""
+    _raise_fd_limit(count + 256)
+    sockets, answered = [], 0
+    try:
+        for _ in range(count):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+            conn.setblocking(False)
+            conn.send(b"PING\r\n")
+            sockets.append(conn)
+    except OSError:
+        pass  # refused or out of descriptors: report what was opened
+    waiting = {conn.fileno(): conn for conn in sockets}
+    poller = select.poll()
+    for fd in waiting:
+        poller.register(fd, select.POLLIN)
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        for fd, _ in poller.poll(100):
+            conn = waiting.pop(fd, None)
+            poller.unregister(fd)
+            try:
+                if conn is not None and conn.recv(64).startswith(b"+PONG"):
+                    answered += 1
+            except OSError:
+                pass
+    return sockets, answered
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _proc_stats(pid):
+    """CPU, switches and memory of a process (all its threads) from /proc, in the names of
+    switchyard's own metrics, so a reference server is measured the same way."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    voluntary = involuntary = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/status") as status:
+            for line in status:
+                if line.startswith("voluntary_ctxt_switches"):
+                    voluntary += int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches"):
+                    involuntary += int(line.split()[1])
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    memory = {}
+    with open(f"/proc/{pid}/smaps_rollup") as smaps:
+        for line in smaps:
+            parts = line.split()
+            if parts and parts[0] in ("Rss:", "Pss:"):
+                memory[parts[0]] = int(parts[1]) * 1024
+    return {
+        'switchyard_os_context_switches_total{kind="voluntary"}': voluntary,
+        'switchyard_os_context_switches_total{kind="involuntary"}': involuntary,
+        'switchyard_cpu_seconds_total{mode="user"}': int(fields[11]) / ticks,
+        'switchyard_cpu_seconds_total{mode="system"}': int(fields[12]) / ticks,
+        'switchyard_memory_bytes{kind="rss"}': memory.get("Rss:", 0),
+        'switchyard_memory_bytes{kind="pss"}': memory.get("Pss:", 0),
+        "switchyard_os_threads": len(os.listdir(f"/proc/{pid}/task")),
+        "switchyard_os_processes": 1,
+    }
+
+
+class RedisServer:
+    """redis-server as a reference row: persistence off, loopback, a free port, pinned like ours."""
+
+    model = "redis"
+
+    def __init__(self, cpus=None, fd_limit=65536):
+        self.port = _free_port()
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--maxclients", "20000", "--protected-mode", "no"]
+        if cpus:
+            command = ["taskset", "-c", cpus, *command]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL,
+                                        preexec_fn=lambda: _raise_fd_limit(fd_limit))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise ServerError("redis-server did not start")
+
+    def scrape(self):
+        samples = _proc_stats(self.process.pid)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as conn:
+            conn.sendall(_command("INFO", "stats"))
+            info = b""
+            while b"total_commands_processed" not in info or not info.endswith(b"\r\n"):
+                info += conn.recv(65536)
+        match = re.search(rb"total_commands_processed:(\d+)", info)
+        samples["switchyard_requests_total"] = float(match.group(1)) if match else 0.0
+        return samples
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

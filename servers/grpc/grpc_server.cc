@@ -1,0 +1,222 @@
+// The grpc model: the baseline a team would reach for instead of writing a server. Each call is a
+// unary callback (gRPC's "reactor" API): gRPC parses HTTP/2 and protobuf on its own threads, calls
+// the method, and sends what Finish is given. Who runs next is gRPC's business; this file only
+// maps the five operations onto the shared store, with the same semantics and metrics as the
+// Redis-protocol models.
+//
+// The listening socket is the one every model gets (bound before "ready" is printed); the main
+// thread accepts on it and gives each connection to gRPC (AddInsecureChannelFromFd). gRPC then
+// owns the descriptor and says nothing when it closes, so this model counts connections accepted
+// but cannot know how many are open: switchyard_connections_active stays 0 and --max-clients
+// is not enforced here.
+#include "servers/grpc/grpc_server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_posix.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include "proto/kv.grpc.pb.h"
+#include "servers/common/commands.h"
+#include "servers/common/shutdown_signal.h"
+
+namespace switchyard {
+namespace {
+
+constexpr char kNotInteger[] = "ERR value is not an integer or out of range";
+constexpr char kOverflow[] = "ERR increment or decrement would overflow";
+constexpr char kOom[] = "OOM command not allowed when used memory > 'store-bytes'.";
+
+class KvService final : public kv::Kv::CallbackService {
+ public:
+  explicit KvService(ServerContext& context) : context_(context) {}
+
+  // The graceful stop: calls that arrive from now on are refused (UNAVAILABLE, nothing done), and
+  // the ones already admitted get until `deadline` to send their replies. True if they did.
+  bool StopAndDrain(std::chrono::steady_clock::time_point deadline) {
+    stopping_ = true;
+    while (in_flight_ > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return in_flight_ == 0;
+  }
+
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* call, const kv::EchoRequest* request,
+                                 kv::EchoReply* reply) override {
+    const auto started = Clock::now();
+    if (auto* refused = RefuseIfStopping(call)) return refused;
+    reply->set_message(request->message());
+    return Finish(call, CommandId::kEcho, started, grpc::Status::OK);
+  }
+
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* call, const kv::GetRequest* request,
+                                kv::GetReply* reply) override {
+    const auto started = Clock::now();
+    if (auto* refused = RefuseIfStopping(call)) return refused;
+    reply->set_found(context_.store.Get(request->key(), reply->mutable_value()) ==
+                     Store::Status::kOk);
+    return Finish(call, CommandId::kGet, started, grpc::Status::OK);
+  }
+
+  grpc::ServerUnaryReactor* Set(grpc::CallbackServerContext* call, const kv::SetRequest* request,
+                                kv::SetReply*) override {
+    const auto started = Clock::now();
+    if (auto* refused = RefuseIfStopping(call)) return refused;
+    grpc::Status status = CheckSize(request->key());
+    if (status.ok()) status = CheckSize(request->value());
+    if (status.ok() && context_.store.Set(request->key(), request->value()) == Store::Status::kOom)
+      status = Error(ErrorKind::kOom, grpc::StatusCode::RESOURCE_EXHAUSTED, kOom);
+    return Finish(call, CommandId::kSet, started, status);
+  }
+
+  grpc::ServerUnaryReactor* Del(grpc::CallbackServerContext* call, const kv::DelRequest* request,
+                                kv::DelReply* reply) override {
+    const auto started = Clock::now();
+    if (auto* refused = RefuseIfStopping(call)) return refused;
+    std::int64_t deleted = 0;
+    for (const std::string& key : request->keys()) deleted += context_.store.Del(key) ? 1 : 0;
+    reply->set_deleted(deleted);
+    return Finish(call, CommandId::kDel, started, grpc::Status::OK);
+  }
+
+  grpc::ServerUnaryReactor* Incr(grpc::CallbackServerContext* call, const kv::IncrRequest* request,
+                                 kv::IncrReply* reply) override {
+    const auto started = Clock::now();
+    if (auto* refused = RefuseIfStopping(call)) return refused;
+    std::int64_t value = 0;
+    grpc::Status status = CheckSize(request->key());
+    if (status.ok()) {
+      switch (context_.store.Incr(request->key(), 1, &value)) {
+        case Store::Status::kOk:
+          reply->set_value(value);
+          break;
+        case Store::Status::kOverflow:
+          status = Error(ErrorKind::kWrongArguments, grpc::StatusCode::OUT_OF_RANGE, kOverflow);
+          break;
+        case Store::Status::kOom:
+          status = Error(ErrorKind::kOom, grpc::StatusCode::RESOURCE_EXHAUSTED, kOom);
+          break;
+        default:
+          status =
+              Error(ErrorKind::kWrongArguments, grpc::StatusCode::INVALID_ARGUMENT, kNotInteger);
+      }
+    }
+    return Finish(call, CommandId::kIncr, started, status);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  // A call counts as in flight from admission until gRPC has sent its reply (OnDone).
+  class Reply : public grpc::ServerUnaryReactor {
+   public:
+    explicit Reply(std::atomic<int>& in_flight) : in_flight_(in_flight) {}
+    void OnDone() override {
+      --in_flight_;
+      delete this;
+    }
+
+   private:
+    std::atomic<int>& in_flight_;
+  };
+
+  // Counts the call in first, then looks at stopping_: StopAndDrain sets stopping_ first, then
+  // reads the count, so either it waits for this call or this call sees the stop.
+  grpc::ServerUnaryReactor* RefuseIfStopping(grpc::CallbackServerContext*) {
+    ++in_flight_;
+    if (!stopping_) return nullptr;
+    auto* reply = new Reply(in_flight_);
+    reply->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
+    return reply;
+  }
+
+  grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext*, CommandId command,
+                                   Clock::time_point started, const grpc::Status& status) {
+    context_.metrics.RecordRequest(static_cast<std::size_t>(command),
+                                   std::chrono::duration<double>(Clock::now() - started).count());
+    auto* reply = new Reply(in_flight_);
+    reply->Finish(status);
+    return reply;
+  }
+
+  grpc::Status Error(ErrorKind kind, grpc::StatusCode code, const std::string& message) {
+    context_.metrics.RecordError(kind);
+    return grpc::Status(code, message);
+  }
+
+  // The RESP models refuse a bulk string over --max-bulk-bytes; so does this one.
+  grpc::Status CheckSize(const std::string& bytes) {
+    if (bytes.size() <= context_.config.max_bulk_bytes) return grpc::Status::OK;
+    return Error(ErrorKind::kLimit, grpc::StatusCode::INVALID_ARGUMENT,
+                 "ERR a key or value is larger than --max-bulk-bytes (" +
+                     std::to_string(context_.config.max_bulk_bytes) + ")");
+  }
+
+  ServerContext& context_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> in_flight_{0};
+};
+
+// Accepts until the shutdown signal, handing every connection to gRPC.
+void AcceptUntilSignalled(ServerContext& context, grpc::Server& server, int listen_fd,
+                          int signal_fd) {
+  pollfd fds[2] = {{listen_fd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
+  for (;;) {
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) return;
+    if (fds[1].revents != 0) return;
+    if (fds[0].revents == 0) continue;
+    const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors or memory: back off instead of spinning on a ready listen socket.
+        std::cerr << "switchyard: accept failed: " << std::strerror(errno) << "\n";
+        poll(nullptr, 0, 10);
+      }
+      continue;
+    }
+    context.metrics.ConnectionAccepted();
+    context.metrics.ConnectionClosed();  // gRPC owns it from here and never says when it closes
+    grpc::AddInsecureChannelFromFd(&server, fd);
+  }
+}
+
+}  // namespace
+
+int RunGrpcServer(ServerContext& context, int listen_fd, int signal_fd) {
+  KvService service(context);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  // Room for a SET of two bulk strings at the limit; gRPC's own default is 4 MiB.
+  const std::size_t largest = 2 * context.config.max_bulk_bytes + (64 << 10);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<std::size_t>(largest, INT_MAX)));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) throw std::runtime_error("cannot start the gRPC server");
+
+  AcceptUntilSignalled(context, *server, listen_fd, signal_fd);
+  close(listen_fd);
+  // gRPC's own Shutdown(deadline) would also wait for every idle connection to close, and an idle
+  // C++ client does not even read the GOAWAY that asks it to. So the service drains its calls
+  // itself, and then gRPC is told to stop at once: cancel what is left (refused calls only) and
+  // close every connection.
+  const bool drained = service.StopAndDrain(std::chrono::steady_clock::now() + kDrainTimeout);
+  if (!drained) {
+    std::cerr << "switchyard: calls still in flight after " << kDrainTimeout.count()
+              << "s; stopping anyway\n";
+  }
+  server->Shutdown(std::chrono::system_clock::now());
+  server->Wait();
+  return drained ? 0 : 1;
+}
+
+}  // namespace switchyard

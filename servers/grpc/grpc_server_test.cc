@@ -1,0 +1,303 @@
+// The grpc model through the real binary and a real gRPC client: the conformance suite's semantics
+// (every operation, binary-safe data, a 1 MiB value, INCR from 32 clients, errors, a full store,
+// SIGTERM with calls in flight) in kv.proto's terms, plus the health service and the metrics.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proto/health.grpc.pb.h"
+#include "proto/kv.grpc.pb.h"
+#include "tests/server_process.h"
+
+namespace switchyard::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr char kOom[] = "OOM command not allowed when used memory > 'store-bytes'.";
+
+// A channel of its own (its own TCP connection, not one shared from gRPC's pool).
+std::shared_ptr<grpc::Channel> Connect(std::uint16_t port) {
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  arguments.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+                                   grpc::InsecureChannelCredentials(), arguments);
+}
+
+class GrpcServer : public ::testing::Test {
+ protected:
+  void SetUp() override { Start({}); }
+  void Start(const std::vector<std::string>& flags) {
+    stub_.reset();
+    server_.reset();
+    server_ = std::make_unique<ServerProcess>("grpc", flags);
+    stub_ = kv::Kv::NewStub(Connect(server_->port()));
+  }
+
+  // Each call with a deadline, so a hung server fails the test instead of hanging it.
+  static std::unique_ptr<grpc::ClientContext> Call() {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + 10s);
+    return context;
+  }
+  grpc::Status Set(const std::string& key, const std::string& value) {
+    kv::SetRequest request;
+    request.set_key(key);
+    request.set_value(value);
+    kv::SetReply reply;
+    return stub_->Set(Call().get(), request, &reply);
+  }
+  // The value, or "<missing>"; fails the test if the call fails.
+  std::string Get(const std::string& key) {
+    kv::GetRequest request;
+    request.set_key(key);
+    kv::GetReply reply;
+    const grpc::Status status = stub_->Get(Call().get(), request, &reply);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return reply.found() ? reply.value() : "<missing>";
+  }
+  grpc::Status Incr(const std::string& key, std::int64_t* value) {
+    kv::IncrRequest request;
+    request.set_key(key);
+    kv::IncrReply reply;
+    const grpc::Status status = stub_->Incr(Call().get(), request, &reply);
+    *value = reply.value();
+    return status;
+  }
+  std::int64_t Del(const std::vector<std::string>& keys) {
+    kv::DelRequest request;
+    for (const auto& key : keys) request.add_keys(key);
+    kv::DelReply reply;
+    EXPECT_TRUE(stub_->Del(Call().get(), request, &reply).ok());
+    return reply.deleted();
+  }
+
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<kv::Kv::Stub> stub_;
+};
+
+TEST_F(GrpcServer, EveryOperation) {
+  kv::EchoRequest echo;
+  echo.set_message("hello world");
+  kv::EchoReply echoed;
+  ASSERT_TRUE(stub_->Echo(Call().get(), echo, &echoed).ok());
+  EXPECT_EQ(echoed.message(), "hello world");
+
+  EXPECT_TRUE(Set("k1", "v1").ok());
+  EXPECT_EQ(Get("k1"), "v1");
+  EXPECT_TRUE(Set("k1", "v2").ok());
+  EXPECT_EQ(Get("k1"), "v2");
+  EXPECT_TRUE(Set("k2", "").ok());
+  EXPECT_EQ(Get("k2"), "") << "an empty value is a value, not a missing key";
+  EXPECT_EQ(Get("nope"), "<missing>");
+  EXPECT_EQ(Del({"k1", "k2", "nope"}), 2);
+  EXPECT_EQ(Del({"k1"}), 0);
+  EXPECT_EQ(Get("k1"), "<missing>");
+
+  std::int64_t value = 0;
+  ASSERT_TRUE(Incr("counter", &value).ok());
+  EXPECT_EQ(value, 1);
+  ASSERT_TRUE(Incr("counter", &value).ok());
+  EXPECT_EQ(value, 2);
+  EXPECT_EQ(Get("counter"), "2");
+  EXPECT_TRUE(Set("n", "-5").ok());
+  ASSERT_TRUE(Incr("n", &value).ok());
+  EXPECT_EQ(value, -4);
+}
+
+TEST_F(GrpcServer, ErrorsForNonIntegersAndOverflow) {
+  std::int64_t value = 0;
+  for (const char* bad : {"abc", " 1", "1 ", "+1", "01", "1.5", ""}) {
+    ASSERT_TRUE(Set("word", bad).ok());
+    const grpc::Status status = Incr("word", &value);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << "'" << bad << "'";
+    EXPECT_EQ(status.error_message(), "ERR value is not an integer or out of range");
+    EXPECT_EQ(Get("word"), bad) << "a failed INCR changes nothing";
+  }
+  ASSERT_TRUE(Set("max", "9223372036854775807").ok());
+  const grpc::Status status = Incr("max", &value);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(status.error_message(), "ERR increment or decrement would overflow");
+  EXPECT_EQ(Get("max"), "9223372036854775807");
+}
+
+TEST_F(GrpcServer, BinarySafeKeysAndValues) {
+  std::string every_byte;
+  for (int i = 0; i < 256; ++i) every_byte.push_back(static_cast<char>(i));
+  const std::string value = every_byte + "\r\n$3\r\n*1\r\n" + every_byte;
+  ASSERT_TRUE(Set(every_byte, value).ok());
+  EXPECT_EQ(Get(every_byte), value);
+  kv::EchoRequest echo;
+  echo.set_message(value);
+  kv::EchoReply echoed;
+  ASSERT_TRUE(stub_->Echo(Call().get(), echo, &echoed).ok());
+  EXPECT_EQ(echoed.message(), value);
+  EXPECT_EQ(Del({every_byte}), 1);
+}
+
+TEST_F(GrpcServer, OneMebibyteValue) {
+  std::string value(1 << 20, '\0');
+  for (std::size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>(i * 7 + i / 4096);
+  ASSERT_TRUE(Set("big", value).ok());
+  EXPECT_EQ(Get("big"), value);
+}
+
+TEST_F(GrpcServer, IncrFrom32ClientsLosesNoUpdate) {
+  constexpr int kClients = 32, kIncrements = 200;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&] {
+      auto stub = kv::Kv::NewStub(Connect(server_->port()));
+      kv::IncrRequest request;
+      request.set_key("shared");
+      for (int i = 0; i < kIncrements; ++i) {
+        kv::IncrReply reply;
+        if (!stub->Incr(Call().get(), request, &reply).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Get("shared"), std::to_string(kClients * kIncrements));
+}
+
+TEST_F(GrpcServer, FullStoreAnswersResourceExhaustedAndLosesNothing) {
+  Start({"--store-bytes", "1m"});
+  const std::string value(64 << 10, 'v');
+  int stored = 0;
+  for (; stored < 64; ++stored) {
+    const grpc::Status status = Set("key" + std::to_string(stored), value);
+    if (!status.ok()) {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      EXPECT_EQ(status.error_message(), kOom);
+      break;
+    }
+  }
+  ASSERT_GT(stored, 0);
+  ASSERT_LT(stored, 64) << "a 1 MiB store took 64 values of 64 KiB";
+  for (int i = 0; i < stored; ++i) EXPECT_EQ(Get("key" + std::to_string(i)), value) << i;
+  std::int64_t counter = 0;
+  int counters = 0;
+  for (; counters < 200000; ++counters) {
+    const grpc::Status status = Incr("c" + std::to_string(counters), &counter);
+    if (!status.ok()) {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      break;
+    }
+  }
+  ASSERT_LT(counters, 200000);
+  EXPECT_EQ(Get("c0"), "1");
+  EXPECT_EQ(Del({"key0"}), 1);
+  EXPECT_TRUE(Set("key0", value).ok()) << "freed memory is usable again";
+  EXPECT_GE(MetricValue(ScrapeMetrics(server_->metrics_port()),
+                        "switchyard_request_errors_total{kind=\"oom\"}"),
+            2);
+}
+
+TEST_F(GrpcServer, ValuesOverMaxBulkBytesAreRefused) {
+  Start({"--max-bulk-bytes", "1k"});
+  const grpc::Status status = Set("k", std::string(2048, 'x'));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("--max-bulk-bytes"), std::string::npos);
+  EXPECT_EQ(Get("k"), "<missing>");
+  EXPECT_TRUE(Set("k", std::string(1024, 'x')).ok());
+}
+
+TEST_F(GrpcServer, HealthServiceSaysServing) {
+  auto health = grpc::health::v1::Health::NewStub(Connect(server_->port()));
+  grpc::health::v1::HealthCheckRequest request;  // "": the server as a whole
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = health->Check(Call().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST_F(GrpcServer, BusyPortFailsWithOneLine) {
+  std::string output;
+  const std::string busy = std::to_string(server_->port());
+  EXPECT_EQ(RunBinary({"serve", "--model", "grpc", "--port", busy, "--metrics-port", "0"}, &output),
+            1);
+  EXPECT_EQ(output,
+            "switchyard serve: cannot listen on 127.0.0.1:" + busy + ": Address already in use\n");
+}
+
+TEST_F(GrpcServer, Metrics) {
+  for (int i = 0; i < 10; ++i) Get("k");
+  std::int64_t value;
+  ASSERT_TRUE(Set("word", "abc").ok());
+  EXPECT_FALSE(Incr("word", &value).ok());
+  const std::string scrape = ScrapeMetrics(server_->metrics_port());
+  EXPECT_NE(scrape.find("switchyard_build_info{model=\"grpc\""), std::string::npos);
+  EXPECT_EQ(MetricValue(scrape, "switchyard_requests_total{command=\"get\"}"), 10);
+  EXPECT_EQ(MetricValue(scrape, "switchyard_request_duration_seconds_count{command=\"get\"}"), 10);
+  EXPECT_EQ(MetricValue(scrape, "switchyard_requests_total{command=\"set\"}"), 1);
+  EXPECT_EQ(MetricValue(scrape, "switchyard_requests_total{command=\"incr\"}"), 1);
+  EXPECT_EQ(MetricValue(scrape, "switchyard_request_errors_total{kind=\"wrong_arguments\"}"), 1);
+  EXPECT_GE(MetricValue(scrape, "switchyard_connections_accepted_total"), 1);
+  EXPECT_GT(MetricValue(scrape, "switchyard_cpu_seconds_total{mode=\"user\"}") +
+                MetricValue(scrape, "switchyard_cpu_seconds_total{mode=\"system\"}"),
+            0);
+  EXPECT_GT(MetricValue(scrape, "switchyard_memory_bytes{kind=\"rss\"}"), 1e6);
+  EXPECT_GE(MetricValue(scrape, "switchyard_os_threads"), 2);
+  EXPECT_EQ(MetricValue(scrape, "switchyard_user_switches_total"), 0) << "gRPC runs on OS threads";
+}
+
+// SIGTERM while clients keep calling: every call the server took is answered in full and the
+// server exits cleanly. Calls that reach it after the signal are refused, never cut off: gRPC
+// answers UNAVAILABLE for a stream it refuses outright, and CANCELLED for one that arrived but
+// was never handed to a method (a unary call is handed over only once its whole request is in).
+TEST_F(GrpcServer, SigtermAnswersCallsInFlight) {
+  constexpr int kClients = 8;
+  const std::string payload(256 << 10, 'p');
+  std::atomic<int> answered{0}, refused{0}, wrong{0};  // refused: never run
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&] {
+      auto stub = kv::Kv::NewStub(Connect(server_->port()));
+      kv::EchoRequest request;
+      request.set_message(payload);
+      while (!stop) {
+        kv::EchoReply reply;
+        const grpc::Status status = stub->Echo(Call().get(), request, &reply);
+        if (status.ok() && reply.message() == payload) {
+          ++answered;
+        } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                   status.error_code() == grpc::StatusCode::CANCELLED) {
+          ++refused;
+          return;  // the server is gone or going: this client is done
+        } else {
+          ++wrong;
+          ADD_FAILURE() << status.error_code() << ": " << status.error_message();
+          return;
+        }
+      }
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (answered < 4 * kClients && wrong == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(server_->Stop(SIGTERM, 15s), 0) << "clean exit after the drain";
+  stop = true;
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GE(answered.load(), 4 * kClients);
+}
+
+TEST_F(GrpcServer, SigtermStopsAServerWithIdleClients) {
+  kv::EchoRequest echo;
+  kv::EchoReply echoed;
+  ASSERT_TRUE(stub_->Echo(Call().get(), echo, &echoed).ok());  // a connection, now idle
+  EXPECT_EQ(server_->Stop(SIGTERM, 5s), 0);
+}
+
+}  // namespace
+}  // namespace switchyard::testing

@@ -1,0 +1,235 @@
+// What is particular to prefork: a worker killed outright is replaced while the other workers'
+// clients lose nothing; INCR from clients on different processes loses no update; the master's
+// metrics sum every process, including workers that have exited; SIGTERM leaves no process
+// behind. Real server processes, real sockets, real signals.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "tests/server_process.h"
+
+namespace switchyard::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The processes whose parent is `parent`, from /proc/<pid>/stat.
+std::set<int> ChildrenOf(int parent) {
+  std::set<int> children;
+  DIR* proc = opendir("/proc");
+  while (dirent* entry = readdir(proc)) {
+    const int pid = std::atoi(entry->d_name);
+    if (pid <= 0) continue;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto name_end = line.rfind(')');
+    if (name_end == std::string::npos) continue;
+    std::istringstream fields(line.substr(name_end + 2));
+    char state;
+    int ppid = 0;
+    if (fields >> state >> ppid && ppid == parent) children.insert(pid);
+  }
+  closedir(proc);
+  return children;
+}
+
+// Waits until `parent` has `count` children; returns them (fewer if it did not happen in 10 s).
+std::set<int> WaitForChildren(int parent, std::size_t count) {
+  std::set<int> children;
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    children = ChildrenOf(parent);
+    if (children.size() == count) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  return children;
+}
+
+// The pool supervisor: the master's one child.
+int SupervisorOf(const ServerProcess& server) {
+  const std::set<int> children = WaitForChildren(server.pid(), 1);
+  return children.size() == 1 ? *children.begin() : -1;
+}
+
+// The pid of the worker serving `client`, from INFO's process_id.
+int WorkerPid(Client& client) {
+  Reply info = client.Command({"INFO"});
+  if (!info || info->type != REDIS_REPLY_STRING) return -1;
+  const std::string text(info->str, info->len);
+  const auto at = text.find("process_id:");
+  return at == std::string::npos ? -1 : std::atoi(text.c_str() + at + 11);
+}
+
+std::uint64_t VoluntarySwitches(int pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::stoull(line.substr(24));
+  }
+  return 0;
+}
+
+bool Exists(int pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
+
+TEST(Prefork, SigkilledWorkerIsReplacedAndOtherClientsMidPipelineLoseNothing) {
+  constexpr std::size_t kWorkers = 4;
+  ServerProcess server("prefork", {"--workers", std::to_string(kWorkers)});
+  const int supervisor = SupervisorOf(server);
+  ASSERT_GT(supervisor, 0);
+  const std::set<int> workers = WaitForChildren(supervisor, kWorkers);
+  ASSERT_EQ(workers.size(), kWorkers);
+
+  Client victim(server.port());
+  const int victim_pid = WorkerPid(victim);
+  ASSERT_TRUE(workers.count(victim_pid)) << victim_pid;
+
+  // Three clients on the other three workers, each sending pipelines of INCR and ECHO.
+  constexpr int kClients = 3, kRounds = 40, kPipeline = 200;
+  std::atomic<int> rounds_done{0}, wrong_replies{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      Client client(server.port());
+      const std::string key = "counter" + std::to_string(c);
+      long long expected = 0;
+      for (int round = 0; round < kRounds; ++round) {
+        for (int i = 0; i < kPipeline; ++i) {
+          if (i % 2 == 0)
+            client.Append({"INCR", key});
+          else
+            client.Append({"ECHO", key + ":" + std::to_string(i)});
+        }
+        for (int i = 0; i < kPipeline; ++i) {
+          Reply reply = client.GetReply();
+          const bool right =
+              reply &&
+              (i % 2 == 0 ? reply->type == REDIS_REPLY_INTEGER && reply->integer == ++expected
+                          : std::string(reply->str, reply->len) == key + ":" + std::to_string(i));
+          if (!right) ++wrong_replies;
+        }
+        ++rounds_done;
+      }
+    });
+  }
+  for (int waited = 0; rounds_done.load() < kClients * 3 && waited < 30000; ++waited)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(kill(victim_pid, SIGKILL), 0);
+  const int rounds_at_kill = rounds_done.load();
+  for (auto& thread : clients) thread.join();
+  EXPECT_LT(rounds_at_kill, kClients * kRounds) << "the kill came after the pipelines ended";
+  EXPECT_EQ(wrong_replies.load(), 0);
+  Client check(server.port());
+  for (int c = 0; c < kClients; ++c) {
+    Reply value = check.Command({"GET", "counter" + std::to_string(c)});
+    ASSERT_TRUE(value);
+    EXPECT_EQ(std::string(value->str, value->len), std::to_string(kRounds * kPipeline / 2));
+  }
+  Reply dead = victim.Command({"PING"});
+  EXPECT_FALSE(dead && dead->type == REDIS_REPLY_STATUS) << "the killed worker still answered";
+
+  // The pool is back to N, with a new process in the dead one's place.
+  const std::set<int> after = WaitForChildren(supervisor, kWorkers);
+  EXPECT_EQ(after.size(), kWorkers);
+  EXPECT_FALSE(after.count(victim_pid));
+  EXPECT_EQ(MetricValue(ScrapeMetrics(server.metrics_port()), "switchyard_os_processes"),
+            2 + kWorkers);
+
+  // SIGTERM stops everything, and every process is reaped (a zombie would still exist).
+  EXPECT_EQ(server.Stop(SIGTERM), 0);
+  for (int pid : after) EXPECT_FALSE(Exists(pid)) << "worker " << pid << " left behind";
+  EXPECT_FALSE(Exists(supervisor)) << "supervisor left behind";
+}
+
+TEST(Prefork, IncrFromEveryWorkerLosesNoUpdate) {
+  constexpr int kWorkers = 4, kIncrements = 1000, kPipeline = 50;
+  ServerProcess server("prefork", {"--workers", std::to_string(kWorkers)});
+  std::vector<std::unique_ptr<Client>> clients;
+  std::set<int> pids;
+  for (int i = 0; i < kWorkers; ++i) {
+    clients.push_back(std::make_unique<Client>(server.port()));
+    pids.insert(WorkerPid(*clients.back()));
+  }
+  EXPECT_EQ(pids.size(), static_cast<std::size_t>(kWorkers)) << "one process a connection";
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (auto& client : clients) {
+    threads.emplace_back([&failures, &client] {
+      for (int sent = 0; sent < kIncrements; sent += kPipeline) {
+        for (int i = 0; i < kPipeline; ++i) client->Append({"INCR", "shared"});
+        for (int i = 0; i < kPipeline; ++i) {
+          Reply reply = client->GetReply();
+          if (!reply || reply->type != REDIS_REPLY_INTEGER) ++failures;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  Reply total = clients[0]->Command({"GET", "shared"});
+  ASSERT_TRUE(total);
+  EXPECT_EQ(std::string(total->str, total->len), std::to_string(kWorkers * kIncrements));
+}
+
+TEST(Prefork, MetricsSumEveryProcessIncludingExitedWorkers) {
+  ServerProcess server("prefork", {"--workers", "2"});
+  const int supervisor = SupervisorOf(server);
+  ASSERT_EQ(WaitForChildren(supervisor, 2).size(), 2u);
+  auto first = std::make_unique<Client>(server.port());
+  Client second(server.port());
+  const int first_pid = WorkerPid(*first);
+  ASSERT_NE(first_pid, WorkerPid(second));
+  for (int i = 0; i < 1000; ++i) first->Command({"PING"});
+  for (int i = 0; i < 100; ++i) second.Command({"PING"});
+  // Most requests found the worker asleep in recv: it switched out each time. Enough switches
+  // that losing them would show below, whatever the rest of the server adds meanwhile.
+  const std::uint64_t first_switches = VoluntarySwitches(first_pid);
+  EXPECT_GE(first_switches, 100u);
+
+  const std::string before = ScrapeMetrics(server.metrics_port());
+  EXPECT_EQ(MetricValue(before, "switchyard_requests_total{command=\"ping\"}"), 1100);
+  EXPECT_EQ(MetricValue(before, "switchyard_connections_active"), 2);
+  EXPECT_EQ(MetricValue(before, "switchyard_os_processes"), 4);  // master, supervisor, 2 workers
+  const double switches_before =
+      MetricValue(before, "switchyard_os_context_switches_total{kind=\"voluntary\"}");
+  const double cpu_before = MetricValue(before, "switchyard_cpu_seconds_total{mode=\"user\"}") +
+                            MetricValue(before, "switchyard_cpu_seconds_total{mode=\"system\"}");
+  EXPECT_GE(switches_before, static_cast<double>(first_switches));
+
+  // The first worker dies; what it did must stay in the sums.
+  first.reset();
+  ASSERT_EQ(kill(first_pid, SIGKILL), 0);
+  std::set<int> workers;
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    workers = ChildrenOf(supervisor);
+    if (workers.size() == 2 && !workers.count(first_pid)) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(workers.size(), 2u);
+  ASSERT_FALSE(workers.count(first_pid));
+  Client third(server.port());  // served by the replacement
+  for (int i = 0; i < 10; ++i) third.Command({"PING"});
+
+  const std::string after = ScrapeMetrics(server.metrics_port());
+  EXPECT_EQ(MetricValue(after, "switchyard_requests_total{command=\"ping\"}"), 1110);
+  EXPECT_EQ(MetricValue(after, "switchyard_request_duration_seconds_count{command=\"ping\"}"),
+            1110);
+  EXPECT_EQ(MetricValue(after, "switchyard_connections_active"), 2);
+  EXPECT_EQ(MetricValue(after, "switchyard_os_processes"), 4);
+  // Had the dead worker's switches vanished, the total would have dropped by first_switches.
+  EXPECT_GE(MetricValue(after, "switchyard_os_context_switches_total{kind=\"voluntary\"}"),
+            switches_before);
+  EXPECT_GE(MetricValue(after, "switchyard_cpu_seconds_total{mode=\"user\"}") +
+                MetricValue(after, "switchyard_cpu_seconds_total{mode=\"system\"}"),
+            cpu_before);
+  EXPECT_EQ(server.Stop(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace switchyard::testing

@@ -1,0 +1,176 @@
+// Runs the real `switchyard switchcost --quick --json FILE` once and checks what it measured: the
+// schema, that every figure is a measured median with a spread, and the orderings that hold on
+// any machine. The orderings compare figures of one run with each other, never with a constant.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+namespace {
+
+using nlohmann::json;
+
+#if defined(__SANITIZE_ADDRESS__)
+// Under AddressSanitizer a fork copies the page tables of its shadow memory (about 20 ms each on
+// a 2-core machine), so the memory figures are taken with fewer processes alive.
+constexpr bool kUnderAsan = true;
+constexpr int kMostAlive = 100;
+const char* const kAliveFlag = "--alive 20,100";
+#else
+constexpr bool kUnderAsan = false;
+constexpr int kMostAlive = 1000;
+const char* const kAliveFlag = "--alive 100,1000";
+#endif
+const std::string kAtMost = "@" + std::to_string(kMostAlive);
+
+class SwitchcostRun : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char path[] = "/tmp/switchcost_test_XXXXXX";
+    const int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    const std::string command = std::string(SWITCHYARD_BINARY) + " switchcost --quick " +
+                                kAliveFlag + " --json " + path + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output_ += buffer;
+    exit_code_ = WEXITSTATUS(pclose(pipe));
+    std::ifstream file(path);
+    try {
+      report_ = json::parse(file);
+    } catch (const json::exception& e) {
+      parse_error_ = e.what();
+    }
+    unlink(path);
+  }
+
+  void SetUp() override {
+    ASSERT_EQ(exit_code_, 0) << output_;
+    ASSERT_TRUE(parse_error_.empty()) << parse_error_ << "\n" << output_;
+  }
+
+  // The one figure of `unit`/`operation`/`method`/`pinned`; fails the test if absent.
+  static double Value(const std::string& unit, const std::string& operation,
+                      const std::string& method, bool pinned) {
+    for (const json& figure : report_["results"]) {
+      if (figure["unit"] == unit && figure["operation"] == operation &&
+          figure["method"] == method && figure["pinned"] == pinned) {
+        return figure["value"].get<double>();
+      }
+    }
+    ADD_FAILURE() << "no figure " << unit << " " << operation << " " << method
+                  << (pinned ? " pinned" : "");
+    return NAN;
+  }
+
+  static inline std::string output_;
+  static inline int exit_code_ = -1;
+  static inline json report_;
+  static inline std::string parse_error_;
+};
+
+TEST_F(SwitchcostRun, PrintsTheTableAndTheMachine) {
+  EXPECT_NE(output_.find("One switch saves and restores"), std::string::npos) << output_;
+  const json& machine = report_["machine"];
+  EXPECT_FALSE(machine["cpu_model"].get<std::string>().empty());
+  EXPECT_GE(machine["cores"].get<int>(), 1);
+  EXPECT_NE(machine["kernel"].get<std::string>().find("Linux"), std::string::npos);
+  EXPECT_TRUE(machine["mitigations"].is_object());
+  EXPECT_FALSE(machine["mitigations"].empty()) << "/sys/devices/system/cpu/vulnerabilities";
+}
+
+TEST_F(SwitchcostRun, EveryFigureIsAMeasuredMedianWithASpread) {
+  const std::set<std::string> units = {"process",   "thread", "fiber",  "ucontext",
+                                       "coroutine", "call",   "syscall"};
+  const std::set<std::string> operations = {"switch", "create", "memory"};
+  const json& results = report_["results"];
+  ASSERT_TRUE(results.is_array());
+  ASSERT_GE(results.size(), 20u);
+  for (const json& figure : results) {
+    SCOPED_TRACE(figure.dump());
+    EXPECT_TRUE(units.count(figure.at("unit").get<std::string>()));
+    EXPECT_TRUE(operations.count(figure.at("operation").get<std::string>()));
+    EXPECT_FALSE(figure.at("method").get<std::string>().empty());
+    EXPECT_TRUE(figure.at("pinned").is_boolean());
+    const double value = figure.at("value").get<double>();
+    const double spread = figure.at("spread").get<double>();
+    EXPECT_TRUE(std::isfinite(value) && std::isfinite(spread));
+    EXPECT_GE(figure.at("runs").get<int>(), 3);
+    if (figure.at("operation") == "memory") {
+      EXPECT_EQ(figure.at("unit_of_value"), "bytes");
+      EXPECT_GE(value, 0);
+      EXPECT_GE(spread, 0);
+    } else {
+      // Timings of repeated runs never agree to the last bit: a zero spread would mean a constant.
+      EXPECT_EQ(figure.at("unit_of_value"), "ns");
+      EXPECT_GT(value, 0);
+      EXPECT_GT(spread, 0);
+    }
+  }
+}
+
+TEST_F(SwitchcostRun, SwitchesOrderAsTheirWorkDoes) {
+  // A fiber switch swaps registers and stacks; swapcontext adds a system call for the mask.
+  EXPECT_LT(Value("fiber", "switch", "boost-fiber", true),
+            Value("ucontext", "switch", "swapcontext", true));
+  // A kernel switch is at least a system call plus the scheduler.
+  const double syscall = Value("syscall", "switch", "getppid", true);
+  for (const char* unit : {"process", "thread"}) {
+    for (const char* method : {"futex", "pipe"}) {
+      EXPECT_LT(syscall, Value(unit, "switch", method, true)) << unit << " " << method;
+    }
+  }
+  EXPECT_LT(Value("call", "switch", "noinline-call", true), syscall);
+}
+
+TEST_F(SwitchcostRun, CoroutineTransferIsCheaperThanAFiberSwitch) {
+  if (kUnderAsan) {
+    GTEST_SKIP() << "under AddressSanitizer every coroutine frame access is instrumented while "
+                    "Boost.Context's switch is uninstrumented assembly, so the two are not "
+                    "comparable; the release and dev presets check this ordering";
+  }
+  EXPECT_LT(Value("coroutine", "switch", "symmetric-transfer", true),
+            Value("fiber", "switch", "boost-fiber", true));
+}
+
+TEST_F(SwitchcostRun, CreationOrdersAsItsWorkDoes) {
+  const double coroutine = Value("coroutine", "create", "new-frame+run+destroy", false);
+  const double fiber = Value("fiber", "create", "boost-fiber", false);
+  const double thread = Value("thread", "create", "pthread_create+join", false);
+  const double process = Value("process", "create", "fork+exit+wait", false);
+  EXPECT_LT(coroutine, fiber);
+  EXPECT_LT(fiber, thread);
+  EXPECT_LT(thread, process);
+}
+
+TEST_F(SwitchcostRun, MeasuresAcrossTwoCpusWhenItHasThem) {
+  if (report_["machine"]["allowed_cpus"].get<int>() < 2) {
+    GTEST_SKIP() << "this process may use only one CPU, so there is no 2-CPU ping-pong";
+  }
+  for (const char* unit : {"process", "thread"}) {
+    for (const char* method : {"futex", "pipe"}) {
+      EXPECT_GT(Value(unit, "switch", method, false), 0) << unit << " " << method;
+    }
+  }
+}
+
+TEST_F(SwitchcostRun, MemoryGrowsWithEveryUnit) {
+  // A process has page tables of its own; threads share their process's. Kernel stacks are read
+  // from a system-wide counter that other processes move, so they are not asserted on here.
+  const double process_tables = Value("process", "memory", "pagetables" + kAtMost, false);
+  EXPECT_GT(process_tables, 4096);
+  EXPECT_GT(process_tables, Value("thread", "memory", "stack-default/pagetables" + kAtMost, false));
+  EXPECT_GT(Value("process", "memory", "pss" + kAtMost, false),
+            Value("coroutine", "memory", "pss" + kAtMost, false));
+  EXPECT_GT(Value("coroutine", "memory", "frame-bytes", false), 16);
+}
+
+}  // namespace
