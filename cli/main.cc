@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "loadgen/load_command.h"
 #include "servers/common/config.h"
 #include "servers/serve.h"
 #include "switchcost/switchcost.h"
@@ -19,6 +20,9 @@ int main(int argc, char** argv) {
       "the replies it owes (a second signal stops it at once).");
   switchyard::AddServerFlags(*serve, config);
 
+  switchyard::loadgen::LoadCommandOptions load_options;
+  CLI::App* load = switchyard::loadgen::AddLoadCommand(app, load_options);
+
   switchyard::switchcost::Options switchcost_options;
   CLI::App* switchcost = app.add_subcommand(
       "switchcost",
@@ -34,6 +38,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (serve->parsed()) return switchyard::Serve(config);
+  if (load->parsed()) return switchyard::loadgen::RunLoadCommand(*load, load_options);
   if (switchcost->parsed()) return switchyard::switchcost::Run(switchcost_options);
   return 0;
 }

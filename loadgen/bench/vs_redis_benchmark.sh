@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Holds `switchyard load` against redis-benchmark, on a private redis-server, in one go:
+#   1. efficiency: requests per client CPU-second, same connections and pipeline depth
+#      (goal: at least 1.5x redis-benchmark's);
+#   2. accuracy at a fixed rate well below saturation (a fifth of what one closed-loop connection
+#      achieves, so each request is mostly alone on the server): achieved rate within 1% of the
+#      target, and p50/p99 within 10% of redis-benchmark's with one connection (-c 1), which is
+#      the same unloaded latency; redis-benchmark has no fixed-rate mode to compare with directly;
+#   3. a 0.5 s stall of the server (SIGSTOP/SIGCONT) mid-run, which must show in the corrected p99
+#      (and, for contrast, what redis-benchmark reports across the same stall).
+# The server runs on one CPU and the load generators on another (taskset) when the machine has two.
+# Usage: loadgen/bench/vs_redis_benchmark.sh [REQUESTS]   (default 400000 per efficiency run)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+REQUESTS="${1:-400000}"
+"$ROOT/switchyard" build --preset release
+SY="$ROOT/build/release/cli/switchyard"
+WORK="$(mktemp -d)"
+trap 'kill -CONT "$REDIS_PID" 2>/dev/null; kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+if (($(nproc) >= 2)); then SERVER_CPU=(taskset -c 0); CLIENT_CPU=(taskset -c 1); else SERVER_CPU=(); CLIENT_CPU=(); fi
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"${SERVER_CPU[@]}" redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
+  --loglevel warning >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+# Fill the key space so GETs find values, as in a real cache.
+redis-benchmark -p "$PORT" -t set -r 100000 -n 200000 -d 64 -q >/dev/null
+
+echo "machine: $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "server: redis-server $(redis-server --version | grep -o 'v=[0-9.]*'), pinned: ${SERVER_CPU[*]:-no}"
+echo
+
+# CPU seconds (user + system) of one command, from GNU time.
+cpu_of() { awk '{print $1 + $2}' "$1"; }
+json_field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); v=d; [v:=v[k] for k in sys.argv[2].split('.')]; print(v)" "$1" "$2"; }
+
+echo "== 1. requests per client CPU-second (closed loop, GET, 64-byte values, $REQUESTS requests)"
+printf '%-22s %14s %14s %14s %8s\n' "connections/pipeline" "redis-bench" "switchyard" "ratio" "sy p50"
+for setting in "50 1" "50 16" "500 1"; do
+  read -r conns depth <<<"$setting"
+  /usr/bin/time -f '%U %S' -o "$WORK/rb.time" "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" \
+    -c "$conns" -P "$depth" -n "$REQUESTS" -t get -r 100000 -d 64 --csv >"$WORK/rb.csv" 2>/dev/null
+  /usr/bin/time -f '%U %S' -o "$WORK/sy.time" "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" \
+    -c "$conns" -P "$depth" -n "$REQUESTS" --warmup 0 --mix get --keys 100000 -q \
+    --json "$WORK/sy.json" >/dev/null
+  rb=$(awk -v n="$REQUESTS" -v c="$(cpu_of "$WORK/rb.time")" 'BEGIN{printf "%.0f", n / c}')
+  sy=$(awk -v n="$REQUESTS" -v c="$(cpu_of "$WORK/sy.time")" 'BEGIN{printf "%.0f", n / c}')
+  printf '%-22s %14s %14s %13.2fx %8s\n' "$conns/$depth" "$rb" "$sy" "$(awk -v a="$sy" -v b="$rb" 'BEGIN{print a/b}')" \
+    "$(json_field "$WORK/sy.json" latency.p50)"
+done
+echo
+
+echo "== 2. fixed rate well below saturation"
+# The server's unloaded latency as redis-benchmark sees it: one connection, one request at a time.
+"${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" -c 1 -P 1 -n 50000 -t get -r 100000 --csv \
+  --precision 3 >"$WORK/rb1.csv" 2>/dev/null
+IFS=, read -r _ rb_rps _ _ rb_p50 _ rb_p99 _ < <(tail -1 "$WORK/rb1.csv" | tr -d '"')
+# The same requests arriving at a fixed rate of a fifth of that, on 10 connections: each request
+# mostly alone on the server, so its latency is the unloaded one too.
+RATE=$(awk -v r="$rb_rps" 'BEGIN{printf "%d", r / 5}')
+# Twice: sleeping between events (the default), and spinning (--busy-poll), which removes the
+# wake-up latency of timers and replies from the figures at the price of a whole client CPU.
+for mode in default --busy-poll; do
+  extra=()
+  [[ "$mode" == --busy-poll ]] && extra=(--busy-poll)
+  "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" -c 10 --rate "$RATE" -d 10s --warmup 1s --mix get \
+    --keys 100000 -q "${extra[@]}" --json "$WORK/rate_${mode#--}.json" >"$WORK/rate.txt"
+  echo "-- switchyard load $mode"
+  cat "$WORK/rate.txt"
+  python3 - "$WORK/rate_${mode#--}.json" "$RATE" "$rb_p50" "$rb_p99" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); rate = float(sys.argv[2])
+rb50, rb99 = float(sys.argv[3]) / 1e3, float(sys.argv[4]) / 1e3
+p50, p99 = r["latency"]["p50"], r["latency"]["p99"]
+print(f"target {rate:.0f}/s, achieved {r['throughput']:.1f}/s: {100 * (r['throughput'] / rate - 1):+.2f}%"
+      f"  (client_limited={r['client_limited']})")
+print(f"p50 {p50 * 1e6:.1f}us vs redis-benchmark {rb50 * 1e6:.1f}us: {100 * (p50 / rb50 - 1):+.1f}%")
+print(f"p99 {p99 * 1e6:.1f}us vs redis-benchmark {rb99 * 1e6:.1f}us: {100 * (p99 / rb99 - 1):+.1f}%")
+PY
+done
+echo
+
+echo "== 3. a 0.5 s server stall at t=3s in a 6 s run at $RATE/s"
+stall() { sleep "$1"; kill -STOP "$REDIS_PID"; sleep 0.5; kill -CONT "$REDIS_PID"; }
+stall 3 &
+STALL_PID=$!
+"${CLIENT_CPU[@]}" "$SY" load --port "$PORT" -c 10 --rate "$RATE" -d 6s --warmup 0 --mix get \
+  --keys 100000 -q --json "$WORK/stall.json"
+wait "$STALL_PID"  # not a bare wait: redis-server is a background job too
+python3 - "$WORK/stall.json" "$WORK/rate_default.json" <<'PY'
+import json, sys
+s, q = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+print(f"corrected p99 {s['latency']['p99'] * 1e3:.1f} ms with the stall, "
+      f"{q['latency']['p99'] * 1e3:.3f} ms without; max {s['latency']['max'] * 1e3:.0f} ms")
+PY
+# redis-benchmark across the same kind of stall: closed loop, so requests not sent during the
+# stall are never timed (coordinated omission); only the few in flight show it. It runs as fast
+# as it can, so the stall comes 0.2 s in and the run is long enough (20x the rate) to span it.
+N=$((RATE * 20))
+stall 0.2 &
+STALL_PID=$!
+"${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" -c 10 -n "$N" -t get -r 100000 --csv --precision 3 \
+  >"$WORK/rbstall.csv" 2>/dev/null
+wait "$STALL_PID"
+IFS=, read -r _ _ _ _ _ _ rbs_p99 rbs_max < <(tail -1 "$WORK/rbstall.csv" | tr -d '"')
+echo "redis-benchmark across a 0.5 s stall (closed loop, $N requests): p99 ${rbs_p99} ms, max ${rbs_max} ms"

@@ -1,0 +1,630 @@
+#include "loadgen/load.h"
+
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <asio.hpp>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "loadgen/resp_reply.h"
+
+namespace switchyard::loadgen {
+
+std::atomic<bool> g_stop_requested{false};
+
+namespace {
+
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+std::int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+Clock::time_point ToTimePoint(std::int64_t ns) {
+  return Clock::time_point(
+      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
+}
+
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// CPUs this process may run on (taskset limits it): the ceiling of its own CPU use.
+unsigned UsableCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return std::thread::hardware_concurrency();
+  return static_cast<unsigned>(CPU_COUNT(&set));
+}
+
+// A request on the wire: when it was due (the schedule's time; the write time in closed loop)
+// and when it was written.
+struct InFlight {
+  std::int64_t intended_ns;
+  std::int64_t sent_ns;
+};
+
+// FIFO of requests awaiting their replies, which come back in order. A power-of-two ring that
+// grows, so the steady state allocates nothing.
+class InFlightQueue {
+ public:
+  InFlightQueue() : slots_(64) {}
+  void Push(InFlight item) {
+    if (size_ == slots_.size()) Grow();
+    slots_[(head_ + size_) & (slots_.size() - 1)] = item;
+    ++size_;
+  }
+  InFlight Pop() {
+    const InFlight item = slots_[head_];
+    head_ = (head_ + 1) & (slots_.size() - 1);
+    --size_;
+    return item;
+  }
+  std::size_t size() const { return size_; }
+  // Counts entries due at or after `from_ns` and empties the queue.
+  std::uint64_t DrainCountingFrom(std::int64_t from_ns) {
+    std::uint64_t count = 0;
+    while (size_ > 0) count += Pop().intended_ns >= from_ns ? 1 : 0;
+    return count;
+  }
+
+ private:
+  void Grow() {
+    std::vector<InFlight> bigger(slots_.size() * 2);
+    for (std::size_t i = 0; i < size_; ++i) bigger[i] = slots_[(head_ + i) & (slots_.size() - 1)];
+    slots_.swap(bigger);
+    head_ = 0;
+  }
+  std::vector<InFlight> slots_;
+  std::size_t head_ = 0, size_ = 0;
+};
+
+// Everything one thread measures; merged exactly into the result at the end.
+struct ThreadStats {
+  Histogram latency, uncorrected, schedule_lag;
+  std::uint64_t ok = 0, errors = 0, failed = 0, sent = 0;
+  std::int64_t last_reply_ns = 0, last_send_ns = 0;
+  // Published to LiveStats on each tick.
+  Histogram latency_interval;
+  std::uint64_t published_ok = 0, published_errors = 0, published_failed = 0, published_sent = 0;
+  std::int64_t max_lag_interval_ns = 0;
+  std::uint64_t connections_lost = 0;
+  std::string first_loss;  // why the first lost connection was given up
+};
+
+class Worker;
+
+// One connection: requests go out from `out_`, replies are matched in order against `in_flight_`.
+class Connection {
+ public:
+  Connection(Worker& worker, tcp::socket socket, std::uint64_t quota, std::uint64_t seed);
+  void SetSchedule(Schedule schedule) { schedule_.emplace(schedule); }
+  void Start();
+  // Busy-poll mode: sends what is due by `now` (the worker checks instead of arming a timer).
+  void PollSchedule(std::int64_t now) {
+    if (done_ || !schedule_) return;
+    if (!Sending(schedule_->Peek())) {
+      FinishIfIdle();
+    } else if (schedule_->Peek() <= now) {
+      SendDue();
+    }
+  }
+  // Stops at once: requests still owed a reply count as failed.
+  void Abort();
+  bool done() const { return done_; }
+
+ private:
+  void SendDue();  // open loop: everything the schedule says is due by now
+  void SendClosedLoop(std::size_t count, std::int64_t now);
+  void Flush();
+  void DoWrite();
+  void DoRead();
+  void OnReceived(std::size_t received);
+  void ArmTimer();
+  bool Sending(std::int64_t intended_ns) const;
+  void FinishIfIdle();
+  // Gives the connection up: what it still owes counts as failed, and `why` is reported.
+  void Fail(const std::string& why);
+
+  Worker& worker_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::uint64_t quota_;  // requests this connection may still send
+  Random random_;
+  std::optional<Schedule> schedule_;
+  std::string out_, writing_;
+  bool write_in_progress_ = false;
+  std::vector<char> in_;
+  std::size_t in_used_ = 0;
+  InFlightQueue in_flight_;
+  bool done_ = false;
+};
+
+class Worker {
+ public:
+  Worker(const LoadConfig& config, const Workload& workload, LiveStats* live)
+      : io(1), config(config), workload(workload), live_(live), tick_(io) {}
+
+  void Run(std::int64_t start_ns) {
+    warm_end_ns = start_ns + static_cast<std::int64_t>(config.warmup_seconds * 1e9);
+    send_end_ns = config.requests != 0
+                      ? INT64_MAX
+                      : warm_end_ns + static_cast<std::int64_t>(config.duration_seconds * 1e9);
+    // Timers fire within 1 ns of when asked rather than Linux's default 50 µs slack: a late
+    // timer is schedule lag, charged to the latencies.
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    std::this_thread::sleep_until(ToTimePoint(start_ns));
+    for (auto& connection : connections) connection->Start();
+    Tick();
+    if (config.busy_poll) {
+      // Timers are checked here rather than through the kernel's timer: spinning only pays off
+      // if nothing waits for an interrupt.
+      while (!io.stopped()) {
+        io.poll();
+        if (config.rate > 0) {
+          const std::int64_t now = NowNs();
+          for (auto& connection : connections) connection->PollSchedule(now);
+        }
+      }
+    } else {
+      io.run();
+    }
+    Publish();
+  }
+
+  void ConnectionDone() {
+    if (++done_connections_ == connections.size()) tick_.cancel();
+  }
+
+  asio::io_context io;
+  const LoadConfig& config;
+  const Workload& workload;
+  std::vector<std::unique_ptr<Connection>> connections;
+  ThreadStats stats;
+  std::int64_t warm_end_ns = 0;
+  std::int64_t send_end_ns = 0;  // no request intended at or after this time is sent
+
+ private:
+  // A few times a second: publish live figures, honour Ctrl-C, and give up on replies that are
+  // overdue once sending has stopped.
+  void Tick() {
+    if (done_connections_ == connections.size()) return;
+    const std::int64_t now = NowNs();
+    if (g_stop_requested.load(std::memory_order_relaxed) && send_end_ns > now) send_end_ns = now;
+    // Only once sending has stopped (a --requests run without Ctrl-C waits for every reply).
+    if (send_end_ns != INT64_MAX &&
+        now > send_end_ns + static_cast<std::int64_t>(config.drain_seconds * 1e9)) {
+      for (auto& connection : connections) connection->Abort();
+    }
+    Publish();
+    if (done_connections_ == connections.size()) return;
+    tick_.expires_after(std::chrono::milliseconds(100));
+    tick_.async_wait([this](std::error_code error) {
+      if (!error) Tick();
+    });
+  }
+
+  void Publish() {
+    if (live_ == nullptr) return;
+    std::lock_guard lock(live_->mutex);
+    live_->ok += stats.ok - stats.published_ok;
+    live_->errors += stats.errors - stats.published_errors;
+    live_->failed += stats.failed - stats.published_failed;
+    live_->sent += stats.sent - stats.published_sent;
+    stats.published_ok = stats.ok;
+    stats.published_errors = stats.errors;
+    stats.published_failed = stats.failed;
+    stats.published_sent = stats.sent;
+    live_->latency_interval.Merge(stats.latency_interval);
+    stats.latency_interval.Reset();
+    live_->max_lag_interval_ns = std::max(live_->max_lag_interval_ns, stats.max_lag_interval_ns);
+    stats.max_lag_interval_ns = 0;
+    live_->measuring = NowNs() >= warm_end_ns;
+  }
+
+  LiveStats* live_;
+  asio::steady_timer tick_;
+  std::size_t done_connections_ = 0;
+};
+
+Connection::Connection(Worker& worker, tcp::socket socket, std::uint64_t quota, std::uint64_t seed)
+    : worker_(worker),
+      socket_(std::move(socket)),
+      timer_(worker.io),
+      quota_(quota),
+      random_(seed),
+      in_(64 * 1024) {}
+
+void Connection::Start() {
+  if (quota_ == 0) {
+    FinishIfIdle();
+    return;
+  }
+  DoRead();
+  if (schedule_) {
+    ArmTimer();
+  } else {
+    SendClosedLoop(worker_.config.pipeline, NowNs());
+  }
+}
+
+bool Connection::Sending(std::int64_t intended_ns) const {
+  return !done_ && quota_ > 0 && intended_ns < worker_.send_end_ns;
+}
+
+void Connection::ArmTimer() {
+  if (!Sending(schedule_->Peek())) {
+    FinishIfIdle();
+    return;
+  }
+  if (worker_.config.busy_poll) return;  // the worker's loop polls the schedule
+  timer_.expires_at(ToTimePoint(schedule_->Peek()));
+  timer_.async_wait([this](std::error_code error) {
+    if (error || done_) return;
+    SendDue();
+    ArmTimer();
+  });
+}
+
+void Connection::SendDue() {
+  const std::int64_t now = NowNs();
+  ThreadStats& stats = worker_.stats;
+  // A late timer sends everything that fell due meanwhile, each stamped with its own intended
+  // time, so the lateness is charged to the latency rather than silently dropped.
+  while (schedule_->Peek() <= now && Sending(schedule_->Peek())) {
+    const std::int64_t intended = schedule_->Next();
+    worker_.workload.AppendRequest(out_, random_);
+    in_flight_.Push({intended, now});
+    --quota_;
+    if (intended >= worker_.warm_end_ns) {
+      const std::int64_t lag = now - intended;
+      stats.schedule_lag.Record(static_cast<std::uint64_t>(lag));
+      stats.max_lag_interval_ns = std::max(stats.max_lag_interval_ns, lag);
+      ++stats.sent;
+      stats.last_send_ns = now;
+    }
+  }
+  Flush();
+  FinishIfIdle();
+}
+
+void Connection::SendClosedLoop(std::size_t count, std::int64_t now) {
+  ThreadStats& stats = worker_.stats;
+  for (std::size_t i = 0; i < count && Sending(now); ++i) {
+    worker_.workload.AppendRequest(out_, random_);
+    in_flight_.Push({now, now});
+    --quota_;
+    if (now >= worker_.warm_end_ns) {
+      ++stats.sent;
+      stats.last_send_ns = now;
+    }
+  }
+  Flush();
+}
+
+// Writes at once when the socket takes it (the common case: one system call, no handler), and
+// falls back to an asynchronous write for what the kernel could not take.
+void Connection::Flush() {
+  if (write_in_progress_ || out_.empty() || done_) return;
+  std::error_code error;
+  const std::size_t written = socket_.write_some(asio::buffer(out_), error);
+  if (error && error != asio::error::would_block) {
+    Fail(error.message());
+    return;
+  }
+  out_.erase(0, written);
+  if (!out_.empty()) DoWrite();
+}
+
+void Connection::DoWrite() {
+  write_in_progress_ = true;
+  writing_.swap(out_);
+  out_.clear();
+  asio::async_write(socket_, asio::buffer(writing_), [this](std::error_code error, std::size_t) {
+    write_in_progress_ = false;
+    if (done_) return;
+    if (error) {
+      Fail(error.message());
+      return;
+    }
+    writing_.clear();
+    if (!out_.empty()) DoWrite();
+  });
+}
+
+void Connection::DoRead() {
+  if (in_used_ == in_.size()) {
+    // A reply larger than the buffer: grow, within reason.
+    if (in_.size() >= (std::size_t{1} << 30)) {
+      Fail("a reply over 1 GiB");
+      return;
+    }
+    in_.resize(in_.size() * 2);
+  }
+  socket_.async_read_some(
+      asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
+      [this](std::error_code error, std::size_t received) {
+        if (done_) return;
+        if (error) {  // EOF included: the server closed the connection
+          Fail(error == asio::error::eof ? "closed by the server" : error.message());
+          return;
+        }
+        OnReceived(received);
+      });
+}
+
+void Connection::OnReceived(std::size_t received) {
+  in_used_ += received;
+  const std::int64_t now = NowNs();
+  ThreadStats& stats = worker_.stats;
+  std::size_t offset = 0, replies = 0;
+  while (true) {
+    std::size_t consumed = 0;
+    bool is_error = false;
+    const ReplyStatus status =
+        ParseReply(std::string_view(in_.data() + offset, in_used_ - offset), &consumed, &is_error);
+    if (status == ReplyStatus::kNeedMore) break;
+    // Garbage, or a reply to nothing we sent: the stream cannot be trusted.
+    if (status == ReplyStatus::kProtocolError) {
+      Fail("not a RESP reply");
+      return;
+    }
+    if (in_flight_.size() == 0) {
+      Fail("a reply to no request");
+      return;
+    }
+    offset += consumed;
+    ++replies;
+    const InFlight request = in_flight_.Pop();
+    if (request.intended_ns < worker_.warm_end_ns) continue;
+    const auto latency = static_cast<std::uint64_t>(now - request.intended_ns);
+    stats.latency.Record(latency);
+    stats.latency_interval.Record(latency);
+    stats.uncorrected.Record(static_cast<std::uint64_t>(now - request.sent_ns));
+    ++(is_error ? stats.errors : stats.ok);
+    stats.last_reply_ns = now;
+  }
+  std::memmove(in_.data(), in_.data() + offset, in_used_ - offset);
+  in_used_ -= offset;
+  if (!schedule_ && replies > 0) SendClosedLoop(replies, now);
+  FinishIfIdle();
+  if (!done_) DoRead();
+}
+
+void Connection::FinishIfIdle() {
+  if (done_ || in_flight_.size() > 0) return;
+  const std::int64_t next = schedule_ ? schedule_->Peek() : NowNs();
+  if (Sending(next)) return;
+  done_ = true;
+  std::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  timer_.cancel();
+  worker_.ConnectionDone();
+}
+
+void Connection::Fail(const std::string& why) {
+  if (done_) return;
+  if (worker_.stats.connections_lost++ == 0) worker_.stats.first_loss = why;
+  worker_.stats.failed += in_flight_.DrainCountingFrom(worker_.warm_end_ns);
+  quota_ = 0;
+  FinishIfIdle();
+}
+
+void Connection::Abort() { Fail("replies still owed after --drain"); }
+
+}  // namespace
+
+void FillLatency(const Histogram& histogram, pb::Latency* latency) {
+  const auto seconds = [&](double percentile) {
+    return static_cast<double>(histogram.ValueAtPercentile(percentile)) / 1e9;
+  };
+  latency->set_p50(seconds(50));
+  latency->set_p90(seconds(90));
+  latency->set_p99(seconds(99));
+  latency->set_p999(seconds(99.9));
+  latency->set_p9999(seconds(99.99));
+  latency->set_max(static_cast<double>(histogram.max()) / 1e9);
+  latency->set_mean(histogram.mean() / 1e9);
+}
+
+void ToProto(const Histogram& histogram, pb::Histogram* message) {
+  message->set_total(histogram.total());
+  message->set_min_ns(histogram.min());
+  message->set_max_ns(histogram.max());
+  message->set_sum_ns(histogram.sum());
+  for (const auto& [value, count] : histogram.Buckets()) {
+    auto* bucket = message->add_buckets();
+    bucket->set_value_ns(value);
+    bucket->set_count(count);
+  }
+}
+
+Histogram FromProto(const pb::Histogram& message) {
+  Histogram histogram;
+  for (const auto& bucket : message.buckets())
+    histogram.RecordCount(bucket.value_ns(), bucket.count());
+  if (histogram.total() != message.total()) {
+    throw std::runtime_error("histogram buckets add up to " + std::to_string(histogram.total()) +
+                             " samples, not the " + std::to_string(message.total()) + " declared");
+  }
+  histogram.SetExtremes(message.min_ns(), message.max_ns(), message.sum_ns());
+  return histogram;
+}
+
+pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
+  if (config.connections == 0 || config.threads == 0 || config.pipeline == 0) {
+    throw std::invalid_argument("--connections, --threads and --pipeline must be at least 1");
+  }
+  if (config.rate < 0) throw std::invalid_argument("--rate must not be negative");
+  const Workload workload(ParseMix(config.mix), config.keys, config.key_dist,
+                          ParseSizeRange(config.value_size));
+  const unsigned threads = std::min(config.threads, config.connections);
+
+  // Thousands of connections need thousands of descriptors: raise the soft limit to the hard one.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned t = 0; t < threads; ++t) {
+    workers.push_back(std::make_unique<Worker>(config, workload, live));
+  }
+
+  // Connect everything before the clock starts, so connection setup is never measured.
+  asio::io_context resolver_io;
+  tcp::resolver resolver(resolver_io);
+  std::error_code error;
+  const auto endpoints = resolver.resolve(config.host, std::to_string(config.port), error);
+  const std::string target = config.host + ":" + std::to_string(config.port);
+  if (error) throw std::runtime_error("cannot resolve " + target + ": " + error.message());
+  for (unsigned c = 0; c < config.connections; ++c) {
+    Worker& worker = *workers[c % threads];
+    tcp::socket socket(worker.io);
+    asio::connect(socket, endpoints, error);
+    if (error) {
+      throw std::runtime_error("cannot connect to " + target + ": " + error.message() + " (after " +
+                               std::to_string(c) + " connections)");
+    }
+    socket.set_option(tcp::no_delay(true));
+    socket.non_blocking(true);
+    const std::uint64_t quota = config.requests == 0
+                                    ? UINT64_MAX
+                                    : config.requests / config.connections +
+                                          (c < config.requests % config.connections ? 1 : 0);
+    worker.connections.push_back(
+        std::make_unique<Connection>(worker, std::move(socket), quota, 0xc0ffee00 + c));
+  }
+  // Every connection starts at the same instant, a little ahead so that the threads are up.
+  const std::int64_t start_ns = NowNs() + 20'000'000;
+  if (config.rate > 0) {
+    const double connection_rate = config.rate / config.connections;
+    for (unsigned c = 0; c < config.connections; ++c) {
+      // Connection c is the (c / threads)-th of worker c % threads; uniform phases interleave
+      // the connections evenly over one interval.
+      workers[c % threads]->connections[c / threads]->SetSchedule(
+          Schedule(start_ns, connection_rate, static_cast<double>(c) / config.connections,
+                   config.arrival, 0x5eed0000 + c));
+    }
+  }
+
+  std::vector<std::thread> running;
+  for (auto& worker : workers) {
+    running.emplace_back([&worker, start_ns] { worker->Run(start_ns); });
+  }
+  // Measure our own CPU over the measured part only.
+  const std::int64_t warm_end_ns =
+      start_ns + static_cast<std::int64_t>(config.warmup_seconds * 1e9);
+  std::this_thread::sleep_until(ToTimePoint(warm_end_ns));
+  const double cpu_start = ProcessCpuSeconds();
+  for (auto& thread : running) thread.join();
+  const double cpu_seconds = ProcessCpuSeconds() - cpu_start;
+  const std::int64_t end_ns = std::max(NowNs(), warm_end_ns + 1);
+
+  ThreadStats total;
+  for (auto& worker : workers) {
+    const ThreadStats& stats = worker->stats;
+    total.latency.Merge(stats.latency);
+    total.uncorrected.Merge(stats.uncorrected);
+    total.schedule_lag.Merge(stats.schedule_lag);
+    total.ok += stats.ok;
+    total.errors += stats.errors;
+    total.failed += stats.failed;
+    total.sent += stats.sent;
+    total.last_reply_ns = std::max(total.last_reply_ns, stats.last_reply_ns);
+    total.last_send_ns = std::max(total.last_send_ns, stats.last_send_ns);
+    if (total.connections_lost == 0) total.first_loss = stats.first_loss;
+    total.connections_lost += stats.connections_lost;
+  }
+
+  pb::LoadResult result;
+  pb::LoadSpec* spec = result.mutable_spec();
+  spec->set_host(config.host);
+  spec->set_port(config.port);
+  spec->set_connections(config.connections);
+  spec->set_threads(threads);
+  spec->set_pipeline(config.rate > 0 ? 0 : config.pipeline);
+  spec->set_rate(config.rate);
+  spec->set_arrival(config.arrival == Schedule::Arrival::kUniform ? "uniform" : "poisson");
+  spec->set_duration_seconds(config.requests != 0 ? 0 : config.duration_seconds);
+  spec->set_warmup_seconds(config.warmup_seconds);
+  spec->set_requests(config.requests);
+  spec->set_mix(config.mix);
+  spec->set_keys(config.keys);
+  spec->set_key_dist(config.key_dist);
+  spec->set_value_size(config.value_size);
+  spec->set_busy_poll(config.busy_poll);
+
+  const std::uint64_t answered = total.ok + total.errors;
+  // The measured span: from the end of the warm-up to the last reply counted.
+  const double measured_seconds =
+      static_cast<double>(std::max(total.last_reply_ns, warm_end_ns + 1) - warm_end_ns) / 1e9;
+  // Stopped early by Ctrl-C, or run by count: the span actually sent over.
+  const double sending_seconds =
+      config.requests == 0 && !g_stop_requested
+          ? config.duration_seconds
+          : static_cast<double>(std::max(total.last_send_ns, warm_end_ns + 1) - warm_end_ns) / 1e9;
+  result.set_target_rate(config.rate);
+  result.set_requests(answered);
+  result.set_errors(total.errors);
+  result.set_failed(total.failed);
+  result.set_duration_seconds(measured_seconds);
+  result.set_throughput(answered / measured_seconds);
+  result.set_sent_rate(sending_seconds > 0 ? total.sent / sending_seconds : 0);
+  result.set_client_cpu_seconds(cpu_seconds);
+  result.set_processes(1);
+  result.set_connections_lost(total.connections_lost);
+  result.set_first_loss(total.first_loss);
+  FillLatency(total.latency, result.mutable_latency());
+  FillLatency(total.uncorrected, result.mutable_latency_uncorrected());
+  FillLatency(total.schedule_lag, result.mutable_schedule_lag());
+  ToProto(total.latency, result.mutable_histogram());
+  ToProto(total.uncorrected, result.mutable_histogram_uncorrected());
+  ToProto(total.schedule_lag, result.mutable_histogram_schedule_lag());
+
+  // Was the load generator the limit? Its CPU near the ceiling it may use, or (open loop) sending
+  // late against its own schedule or short of the rate asked for.
+  const double wall_seconds = static_cast<double>(end_ns - warm_end_ns) / 1e9;
+  const double cpu_ceiling = std::min<double>(threads, UsableCpus());
+  const double busy = cpu_seconds / (wall_seconds * cpu_ceiling);
+  std::string reason;
+  char text[160];
+  // A busy-polling client uses all its CPU by design; only its lag can tell.
+  if (busy > 0.9 && !config.busy_poll) {
+    std::snprintf(text, sizeof text, "client CPU at %.0f%% of the %.0f CPU(s) it may use",
+                  busy * 100, cpu_ceiling);
+    reason = text;
+  }
+  if (config.rate > 0 && total.schedule_lag.total() > 0) {
+    const double lag_p99 = static_cast<double>(total.schedule_lag.ValueAtPercentile(99)) / 1e9;
+    if (lag_p99 > 0.001) {
+      std::snprintf(text, sizeof text, "%sp99 schedule lag %.2f ms", reason.empty() ? "" : "; ",
+                    lag_p99 * 1e3);
+      reason += text;
+    }
+    if (!g_stop_requested && result.sent_rate() < 0.99 * config.rate) {
+      std::snprintf(text, sizeof text, "%ssent %.0f/s of the %.0f/s asked",
+                    reason.empty() ? "" : "; ", result.sent_rate(), config.rate);
+      reason += text;
+    }
+  }
+  result.set_client_limited(!reason.empty());
+  result.set_client_limited_reason(reason);
+  return result;
+}
+
+}  // namespace switchyard::loadgen

@@ -1,0 +1,62 @@
+// The load generator's engine: T threads, each with its own io_context and its share of the
+// connections, driving a RESP server closed-loop (`pipeline` requests in flight per connection)
+// or open-loop (a schedule of intended send times at `rate` requests per second in total,
+// latency counted from the intended time: coordinated-omission correction, as wrk2 does).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "loadgen/histogram.h"
+#include "loadgen/workload.h"
+#include "proto/loadgen.pb.h"
+
+namespace switchyard::loadgen {
+
+struct LoadConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6380;
+  unsigned connections = 50;
+  unsigned threads = 1;
+  unsigned pipeline = 1;  // closed loop only
+  double rate = 0;        // requests per second in total; 0 = closed loop
+  Schedule::Arrival arrival = Schedule::Arrival::kUniform;
+  double duration_seconds = 10;
+  double warmup_seconds = 2;
+  std::uint64_t requests = 0;  // when non-zero, stop after this many (warm-up included)
+  std::string mix = "get:90,set:10";
+  std::uint64_t keys = 100000;
+  std::string key_dist = "uniform";
+  std::string value_size = "64";
+  double drain_seconds = 5;  // how long to wait for replies once sending has stopped
+  // Spin on the event loop instead of sleeping in epoll_wait: no wake-up latency on timers or
+  // replies (what precise open-loop generators do), at the price of a whole CPU per thread.
+  bool busy_poll = false;
+};
+
+// What the worker threads publish a few times a second, for the progress line and the
+// Prometheus endpoint. Everything cumulative except `latency_interval`, which the reader takes.
+struct LiveStats {
+  std::mutex mutex;
+  std::uint64_t ok = 0, errors = 0, failed = 0, sent = 0;
+  Histogram latency_interval;  // corrected latencies since the last Take
+  std::int64_t max_lag_interval_ns = 0;
+  bool measuring = false;  // past the warm-up
+};
+
+// Set from a signal handler: stop sending, collect the replies owed, report what was measured.
+extern std::atomic<bool> g_stop_requested;
+
+// Runs one load and returns its result (spec, figures and histograms filled). `live` may be null.
+// Throws std::runtime_error with a one-line message when the target cannot be reached.
+pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live);
+
+// Conversions between histograms and their result-file form (exact: FromProto(ToProto(h)) == h).
+void FillLatency(const Histogram& histogram, pb::Latency* latency);
+void ToProto(const Histogram& histogram, pb::Histogram* message);
+Histogram FromProto(const pb::Histogram& message);
+
+}  // namespace switchyard::loadgen

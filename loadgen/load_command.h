@@ -1,0 +1,49 @@
+// `switchyard load` and `switchyard load merge`: flags, the progress line, the Prometheus
+// endpoint, the sweep to the knee, the human table and the JSON result file.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "loadgen/load.h"
+
+namespace CLI {
+class App;
+}
+
+namespace switchyard::loadgen {
+
+struct LoadCommandOptions {
+  LoadConfig config;
+  std::string rate_text;  // "50000", "50k"; empty = closed loop
+  std::string arrival = "uniform";
+  std::string duration = "10s";
+  std::string warmup = "2s";
+  std::string drain = "5s";
+  std::string json_file;
+  int metrics_port = -1;  // -1: no endpoint; 0: a free port, printed
+  bool sweep = false;
+  std::string slo = "99:1ms";
+  unsigned sweep_steps = 10;
+  bool quiet = false;  // no progress line
+  std::vector<std::string> merge_files;
+};
+
+// Adds `load` (and its `merge` subcommand) to the app. Returns the `load` subcommand.
+CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options);
+
+// Runs what the parsed command line asked for; returns the process exit code.
+int RunLoadCommand(CLI::App& load, LoadCommandOptions& options);
+
+// Parsing of the flag values that carry units, exposed for tests. Throw std::invalid_argument.
+double ParseDurationSeconds(const std::string& text);  // "500ms", "10s", "2m", "1h", "250us"
+double ParseRate(const std::string& text);             // "50000", "50k", "1.5m"
+void ParseSlo(const std::string& text, double* percentile, double* seconds);  // "99:1ms"
+
+// Merges result files exactly: counts add, histograms merge bucket by bucket, percentiles are
+// recomputed from the merged histograms. Throws std::runtime_error naming a bad file.
+pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results);
+pb::LoadResult ReadResultFile(const std::string& path);
+void WriteJsonFile(const std::string& path, const google::protobuf::Message& message);
+
+}  // namespace switchyard::loadgen

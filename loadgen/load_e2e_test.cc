@@ -1,0 +1,346 @@
+// End-to-end: the real `switchyard load` binary against a real redis-server (started here on a
+// free loopback port, never a system service) and against our own server, over real sockets.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "loadgen/histogram.h"
+#include "loadgen/load.h"
+#include "loadgen/load_command.h"
+#include "tests/server_process.h"
+
+namespace switchyard::loadgen {
+namespace {
+
+using switchyard::testing::Client;
+using switchyard::testing::RunBinary;
+
+std::uint16_t FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+// A private redis-server: no persistence, loopback only, killed at the end.
+class RedisServer {
+ public:
+  RedisServer() : port_(FreePort()) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int null = open("/dev/null", O_WRONLY);  // its start-up banner is noise in test logs
+      dup2(null, STDOUT_FILENO);
+      dup2(null, STDERR_FILENO);
+      const std::string port = std::to_string(port_);
+      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--loglevel", "warning", nullptr);
+      _exit(127);
+    }
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      try {
+        Client client(port_);
+        auto reply = client.Command({"PING"});
+        if (reply && reply->type == REDIS_REPLY_STATUS) return;
+      } catch (const std::exception&) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    throw std::runtime_error("redis-server did not start");
+  }
+  ~RedisServer() {
+    kill(pid_, SIGCONT);
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  std::uint16_t port() const { return port_; }
+  int pid() const { return pid_; }
+
+ private:
+  std::uint16_t port_;
+  int pid_ = -1;
+};
+
+class LoadE2eTest : public ::testing::Test {
+ protected:
+  std::string TempFile(const std::string& name) {
+    const std::string path =
+        ::testing::TempDir() + "loadgen_" + std::to_string(getpid()) + "_" + name;
+    files_.push_back(path);
+    return path;
+  }
+  ~LoadE2eTest() override {
+    for (const auto& path : files_) std::remove(path.c_str());
+  }
+  // Runs `switchyard load` and reads its JSON result; fails the test on a non-zero exit.
+  pb::LoadResult Load(std::uint16_t port, std::vector<std::string> flags, const std::string& name) {
+    const std::string json = TempFile(name + ".json");
+    std::vector<std::string> args = {"load", "--port", std::to_string(port), "--json", json, "-q"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    std::string output;
+    const int code = RunBinary(args, &output);
+    EXPECT_EQ(code, 0) << output;
+    last_output_ = output;
+    return ReadResultFile(json);
+  }
+  std::string last_output_;
+
+ private:
+  std::vector<std::string> files_;
+};
+
+TEST_F(LoadE2eTest, ClosedLoopSendsExactlyTheRequestsAskedAndRedisSeesThem) {
+  RedisServer redis;
+  const pb::LoadResult result = Load(redis.port(),
+                                     {"-n", "3000", "--warmup", "0", "-c", "6", "-t", "2", "-P",
+                                      "4", "--mix", "set:1", "--keys", "50"},
+                                     "closed");
+  EXPECT_EQ(result.requests(), 3000u);
+  EXPECT_EQ(result.errors(), 0u);
+  EXPECT_EQ(result.failed(), 0u);
+  EXPECT_EQ(result.histogram().total(), 3000u);
+  EXPECT_GT(result.throughput(), 0);
+  EXPECT_GT(result.latency().p50(), 0);
+  EXPECT_LE(result.latency().p50(), result.latency().p99());
+  EXPECT_LE(result.latency().p99(), result.latency().max());
+  EXPECT_NE(last_output_.find("throughput"), std::string::npos) << last_output_;
+  // The server saw SETs on at most 50 keys of ours.
+  Client client(redis.port());
+  auto size = client.Command({"DBSIZE"});
+  EXPECT_GT(size->integer, 0);
+  EXPECT_LE(size->integer, 50);
+  auto key = client.Command({"GET", "key:000000000007"});
+  ASSERT_TRUE(key->type == REDIS_REPLY_STRING || key->type == REDIS_REPLY_NIL);
+  if (key->type == REDIS_REPLY_STRING) {
+    EXPECT_EQ(key->len, 64u);  // the default --value-size
+  }
+}
+
+TEST_F(LoadE2eTest, OpenLoopSendsOnSchedule) {
+  RedisServer redis;
+  // 2000/s for 1 s after a 200 ms warm-up: the schedule has exactly 2000 intended times in the
+  // measured second, however late the machine runs them.
+  const pb::LoadResult result =
+      Load(redis.port(), {"--rate", "2000", "-d", "1s", "--warmup", "200ms", "-c", "8"}, "open");
+  EXPECT_NEAR(static_cast<double>(result.requests()), 2000, 8);
+  EXPECT_EQ(result.failed(), 0u);
+  EXPECT_DOUBLE_EQ(result.target_rate(), 2000);
+  EXPECT_EQ(result.histogram_schedule_lag().total(), result.requests());
+  // Corrected latency counts from the intended time, which is never after the actual write.
+  EXPECT_GE(result.latency().max(), result.latency_uncorrected().max());
+  EXPECT_GE(result.latency().mean(), result.latency_uncorrected().mean());
+  // Spinning instead of sleeping keeps the same schedule.
+  const pb::LoadResult spun =
+      Load(redis.port(),
+           {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--busy-poll"}, "busy");
+  EXPECT_NEAR(static_cast<double>(spun.requests()), 500, 3);
+  EXPECT_EQ(spun.failed(), 0u);
+  EXPECT_TRUE(spun.spec().busy_poll());
+}
+
+// A 0.3 s stall of the server in the middle of a constant-rate run must show in the corrected
+// tail: every request due during the stall waits for its end (wrk2's demonstration).
+TEST_F(LoadE2eTest, ServerStallShowsInCorrectedTail) {
+  RedisServer redis;
+  pb::LoadResult result;
+  std::thread load([&] {
+    result =
+        Load(redis.port(), {"--rate", "1000", "-d", "3s", "--warmup", "0", "-c", "4"}, "stall");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  kill(redis.pid(), SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(redis.pid(), SIGCONT);
+  load.join();
+  EXPECT_EQ(result.failed(), 0u);
+  // About 300 of 3000 requests fell due during the stall, waiting up to its full length: the
+  // max is at least the stall (minus a millisecond of scheduling), and p99 well into it.
+  EXPECT_GE(result.latency().max(), 0.29);
+  EXPECT_GE(result.latency().p99(), 0.15);
+}
+
+TEST_F(LoadE2eTest, AgainstOurServerWithEveryCommand) {
+  switchyard::testing::ServerProcess server("coroutine");
+  const pb::LoadResult result =
+      Load(server.port(),
+           {"-n", "2000", "--warmup", "0", "-c", "4", "-P", "8", "--mix",
+            "get:4,set:4,echo:1,incr:1,ping:1,sy.cpu:5:1,sy.wait:50:1,sy.block:20:1",
+            "--value-size", "8-2k", "--key-dist", "zipfian:0.9"},
+           "ours");
+  EXPECT_EQ(result.requests(), 2000u);
+  EXPECT_EQ(result.errors(), 0u);  // every command of the mix is one the server knows
+  EXPECT_EQ(result.failed(), 0u);
+  const std::string scrape = switchyard::testing::ScrapeMetrics(server.metrics_port());
+  EXPECT_GT(
+      switchyard::testing::MetricValue(scrape, "switchyard_requests_total{command=\"sy.wait\"}"),
+      0);
+  EXPECT_EQ(server.Stop(SIGTERM), 0);
+}
+
+TEST_F(LoadE2eTest, ErrorRepliesAreCountedAsErrors) {
+  switchyard::testing::ServerProcess server("coroutine");
+  // INCR on counters after SETting them to text would fail; simpler: a key SET by the test.
+  Client client(server.port());
+  client.Command({"SET", "counter:000000000000", "not a number"});
+  const pb::LoadResult result =
+      Load(server.port(), {"-n", "100", "--warmup", "0", "-c", "1", "--mix", "incr", "--keys", "1"},
+           "errors");
+  EXPECT_EQ(result.requests(), 100u);
+  EXPECT_EQ(result.errors(), 100u);
+}
+
+TEST_F(LoadE2eTest, ServerThatDiesIsReported) {
+  auto server = std::make_unique<switchyard::testing::ServerProcess>("coroutine");
+  const std::uint16_t port = server->port();
+  pb::LoadResult result;
+  std::thread load([&] {
+    result = Load(port, {"--rate", "1000", "-d", "3s", "--warmup", "0", "-c", "4"}, "dies");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  server->Stop(SIGKILL);
+  load.join();
+  // Every connection is given up with its reason, and what it still owed counts as failed.
+  EXPECT_EQ(result.connections_lost(), 4u);
+  EXPECT_FALSE(result.first_loss().empty());
+  EXPECT_LT(result.requests(), 3000u);
+  EXPECT_NE(last_output_.find("connections lost: 4"), std::string::npos) << last_output_;
+}
+
+TEST_F(LoadE2eTest, MergeOfTwoRunsIsExact) {
+  RedisServer redis;
+  const std::string a = TempFile("a.json"), b = TempFile("b.json"), merged = TempFile("m.json");
+  std::string output;
+  ASSERT_EQ(RunBinary({"load", "--port", std::to_string(redis.port()), "-n", "1500", "--warmup",
+                       "0", "-c", "3", "-q", "--json", a},
+                      &output),
+            0)
+      << output;
+  ASSERT_EQ(RunBinary({"load", "--port", std::to_string(redis.port()), "--rate", "1000", "-d",
+                       "500ms", "--warmup", "0", "-c", "2", "-q", "--json", b},
+                      &output),
+            0)
+      << output;
+  ASSERT_EQ(RunBinary({"load", "merge", a, b, "--json", merged}, &output), 0) << output;
+  EXPECT_NE(output.find("merged from 2 load-generator processes"), std::string::npos) << output;
+  const pb::LoadResult ra = ReadResultFile(a), rb = ReadResultFile(b), rm = ReadResultFile(merged);
+  EXPECT_EQ(rm.requests(), ra.requests() + rb.requests());
+  EXPECT_EQ(rm.processes(), 2u);
+  Histogram expected = FromProto(ra.histogram());
+  expected.Merge(FromProto(rb.histogram()));
+  const Histogram got = FromProto(rm.histogram());
+  EXPECT_EQ(got.Buckets(), expected.Buckets());
+  EXPECT_EQ(got.max(), expected.max());
+  EXPECT_DOUBLE_EQ(rm.latency().p99(), static_cast<double>(expected.ValueAtPercentile(99)) / 1e9);
+}
+
+TEST_F(LoadE2eTest, LiveMetricsDuringTheRun) {
+  RedisServer redis;
+  const std::uint16_t metrics_port = FreePort();
+  std::thread load([&] {
+    Load(redis.port(),
+         {"--rate", "500", "-d", "2500ms", "--warmup", "0", "--metrics-port",
+          std::to_string(metrics_port)},
+         "metrics");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1800));
+  std::string scrape;
+  try {
+    scrape = switchyard::testing::ScrapeMetrics(metrics_port);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << e.what();
+  }
+  load.join();
+  using switchyard::testing::MetricValue;
+  EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_requests_total{outcome=\"ok\"}"), 0) << scrape;
+  EXPECT_EQ(MetricValue(scrape, "switchyard_loadgen_target_rate"), 500) << scrape;
+  EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_latency_seconds_count"), 0) << scrape;
+  EXPECT_GE(MetricValue(scrape, "switchyard_loadgen_schedule_lag_seconds"), 0) << scrape;
+}
+
+// Reads a sweep's JSON (a SweepResult, not a LoadResult).
+pb::SweepResult ReadSweep(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  pb::SweepResult sweep;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text.str(), &sweep).ok()) << text.str();
+  return sweep;
+}
+
+TEST_F(LoadE2eTest, SweepStepsUpToThePeakAndStopsAtTheSlo) {
+  RedisServer redis;
+  const std::string port = std::to_string(redis.port());
+  // An SLO nothing can meet: the first step misses it, the sweep stops there, no rate qualifies.
+  const std::string strict = TempFile("strict.json");
+  std::string output;
+  ASSERT_EQ(RunBinary({"load", "--port", port, "--sweep", "--sweep-steps", "4", "--slo", "99:1us",
+                       "-d", "300ms", "--warmup", "0", "-c", "4", "-q", "--json", strict},
+                      &output),
+            0)
+      << output;
+  const pb::SweepResult missed = ReadSweep(strict);
+  EXPECT_GT(missed.peak_throughput(), 0);
+  ASSERT_EQ(missed.steps_size(), 1) << output;
+  EXPECT_NEAR(missed.steps(0).target_rate(), missed.peak_throughput() / 4, 1);
+  EXPECT_EQ(missed.highest_rate_meeting_slo(), 0);
+  // On a busy machine the step may instead be flagged as limited by the client: either way it is
+  // not counted as meeting the SLO.
+  EXPECT_TRUE(output.find("missed") != std::string::npos ||
+              output.find("CLIENT-LIMITED") != std::string::npos)
+      << output;
+  // A lenient SLO: the steps rise by a quarter of the peak each, and the knee is one of them.
+  const std::string lenient = TempFile("lenient.json");
+  ASSERT_EQ(RunBinary({"load", "--port", port, "--sweep", "--sweep-steps", "2", "--slo", "99:5s",
+                       "-d", "300ms", "--warmup", "0", "-c", "4", "-q", "--json", lenient},
+                      &output),
+            0)
+      << output;
+  const pb::SweepResult swept = ReadSweep(lenient);
+  ASSERT_GE(swept.steps_size(), 1);
+  for (int i = 0; i < swept.steps_size(); ++i) {
+    EXPECT_NEAR(swept.steps(i).target_rate(), swept.peak_throughput() * (i + 1) / 2, 1);
+  }
+  bool knee_is_a_step = swept.highest_rate_meeting_slo() == 0;
+  for (const auto& step : swept.steps()) {
+    knee_is_a_step |= step.target_rate() == swept.highest_rate_meeting_slo();
+  }
+  EXPECT_TRUE(knee_is_a_step) << output;
+}
+
+TEST_F(LoadE2eTest, BadInputGetsAOneLineError) {
+  std::string output;
+  const std::uint16_t closed = FreePort();
+  EXPECT_EQ(RunBinary({"load", "--port", std::to_string(closed), "-d", "1s"}, &output), 1);
+  EXPECT_NE(output.find("cannot connect to 127.0.0.1:" + std::to_string(closed)), std::string::npos)
+      << output;
+  EXPECT_EQ(RunBinary({"load", "--mix", "get:90,frobnicate:10"}, &output), 2);
+  EXPECT_NE(output.find("--mix: 'frobnicate:10': unknown command"), std::string::npos) << output;
+  EXPECT_EQ(RunBinary({"load", "--rate", "fast"}, &output), 2);
+  EXPECT_EQ(RunBinary({"load", "-d", "10 parsecs"}, &output), 2);
+  const std::string junk = TempFile("junk.json");
+  {
+    std::FILE* file = std::fopen(junk.c_str(), "w");
+    std::fputs("{\"nope\": 1}", file);
+    std::fclose(file);
+  }
+  EXPECT_EQ(RunBinary({"load", "merge", junk}, &output), 1);
+  EXPECT_NE(output.find("is not a load result"), std::string::npos) << output;
+}
+
+}  // namespace
+}  // namespace switchyard::loadgen

@@ -1,0 +1,112 @@
+// What the load generator sends and when: the command mix, the keys and values, and each
+// connection's schedule of intended send times.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace switchyard::loadgen {
+
+// A small fast generator (SplitMix64): one per connection or thread, never shared.
+class Random {
+ public:
+  explicit Random(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t Next() {
+    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, n).
+  std::uint64_t Below(std::uint64_t n) {
+    return static_cast<std::uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
+  }
+  // Uniform in (0, 1].
+  double Unit() { return (static_cast<double>(Next() >> 11) + 1.0) * 0x1.0p-53; }
+
+ private:
+  std::uint64_t state_;
+};
+
+enum class CommandKind { kGet, kSet, kEcho, kIncr, kPing, kSyCpu, kSyWait, kSyBlock };
+
+struct MixEntry {
+  CommandKind kind;
+  std::uint64_t weight = 1;
+  std::uint64_t micros = 0;  // argument of the simulated-work commands
+};
+
+// Parses "get:90,set:10" (command:weight) and "sy.cpu:100:5" (simulated work: microseconds, then
+// an optional weight). Commands: get, set, echo, incr, ping, sy.cpu, sy.wait, sy.block. Throws
+// std::invalid_argument with a one-line message naming the bad entry.
+std::vector<MixEntry> ParseMix(std::string_view text);
+
+// "64" or "16-1k": a fixed value size or a uniform range, sizes with an optional k/m unit.
+struct SizeRange {
+  std::size_t min = 64;
+  std::size_t max = 64;
+};
+SizeRange ParseSizeRange(std::string_view text);
+
+// Keys 0..n-1, uniform or zipfian (theta in (0, 1), YCSB's generator: rank 0 is hottest).
+class KeyChooser {
+ public:
+  // "uniform" or "zipfian:0.99" (plain "zipfian" is 0.99). Throws std::invalid_argument.
+  KeyChooser(std::uint64_t keys, std::string_view distribution);
+  std::uint64_t Next(Random& random) const;
+  std::uint64_t keys() const { return keys_; }
+
+ private:
+  std::uint64_t keys_;
+  bool zipfian_ = false;
+  double theta_ = 0, alpha_ = 0, zetan_ = 0, eta_ = 0;
+};
+
+// Builds requests: picks a command from the mix, a key and a value size, and appends the RESP
+// request to a buffer. Shared read-only by every thread; each caller brings its own Random.
+class Workload {
+ public:
+  Workload(std::vector<MixEntry> mix, std::uint64_t keys, std::string_view key_distribution,
+           SizeRange value_size);
+  void AppendRequest(std::string& out, Random& random) const;
+
+ private:
+  std::vector<MixEntry> mix_;
+  std::uint64_t total_weight_ = 0;
+  KeyChooser keys_;
+  SizeRange value_size_;
+  std::string value_bytes_;  // values are prefixes of this
+};
+
+// One connection's intended send times for an open-loop run (wrk2's method): the schedule, not
+// the server's replies, decides when each request is due, so a stalled server cannot slow the
+// arrivals down and its stall shows in the latencies measured from these times.
+class Schedule {
+ public:
+  enum class Arrival { kUniform, kPoisson };
+  // `connection_rate`: this connection's requests per second. Uniform arrivals are spaced exactly
+  // 1/rate apart starting at start_ns + phase * (1/rate), phase in [0, 1) so that connections
+  // interleave; Poisson arrivals have exponential gaps with mean 1/rate.
+  Schedule(std::int64_t start_ns, double connection_rate, double phase, Arrival arrival,
+           std::uint64_t seed);
+  // The intended send time of the next request; advances the schedule.
+  std::int64_t Next();
+  std::int64_t Peek() const { return next_ns_; }
+
+ private:
+  void Advance();
+
+  double interval_ns_;
+  Arrival arrival_;
+  Random random_;
+  std::int64_t start_ns_;
+  double offset_ns_ = 0;  // Poisson: time of the next arrival since start_ns_
+  double phase_;          // uniform: request i is due at start + (phase + i) * interval
+  std::uint64_t index_ = 0;
+  std::int64_t next_ns_ = 0;
+};
+
+}  // namespace switchyard::loadgen
