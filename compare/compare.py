@@ -84,10 +84,14 @@ class Runner:
 
     def measured(self, server, flags, name):
         """One load run with the server's metrics scraped before and after it."""
-        before = server.scrape()
+        before, started = server.scrape(), time.monotonic()
         result = self.load(server, flags, name)
-        after = server.scrape()
-        result["server"] = server_deltas(before, after, result.get("requests", 0))
+        after, elapsed = server.scrape(), time.monotonic() - started
+        # Protobuf JSON writes 64-bit integers as strings.
+        for key in ("requests", "errors", "failed"):
+            result[key] = int(result.get(key, 0))
+        result["server"] = server_deltas(before, after, result["requests"])
+        result["server"]["wall_seconds"] = elapsed
         return result
 
     def repeated(self, server, flags, name):
@@ -149,8 +153,8 @@ class Runner:
         flags = ["--connections", "8", "--mix", f"sy.cpu:{CPU_MICROS}",
                  "--duration", self.plan["duration"], "--warmup", self.plan["warmup"]]
         result = self.repeated(server, flags, "cpu")
-        seconds = result.get("duration_seconds") or 1
-        result["cores_used"] = result["server"]["cpu_seconds"] / seconds
+        # Over the same span as the CPU time: from the scrape before the run to the one after.
+        result["cores_used"] = result["server"]["cpu_seconds"] / result["server"]["wall_seconds"]
         return result
 
     def idle(self, server, progress):
@@ -221,7 +225,7 @@ def server_deltas(before, after, requests):
         return after.get(name, 0) - before.get(name, 0)
 
     served = sum(delta(k) for k in after if k.startswith("switchyard_requests_total"))
-    per = max(1.0, served or requests)
+    per = max(1.0, served or float(requests))
     out = {
         "requests": served,
         "voluntary_switches": delta('switchyard_os_context_switches_total{kind="voluntary"}'),

@@ -90,10 +90,8 @@ def _wait_table(results):
     rows = []
     for model, r in _measured(results, "wait"):
         rows.append([model, r["connections"], _rate(r["throughput"]) + _limited(r),
-                     f"{r['concurrent_waits']:,.0f}", _us(r["latency"]["p99"]),
-                     f"{r['server']['os_threads']:.0f}"])
-    return _table(["model", "connections", "throughput", "waits carried at once", "p99",
-                   "OS threads"], rows)
+                     f"{r['concurrent_waits']:,.0f}", _us(r["latency"]["p99"])])
+    return _table(["model", "connections", "throughput", "waits carried at once", "p99"], rows)
 
 
 def _block_table(results):
@@ -242,9 +240,15 @@ def _reading(results):
     if getset:
         knees = {m: s.get("highest_rate_meeting_slo", 0) for m, s in getset}
         best = max(knees, key=knees.get)
-        lines.append(f"GET/SET with zipfian keys: {best} held p99 under the SLO up to "
-                     f"{_rate(knees[best])}; " +
-                     ", ".join(f"{m} {_rate(k)}" for m, k in knees.items() if m != best) + ".")
+        missed = [m for m, k in knees.items() if k == 0]
+        if knees[best] > 0:
+            lines.append(f"GET/SET with zipfian keys: {best} held p99 under the SLO up to "
+                         f"{_rate(knees[best])}; " +
+                         ", ".join(f"{m} {_rate(k)}" for m, k in knees.items()
+                                   if m != best and k > 0) + ".")
+        if missed:
+            lines.append("No sweep step met the SLO (or the load generator became the limit "
+                         "first) for: " + ", ".join(missed) + ".")
     wait = _measured(results, "wait")
     if wait:
         carried = {m: r["concurrent_waits"] for m, r in wait}
@@ -257,9 +261,9 @@ def _reading(results):
         growth = {m: r["beside_block"]["latency"]["p99"] / max(r["alone"]["latency"]["p99"], 1e-9)
                   for m, r in block}
         worst, best = max(growth, key=growth.get), min(growth, key=growth.get)
-        lines.append(f"One blocking request twice a second multiplied the p99 of everyone else's "
-                     f"fast GETs by {growth[worst]:.1f} on {worst} and by {growth[best]:.1f} on "
-                     f"{best}.")
+        lines.append(f"One blocking request twice a second took the p99 of everyone else's fast "
+                     f"GETs to {growth[worst]:.1f}× its value alone on {worst}, and to "
+                     f"{growth[best]:.1f}× on {best}.")
     cpu = _measured(results, "cpu")
     if cpu:
         used = {m: r["cores_used"] for m, r in cpu}
