@@ -24,7 +24,29 @@ def _raise_fd_limit(wanted):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-class Server:
+class _ServerProcess:
+    """What every server under test shares: SIGTERM, a bounded wait, then SIGKILL."""
+
+    process: subprocess.Popen
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Server(_ServerProcess):
     """A `switchyard serve` process on free loopback ports, optionally pinned with taskset."""
 
     def __init__(self, binary, model, cpus=None, extra_flags=(), fd_limit=65536):
@@ -59,21 +81,6 @@ class Server:
                     pass
         return samples
 
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def _command(*args):
@@ -180,7 +187,7 @@ def _proc_stats(pid):
     }
 
 
-class RedisServer:
+class RedisServer(_ServerProcess):
     """redis-server as a reference row: persistence off, loopback, a free port, pinned like ours."""
 
     model = "redis"
@@ -215,18 +222,3 @@ class RedisServer:
         samples["switchyard_requests_total"] = float(match.group(1)) if match else 0.0
         return samples
 
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
