@@ -57,6 +57,13 @@ std::uint16_t LocalPort(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
 }
 
+bool IsIpv6Socket(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  return getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0 &&
+         address.ss_family == AF_INET6;
+}
+
 void AnnounceReady(const std::string& model, std::uint16_t port, std::uint16_t metrics_port) {
   std::printf("switchyard ready: model=%s port=%u metrics_port=%u pid=%d\n", model.c_str(), port,
               metrics_port, static_cast<int>(getpid()));

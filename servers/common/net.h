@@ -15,6 +15,9 @@ int ListenTcp(const std::string& bind, std::uint16_t port, int backlog = 1024);
 // The port a bound socket got (for --port 0).
 std::uint16_t LocalPort(int fd);
 
+// Whether a socket is IPv6 (for --bind ::1): Asio needs the protocol to adopt a listening socket.
+bool IsIpv6Socket(int fd);
+
 // Prints the one line that tells scripts and tests the server is serving:
 //   switchyard ready: model=coroutine port=6380 metrics_port=9180 pid=1234
 void AnnounceReady(const std::string& model, std::uint16_t port, std::uint16_t metrics_port);

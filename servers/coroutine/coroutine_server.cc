@@ -34,7 +34,7 @@ class CoroutineServer {
         acceptor_(loops_[0]),
         signal_(loops_[0], signal_fd),
         drain_deadline_(loops_[0]) {
-    acceptor_.assign(IsV6(listen_fd) ? tcp::v6() : tcp::v4(), listen_fd);
+    acceptor_.assign(IsIpv6Socket(listen_fd) ? tcp::v6() : tcp::v4(), listen_fd);
     for (auto& loop : loops_) {
       keep_running_.emplace_back(loop.get_executor());
       switches_.push_back(&context.metrics.NewUserSwitchCounter());
@@ -53,13 +53,6 @@ class CoroutineServer {
   }
 
  private:
-  static bool IsV6(int fd) {
-    sockaddr_storage address{};
-    socklen_t length = sizeof address;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    return address.ss_family == AF_INET6;
-  }
-
   awaitable<void> Accept() {
     for (std::size_t next = 0;; next = (next + 1) % loops_.size()) {
       std::error_code ec;

@@ -93,10 +93,7 @@ class FiberServer {
         signal_(loops_[0].io, signal_fd),
         drain_deadline_(loops_[0].io) {
     signal_.non_blocking(true);
-    sockaddr_storage address{};
-    socklen_t length = sizeof address;
-    getsockname(listen_fd, reinterpret_cast<sockaddr*>(&address), &length);
-    acceptor_.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), listen_fd);
+    acceptor_.assign(IsIpv6Socket(listen_fd) ? tcp::v6() : tcp::v4(), listen_fd);
     acceptor_.non_blocking(true);
     for (auto& loop : loops_) {
       loop.switches = &context.metrics.NewUserSwitchCounter();
