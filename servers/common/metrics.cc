@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
+#include <mutex>
 #include <new>
 #include <sstream>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "servers/common/run_queue_wait.h"
 
@@ -225,6 +228,25 @@ class SlotCollector : public prometheus::Collectable {
     return out;
   }
 
+  // A child's user/system split follows the ratio of its tick counts, which moves as it runs;
+  // like the kernel, hold each part at least where it was last seen, so neither counter goes
+  // back (the total only grows, so one part can always give way).
+  void KeepCpuMonotonic(pid_t pid, ProcessStats& child) const {
+    std::lock_guard lock(previous_mutex_);
+    auto& [user, system] = previous_cpu_[pid];
+    const double total = child.user_cpu_seconds + child.system_cpu_seconds;
+    if (child.system_cpu_seconds < system) {
+      child.system_cpu_seconds = std::min(system, total);
+      child.user_cpu_seconds = total - child.system_cpu_seconds;
+    }
+    if (child.user_cpu_seconds < user) {
+      child.user_cpu_seconds = std::min(user, total);
+      child.system_cpu_seconds = total - child.user_cpu_seconds;
+    }
+    user = child.user_cpu_seconds;
+    system = child.system_cpu_seconds;
+  }
+
   // This process (every thread, live or exited), each live child from /proc, and the children
   // that have exited, so that nothing a worker did vanishes when it does.
   void CollectProcesses(std::vector<prometheus::MetricFamily>& out) const {
@@ -235,6 +257,7 @@ class SlotCollector : public prometheus::Collectable {
       const pid_t pid = metrics_.slots_[i].pid.load();
       ProcessStats child;
       if (pid <= 0 || !ReadChildProcessStats(pid, &child)) continue;
+      KeepCpuMonotonic(pid, child);
       ++processes;
       s.voluntary_switches += child.voluntary_switches;
       s.involuntary_switches += child.involuntary_switches;
@@ -243,6 +266,15 @@ class SlotCollector : public prometheus::Collectable {
       s.rss_bytes += child.rss_bytes;
       s.pss_bytes += child.pss_bytes;
       s.threads += child.threads;
+    }
+    {
+      // Forget children that are gone, so restarts do not grow the map.
+      std::lock_guard lock(previous_mutex_);
+      std::erase_if(previous_cpu_, [&](const auto& entry) {
+        for (std::size_t i = 1; i < metrics_.slot_count_; ++i)
+          if (metrics_.slots_[i].pid.load() == entry.first) return false;
+        return true;
+      });
     }
     const ExitedProcesses& exited = metrics_.shared_->exited;
     s.voluntary_switches += exited.voluntary_switches.load();
@@ -271,6 +303,9 @@ class SlotCollector : public prometheus::Collectable {
   }
 
   const Metrics& metrics_;
+  mutable std::mutex previous_mutex_;  // scrapes may overlap
+  // Each live child's last user and system seconds, keyed by pid; exited ones are dropped.
+  mutable std::unordered_map<pid_t, std::pair<double, double>> previous_cpu_;
 };
 
 // Sums the per-thread user-switch counters at scrape time.
@@ -360,9 +395,30 @@ bool ReadChildProcessStats(pid_t pid, ProcessStats* stats) {
   }
   std::uint64_t utime = 0, stime = 0;
   if (!(fields >> utime >> stime)) return false;
+  // Those are whole 10 ms ticks, truncated: a prefork worker that ran 4 ms shows 0, and with a
+  // few hundred lightly used workers the sum fell a quarter short. The exact total is each
+  // thread's time on a CPU in nanoseconds (schedstat's first field); it is split into user and
+  // system in the ticks' proportion, as the kernel itself does for getrusage (cputime_adjust).
+  std::uint64_t on_cpu_ns = 0;
+  bool exact = true;
+  std::error_code error;
+  for (const auto& task : std::filesystem::directory_iterator(proc + "/task", error)) {
+    std::ifstream schedstat(task.path() / "schedstat");
+    std::uint64_t ns = 0;
+    if (!(schedstat >> ns)) exact = false;
+    on_cpu_ns += ns;
+  }
   const double tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
-  stats->user_cpu_seconds = static_cast<double>(utime) * tick;
-  stats->system_cpu_seconds = static_cast<double>(stime) * tick;
+  if (error || !exact) {
+    stats->user_cpu_seconds = static_cast<double>(utime) * tick;
+    stats->system_cpu_seconds = static_cast<double>(stime) * tick;
+  } else {
+    const double total = static_cast<double>(on_cpu_ns) / 1e9;
+    const double system_share =
+        utime + stime == 0 ? 0 : static_cast<double>(stime) / static_cast<double>(utime + stime);
+    stats->system_cpu_seconds = total * system_share;
+    stats->user_cpu_seconds = total - stats->system_cpu_seconds;
+  }
   if (!ReadStatus(proc, *stats, /*switches=*/true)) return false;
   ReadMemory(proc, *stats);
   return true;
