@@ -101,7 +101,8 @@ struct ThreadStats {
   std::uint64_t published_ok = 0, published_errors = 0, published_failed = 0, published_sent = 0;
   std::int64_t max_lag_interval_ns = 0;
   std::uint64_t connections_lost = 0;
-  std::string first_loss;  // why the first lost connection was given up
+  std::string first_loss;    // why the first lost connection was given up
+  std::int64_t spin_ns = 0;  // time spent spinning to send on schedule (--spin)
 };
 
 class Worker;
@@ -120,6 +121,15 @@ class Connection {
     } else if (schedule_->Peek() <= now) {
       SendDue();
     }
+  }
+  // Spin mode: sends what is due if the next request is due by `now`, and re-arms the timer.
+  // True when the connection no longer needs watching (it sent, or it is done).
+  bool SendIfDue(std::int64_t now) {
+    if (done_) return true;
+    if (schedule_->Peek() > now) return false;
+    SendDue();
+    ArmTimer();
+    return true;
   }
   // Stops at once: requests still owed a reply count as failed.
   void Abort();
@@ -155,7 +165,14 @@ class Connection {
 class Worker {
  public:
   Worker(const LoadConfig& config, const Workload& workload, LiveStats* live)
-      : io(1), config(config), workload(workload), live_(live), tick_(io) {}
+      : io(1),
+        config(config),
+        workload(workload),
+        spin_window_ns(config.rate > 0 && !config.busy_poll
+                           ? static_cast<std::int64_t>(config.spin_seconds * 1e9)
+                           : 0),
+        live_(live),
+        tick_(io) {}
 
   void Run(std::int64_t start_ns) {
     warm_end_ns = start_ns + static_cast<std::int64_t>(config.warmup_seconds * 1e9);
@@ -178,11 +195,16 @@ class Worker {
           for (auto& connection : connections) connection->PollSchedule(now);
         }
       }
+    } else if (spin_window_ns > 0) {
+      RunSpinningNearDeadlines();
     } else {
       io.run();
     }
     Publish();
   }
+
+  // A connection whose next request is due within the spin window: watched until it is sent.
+  void AddImminent(Connection* connection) { imminent_.push_back(connection); }
 
   void ConnectionDone() {
     if (++done_connections_ == connections.size()) tick_.cancel();
@@ -191,12 +213,39 @@ class Worker {
   asio::io_context io;
   const LoadConfig& config;
   const Workload& workload;
+  const std::int64_t spin_window_ns;  // 0: connections' timers fire when a request is due
   std::vector<std::unique_ptr<Connection>> connections;
   ThreadStats stats;
   std::int64_t warm_end_ns = 0;
   std::int64_t send_end_ns = 0;  // no request intended at or after this time is sent
 
  private:
+  // Sleeps in epoll while no request is due within the spin window; once one is (its
+  // connection's timer, set that much early, put it on imminent_), polls the loop without
+  // sleeping, so replies are still read, and sends each request at its exact time.
+  void RunSpinningNearDeadlines() {
+    while (!io.stopped()) {
+      if (imminent_.empty()) {
+        if (io.run_one() == 0) break;
+        continue;
+      }
+      const std::int64_t before = NowNs();
+      const std::size_t handled = io.poll();
+      const std::int64_t now = NowNs();
+      bool sent = false;
+      for (std::size_t i = 0; i < imminent_.size();) {
+        if (imminent_[i]->SendIfDue(now)) {
+          imminent_[i] = imminent_.back();
+          imminent_.pop_back();
+          sent = true;
+        } else {
+          ++i;
+        }
+      }
+      if (handled == 0 && !sent && before >= warm_end_ns) stats.spin_ns += NowNs() - before;
+    }
+  }
+
   // A few times a second: publish live figures, honour Ctrl-C, and give up on replies that are
   // overdue once sending has stopped.
   void Tick() {
@@ -237,6 +286,7 @@ class Worker {
   LiveStats* live_;
   asio::steady_timer tick_;
   std::size_t done_connections_ = 0;
+  std::vector<Connection*> imminent_;
 };
 
 Connection::Connection(Worker& worker, tcp::socket socket, std::uint64_t quota, std::uint64_t seed)
@@ -270,9 +320,14 @@ void Connection::ArmTimer() {
     return;
   }
   if (worker_.config.busy_poll) return;  // the worker's loop polls the schedule
-  timer_.expires_at(ToTimePoint(schedule_->Peek()));
+  timer_.expires_at(ToTimePoint(schedule_->Peek() - worker_.spin_window_ns));
   timer_.async_wait([this](std::error_code error) {
     if (error || done_) return;
+    // Woken early on purpose: the worker spins to the exact time. Woken late: send now.
+    if (worker_.spin_window_ns > 0 && schedule_->Peek() > NowNs()) {
+      worker_.AddImminent(this);
+      return;
+    }
     SendDue();
     ArmTimer();
   });
@@ -549,6 +604,7 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
     total.last_send_ns = std::max(total.last_send_ns, stats.last_send_ns);
     if (total.connections_lost == 0) total.first_loss = stats.first_loss;
     total.connections_lost += stats.connections_lost;
+    total.spin_ns += stats.spin_ns;
   }
 
   pb::LoadResult result;
@@ -568,6 +624,7 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
   spec->set_key_dist(config.key_dist);
   spec->set_value_size(config.value_size);
   spec->set_busy_poll(config.busy_poll);
+  spec->set_spin_seconds(workers.front()->spin_window_ns / 1e9);
 
   const std::uint64_t answered = total.ok + total.errors;
   // The measured span: from the end of the warm-up to the last reply counted.
@@ -586,6 +643,9 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
   result.set_throughput(answered / measured_seconds);
   result.set_sent_rate(sending_seconds > 0 ? total.sent / sending_seconds : 0);
   result.set_client_cpu_seconds(cpu_seconds);
+  // Spinning is wall time on a CPU; a preempted spinner can count more than the CPU it got.
+  const double spin_seconds = std::min(cpu_seconds, static_cast<double>(total.spin_ns) / 1e9);
+  result.set_client_spin_seconds(spin_seconds);
   result.set_processes(1);
   result.set_connections_lost(total.connections_lost);
   result.set_first_loss(total.first_loss);
@@ -600,7 +660,7 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
   // late against its own schedule or short of the rate asked for.
   const double wall_seconds = static_cast<double>(end_ns - warm_end_ns) / 1e9;
   const double cpu_ceiling = std::min<double>(threads, UsableCpus());
-  const double busy = cpu_seconds / (wall_seconds * cpu_ceiling);
+  const double busy = (cpu_seconds - spin_seconds) / (wall_seconds * cpu_ceiling);
   std::string reason;
   char text[160];
   // A busy-polling client uses all its CPU by design; only its lag can tell.

@@ -32,6 +32,12 @@ struct LoadConfig {
   std::string key_dist = "uniform";
   std::string value_size = "64";
   double drain_seconds = 5;  // how long to wait for replies once sending has stopped
+  // Open loop: wake this long before each request is due and spin (still serving replies) until
+  // the exact time. A sleeping thread wakes tens of microseconds late on a virtual machine, and
+  // that lateness would be charged to the server as latency; spinning for a window of about that
+  // size removes it for a CPU cost of rate x window. Time spent spinning is not counted as the
+  // client being busy. 0: sleep until each request is due.
+  double spin_seconds = 50e-6;
   // Spin on the event loop instead of sleeping in epoll_wait: no wake-up latency on timers or
   // replies (what precise open-loop generators do), at the price of a whole CPU per thread.
   bool busy_poll = false;

@@ -112,9 +112,15 @@ void PrintResult(std::ostream& out, const pb::LoadResult& result) {
   }
   const double per_cpu_second =
       result.client_cpu_seconds() > 0 ? result.requests() / result.client_cpu_seconds() : 0;
-  std::snprintf(line, sizeof line, "client CPU %.3f s (%.0f requests per client CPU-second)\n",
+  std::snprintf(line, sizeof line, "client CPU %.3f s (%.0f requests per client CPU-second)",
                 result.client_cpu_seconds(), per_cpu_second);
   out << line;
+  if (result.client_spin_seconds() > 0) {
+    std::snprintf(line, sizeof line, ", of which %.3f s spinning to send on time",
+                  result.client_spin_seconds());
+    out << line;
+  }
+  out << "\n";
   if (result.connections_lost() > 0) {
     out << "connections lost: " << result.connections_lost() << " (first: " << result.first_loss()
         << ")\n";
@@ -393,6 +399,7 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
     merged.set_errors(merged.errors() + result.errors());
     merged.set_failed(merged.failed() + result.failed());
     merged.set_client_cpu_seconds(merged.client_cpu_seconds() + result.client_cpu_seconds());
+    merged.set_client_spin_seconds(merged.client_spin_seconds() + result.client_spin_seconds());
     merged.set_duration_seconds(std::max(merged.duration_seconds(), result.duration_seconds()));
     merged.set_processes(merged.processes() + result.processes());
     if (merged.connections_lost() == 0) merged.set_first_loss(result.first_loss());
@@ -475,6 +482,12 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   load->add_option("--sweep-steps", options.sweep_steps, "Rate steps up to the peak")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000u));
+  load->add_option("--spin", options.spin,
+                   "Open loop: wake this long before each request is due and spin to the exact "
+                   "time, so the client's own wake-up delay is not charged to the server as "
+                   "latency (costs about rate x spin of CPU, not counted as client load); 0 "
+                   "sleeps until each request is due")
+      ->capture_default_str();
   load->add_flag("--busy-poll", config.busy_poll,
                  "Spin instead of sleeping between events: timers and replies are seen at once "
                  "(no wake-up latency), but each thread uses a whole CPU");
@@ -502,6 +515,10 @@ int RunLoadCommand(CLI::App& load, LoadCommandOptions& options) {
     config.duration_seconds = ParseDurationSeconds(options.duration);
     config.warmup_seconds = ParseDurationSeconds(options.warmup);
     config.drain_seconds = ParseDurationSeconds(options.drain);
+    config.spin_seconds = ParseDurationSeconds(options.spin);
+    if (config.spin_seconds > 0.1) {
+      throw std::invalid_argument("--spin: at most 100ms (it is a window before each send)");
+    }
     if (config.requests == 0 && config.duration_seconds <= 0) {
       throw std::invalid_argument("--duration must be above 0");
     }

@@ -107,6 +107,80 @@ TEST(MixTest, RequestsAreExactRespWithFixedWidthKeys) {
   EXPECT_EQ(out, "*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000000\r\n$5\r\nabcde\r\n");
 }
 
+// The precomputed requests are byte for byte what the general encoder writes, for every command.
+TEST(MixTest, EveryCommandMatchesTheGeneralEncoder) {
+  const std::string key = "key:000000000000", counter = "counter:000000000000";
+  const std::pair<const char*, std::string> cases[] = {
+      {"get",
+       [&] {
+         std::string s;
+         AppendCommand(s, {"GET", key});
+         return s;
+       }()},
+      {"set",
+       [&] {
+         std::string s;
+         AppendCommand(s, {"SET", key, "abcdefg"});
+         return s;
+       }()},
+      {"incr",
+       [&] {
+         std::string s;
+         AppendCommand(s, {"INCR", counter});
+         return s;
+       }()},
+      {"echo",
+       [&] {
+         std::string s;
+         AppendCommand(s, {"ECHO", "abcdefg"});
+         return s;
+       }()},
+      {"ping",
+       [&] {
+         std::string s;
+         AppendCommand(s, {"PING"});
+         return s;
+       }()},
+      {"sy.cpu:100",
+       [&] {
+         std::string s;
+         AppendCommand(s, {"SY.CPU", "100"});
+         return s;
+       }()},
+      {"sy.wait:5",
+       [&] {
+         std::string s;
+         AppendCommand(s, {"SY.WAIT", "5"});
+         return s;
+       }()},
+      {"sy.block:70",
+       [&] {
+         std::string s;
+         AppendCommand(s, {"SY.BLOCK", "70"});
+         return s;
+       }()},
+  };
+  for (const auto& [mix, expected] : cases) {
+    const Workload workload(ParseMix(mix), 1, "uniform", ParseSizeRange("7"));
+    Random random(9);
+    std::string out = "previous|";
+    workload.AppendRequest(out, random);
+    EXPECT_EQ(out, "previous|" + expected) << mix;
+  }
+  // Sizes drawn from a range: every length line matches its value.
+  const Workload echo(ParseMix("echo"), 1, "uniform", ParseSizeRange("0-300"));
+  Random random(4);
+  for (int i = 0; i < 1000; ++i) {
+    std::string out;
+    echo.AppendRequest(out, random);
+    const std::size_t length_at = out.find('$', 12);
+    const std::size_t size = std::stoul(out.substr(length_at + 1));
+    ASSERT_LE(size, 300u);
+    ASSERT_EQ(out.size(), out.find("\r\n", length_at) + 2 + size + 2) << out;
+    ASSERT_EQ(out.substr(out.size() - 2), "\r\n");
+  }
+}
+
 TEST(KeyChooserTest, ZipfianFavoursTheFirstKeys) {
   const KeyChooser zipf(10000, "zipfian:0.99");
   const KeyChooser uniform(10000, "uniform");
