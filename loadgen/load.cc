@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <asio.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -168,9 +169,8 @@ class Worker {
       : io(1),
         config(config),
         workload(workload),
-        spin_window_ns(config.rate > 0 && !config.busy_poll
-                           ? static_cast<std::int64_t>(config.spin_seconds * 1e9)
-                           : 0),
+        spin_window_ns(
+            config.rate > 0 && !config.busy_poll ? std::llround(config.spin_seconds * 1e9) : 0),
         live_(live),
         tick_(io) {}
 

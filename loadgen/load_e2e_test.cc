@@ -144,7 +144,18 @@ TEST_F(LoadE2eTest, OpenLoopSendsOnSchedule) {
   // Corrected latency counts from the intended time, which is never after the actual write.
   EXPECT_GE(result.latency().max(), result.latency_uncorrected().max());
   EXPECT_GE(result.latency().mean(), result.latency_uncorrected().mean());
-  // Spinning instead of sleeping keeps the same schedule.
+  // By default it woke 50 us before each send to spin to the exact time, and says how long it
+  // spun (never more than the CPU it used).
+  EXPECT_DOUBLE_EQ(result.spec().spin_seconds(), 50e-6);
+  EXPECT_LE(result.client_spin_seconds(), result.client_cpu_seconds());
+  // Sleeping until each request is due, and spinning all the time, keep the same schedule.
+  const pb::LoadResult slept =
+      Load(redis.port(),
+           {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--spin", "0"}, "slept");
+  EXPECT_NEAR(static_cast<double>(slept.requests()), 500, 3);
+  EXPECT_EQ(slept.failed(), 0u);
+  EXPECT_EQ(slept.spec().spin_seconds(), 0);
+  EXPECT_EQ(slept.client_spin_seconds(), 0);
   const pb::LoadResult spun =
       Load(redis.port(),
            {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--busy-poll"}, "busy");
@@ -332,6 +343,8 @@ TEST_F(LoadE2eTest, BadInputGetsAOneLineError) {
   EXPECT_NE(output.find("--mix: 'frobnicate:10': unknown command"), std::string::npos) << output;
   EXPECT_EQ(RunBinary({"load", "--rate", "fast"}, &output), 2);
   EXPECT_EQ(RunBinary({"load", "-d", "10 parsecs"}, &output), 2);
+  EXPECT_EQ(RunBinary({"load", "--spin", "1s"}, &output), 2);
+  EXPECT_NE(output.find("--spin: at most 100ms"), std::string::npos) << output;
   const std::string junk = TempFile("junk.json");
   {
     std::FILE* file = std::fopen(junk.c_str(), "w");
