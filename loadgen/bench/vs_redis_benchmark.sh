@@ -60,22 +60,24 @@ IFS=, read -r _ rb_rps _ _ rb_p50 _ rb_p99 _ < <(tail -1 "$WORK/rb1.csv" | tr -d
 # The same requests arriving at a fixed rate of a fifth of that, on 10 connections: each request
 # mostly alone on the server, so its latency is the unloaded one too.
 RATE=$(awk -v r="$rb_rps" 'BEGIN{printf "%d", r / 5}')
-# Twice: sleeping between events (the default), and spinning (--busy-poll), which removes the
-# wake-up latency of timers and replies from the figures at the price of a whole client CPU.
-for mode in default --busy-poll; do
+# Three ways: the default (sleep, wake 50 us before each send and spin to its exact time),
+# sleeping until each send is due (--spin 0: the thread's wake-up delay lands in the latency),
+# and spinning all the time (--busy-poll: replies are seen at once too, for a whole client CPU).
+for mode in default --spin=0 --busy-poll; do
   extra=()
-  [[ "$mode" == --busy-poll ]] && extra=(--busy-poll)
+  [[ "$mode" != default ]] && extra=("$mode")
   "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" -c 10 --rate "$RATE" -d 10s --warmup 1s --mix get \
-    --keys 100000 -q "${extra[@]}" --json "$WORK/rate_${mode#--}.json" >"$WORK/rate.txt"
+    --keys 100000 -q "${extra[@]}" --json "$WORK/rate_${mode//[-=]/}.json" >"$WORK/rate.txt"
   echo "-- switchyard load $mode"
   cat "$WORK/rate.txt"
-  python3 - "$WORK/rate_${mode#--}.json" "$RATE" "$rb_p50" "$rb_p99" <<'PY'
+  python3 - "$WORK/rate_${mode//[-=]/}.json" "$RATE" "$rb_p50" "$rb_p99" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); rate = float(sys.argv[2])
 rb50, rb99 = float(sys.argv[3]) / 1e3, float(sys.argv[4]) / 1e3
 p50, p99 = r["latency"]["p50"], r["latency"]["p99"]
 print(f"target {rate:.0f}/s, achieved {r['throughput']:.1f}/s: {100 * (r['throughput'] / rate - 1):+.2f}%"
-      f"  (client_limited={r['client_limited']})")
+      f"  (client_limited={r['client_limited']}; client CPU {r['client_cpu_seconds']:.2f} s,"
+      f" of which spinning {r.get('client_spin_seconds', 0):.2f} s)")
 print(f"p50 {p50 * 1e6:.1f}us vs redis-benchmark {rb50 * 1e6:.1f}us: {100 * (p50 / rb50 - 1):+.1f}%")
 print(f"p99 {p99 * 1e6:.1f}us vs redis-benchmark {rb99 * 1e6:.1f}us: {100 * (p99 / rb99 - 1):+.1f}%")
 PY
