@@ -17,6 +17,7 @@
 namespace switchyard::loadgen {
 
 struct LoadConfig {
+  std::string protocol = "resp";  // or "grpc": proto/kv.proto, run by RunGrpcLoad (grpc_load.h)
   std::string host = "127.0.0.1";
   std::uint16_t port = 6380;
   unsigned connections = 50;
