@@ -25,8 +25,8 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
-#include <functional>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <thread>
 
@@ -125,10 +125,10 @@ class KvService final : public kv::Kv::CallbackService {
                               : request->kind() == kv::WorkRequest::BLOCK ? CommandId::kSyBlock
                                                                           : CommandId::kSyCpu;
     if (request->micros() < 0 || request->micros() > kMaxSimulatedMicros) {
-      return Finish(call, command, started,
-                    Error(ErrorKind::kWrongArguments, grpc::StatusCode::INVALID_ARGUMENT,
-                          "ERR usec must be an integer from 0 to " +
-                              std::to_string(kMaxSimulatedMicros)));
+      return Finish(
+          call, command, started,
+          Error(ErrorKind::kWrongArguments, grpc::StatusCode::INVALID_ARGUMENT,
+                "ERR usec must be an integer from 0 to " + std::to_string(kMaxSimulatedMicros)));
     }
     const std::chrono::microseconds duration(request->micros());
     switch (request->kind()) {
