@@ -2,9 +2,14 @@
 // connections. A connection is a channel of its own (its own TCP connection: a local subchannel
 // pool and a channel argument that differs per connection, so gRPC never shares one). Calls are
 // the asynchronous unary API: a call's completion comes back through its thread's queue, tagged
-// with the call, and is matched to the time it was due. Open loop arms a grpc::Alarm on the same
-// queue for each connection's next intended time, so one thread waits for replies and timers at
-// once, as the RESP engine's io_context does.
+// with the call, and is matched to the time it was due.
+//
+// Open loop: each thread keeps its connections in a heap by next intended time and sends what is
+// due whenever it wakes. gRPC's own timers (an Alarm's deadline, the queue's wait) have millisecond
+// resolution, which would make every call up to a millisecond late and charge that to its
+// latency (measured: a p50 schedule lag of 0.76 ms at 2,000/s). So a pacer thread per worker sleeps
+// precisely (1 ns timer slack) until the next intended time and then wakes the worker through its
+// own queue: a grpc::Alarm set with a deadline already past, which completes at once.
 #include "loadgen/grpc_load.h"
 
 #include <grpcpp/alarm.h>
@@ -17,10 +22,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -115,20 +122,16 @@ class Connection {
  public:
   Connection(Worker& worker, std::shared_ptr<grpc::Channel> channel, std::uint64_t quota,
              std::uint64_t seed)
-      : worker_(worker),
-        stub_(kv::Kv::NewStub(channel)),
-        quota_(quota),
-        random_(seed),
-        alarm_tag_(*this) {}
+      : worker_(worker), stub_(kv::Kv::NewStub(channel)), quota_(quota), random_(seed) {}
   void SetSchedule(Schedule schedule) { schedule_.emplace(schedule); }
   void Start();
-  void PollSchedule(std::int64_t now) {
-    if (done_ || !schedule_) return;
-    if (!Sending(schedule_->Peek())) {
-      FinishIfIdle();
-    } else if (schedule_->Peek() <= now) {
-      SendDue();
-    }
+  // Open loop: the next intended time, and whether a call is still to be sent at it.
+  std::int64_t NextDue() const { return schedule_->Peek(); }
+  bool WantsToSend() const { return schedule_ && Sending(schedule_->Peek()); }
+  void SendDue();  // every call the schedule says is due by now
+  // Open loop after Ctrl-C or the end of sending: finish once the replies owed are in.
+  void FinishIfNothingMore() {
+    if (!done_ && schedule_ && !Sending(schedule_->Peek())) FinishIfIdle();
   }
   void OnCallDone(Call* call);
   // Gives the connection up: calls in flight are cancelled and count as failed.
@@ -137,20 +140,8 @@ class Connection {
   bool done() const { return done_; }
 
  private:
-  class AlarmTag final : public Tag {
-   public:
-    explicit AlarmTag(Connection& connection) : connection_(connection) {}
-    void Completed(bool fired) override { connection_.OnAlarm(fired); }
-
-   private:
-    Connection& connection_;
-  };
-
   bool Sending(std::int64_t intended_ns) const;
-  void SendDue();
   void StartCall(std::int64_t intended_ns, std::int64_t now);
-  void ArmTimer();
-  void OnAlarm(bool fired);
   void FinishIfIdle();
 
   Worker& worker_;
@@ -158,9 +149,6 @@ class Connection {
   std::uint64_t quota_;
   Random random_;
   std::optional<Schedule> schedule_;
-  grpc::Alarm alarm_;
-  AlarmTag alarm_tag_;
-  bool alarm_pending_ = false;
   Call* in_flight_ = nullptr;  // head of a doubly linked list
   std::size_t in_flight_count_ = 0;
   bool failing_ = false;
@@ -180,9 +168,17 @@ class Worker {
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     std::this_thread::sleep_until(ToTimePoint(start_ns));
     for (auto& connection : connections) connection->Start();
+    if (config.rate > 0) {
+      for (auto& connection : connections) {
+        if (connection->WantsToSend()) Push(connection.get());
+      }
+      PublishNextDue();
+      // Busy-poll checks the heap on every turn of the loop and needs no pacer.
+      if (!config.busy_poll) pacer_ = std::thread([this] { Pace(); });
+    }
     std::int64_t next_tick = NowNs();
-    // Until every connection is done and nothing of ours is left in the queue (a call or an
-    // alarm still owed its completion would come back to a destroyed object otherwise).
+    // Until every connection is done and nothing of ours is left in the queue (a call still owed
+    // its completion would come back to a destroyed object otherwise).
     while (done_connections_ < connections.size() || outstanding > 0) {
       const std::int64_t now = NowNs();
       if (now >= next_tick) {
@@ -191,20 +187,27 @@ class Worker {
       }
       void* tag = nullptr;
       bool ok = false;
-      // Busy-poll: never sleep in the queue; timers are checked here instead of by alarms.
+      // Busy-poll: never sleep in the queue.
+      sleeping_.store(true, std::memory_order_release);
       const auto status = cq.AsyncNext(
           &tag, &ok, config.busy_poll ? gpr_inf_past(GPR_CLOCK_MONOTONIC) : Deadline(next_tick));
+      sleeping_.store(false, std::memory_order_relaxed);
+      bool kicked = false;
       if (status == grpc::CompletionQueue::GOT_EVENT) {
-        --outstanding;
-        static_cast<Tag*>(tag)->Completed(ok);
+        if (tag == &kick_tag_) {
+          kicked = true;
+        } else {
+          --outstanding;
+          static_cast<Tag*>(tag)->Completed(ok);
+        }
       } else if (status == grpc::CompletionQueue::SHUTDOWN) {
         break;
       }
-      if (config.busy_poll && config.rate > 0) {
-        const std::int64_t polled = NowNs();
-        for (auto& connection : connections) connection->PollSchedule(polled);
-      }
+      if (config.rate > 0) SendDue(NowNs());
+      // Only now, with the next intended time published, may the pacer look again.
+      if (kicked) EndKick();
     }
+    StopPacer();
     Publish();
     cq.Shutdown();
     void* tag = nullptr;
@@ -215,8 +218,13 @@ class Worker {
 
   void ConnectionDone() { ++done_connections_; }
 
+  // What the kick alarm's completion is recognised by; never dereferenced.
+  class KickTag final : public Tag {
+    void Completed(bool) override {}
+  };
+
   grpc::CompletionQueue cq;
-  std::size_t outstanding = 0;  // calls and alarms whose completion is still to come
+  std::size_t outstanding = 0;  // calls whose completion is still to come
   const LoadConfig& config;
   const Workload& workload;
   std::vector<std::unique_ptr<Connection>> connections;
@@ -233,9 +241,9 @@ class Worker {
         now > send_end_ns + static_cast<std::int64_t>(config.drain_seconds * 1e9)) {
       for (auto& connection : connections) connection->Abort();
     }
-    // After Ctrl-C an open-loop connection's alarm may be set far ahead (a low rate): connections
-    // with nothing more to send finish here rather than when it fires.
-    for (auto& connection : connections) connection->PollSchedule(now);
+    // After Ctrl-C an open-loop connection's next time may lie far ahead (a low rate): those
+    // with nothing more to send finish here rather than when that time comes.
+    for (auto& connection : connections) connection->FinishIfNothingMore();
     Publish();
   }
 
@@ -257,8 +265,93 @@ class Worker {
     live_->measuring = NowNs() >= warm_end_ns;
   }
 
+  void Push(Connection* connection) {
+    heap_.emplace_back(connection->NextDue(), connection);
+    std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+  }
+
+  // Sends every call due by `now`, connection by connection in order of intended time.
+  void SendDue(std::int64_t now) {
+    while (!heap_.empty() && heap_.front().first <= now) {
+      std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+      Connection* connection = heap_.back().second;
+      heap_.pop_back();
+      if (connection->done()) continue;
+      connection->SendDue();
+      if (connection->WantsToSend()) Push(connection);
+    }
+    PublishNextDue();
+  }
+
+  void PublishNextDue() {
+    next_due_.store(heap_.empty() ? INT64_MAX : heap_.front().first, std::memory_order_release);
+  }
+
+  // The pacer thread: sleeps until the next intended time, then wakes the worker through its
+  // queue, and waits until the worker has sent what was due before looking again. Only a worker
+  // asleep in the queue is woken: one that is awake sends what is due at its next turn anyway,
+  // and a kick always waiting in the queue would starve its polling (a queue returns what it holds
+  // before it reads the sockets), so replies would never be read.
+  void Pace() {
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    while (!pacer_stop_.load(std::memory_order_acquire)) {
+      const std::int64_t due = next_due_.load(std::memory_order_acquire);
+      const std::int64_t now = NowNs();
+      if (due > now) {
+        // At most 10 ms at a time, to see a stop (or the end of sending) promptly.
+        std::this_thread::sleep_until(ToTimePoint(std::min(due, now + 10'000'000)));
+        continue;
+      }
+      if (!sleeping_.load(std::memory_order_acquire)) {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+        continue;
+      }
+      if (!kick_pending_.exchange(true)) {
+        kick_.Set(&cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), &kick_tag_);
+      }
+      kick_pending_.wait(true);
+    }
+    pacer_exited_.store(true);
+  }
+
+  void EndKick() {
+    kick_pending_.store(false);
+    kick_pending_.notify_one();
+  }
+
+  // Stops the pacer, taking the kick it may have set meanwhile out of the queue (its alarm must
+  // complete before the queue shuts down). Bounded: a kick completes at once.
+  void StopPacer() {
+    if (!pacer_.joinable()) return;
+    pacer_stop_.store(true, std::memory_order_release);
+    const std::int64_t give_up = NowNs() + 5'000'000'000;
+    while (!pacer_exited_.load() || kick_pending_.load()) {
+      if (NowNs() > give_up) break;
+      if (!kick_pending_.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      void* tag = nullptr;
+      bool ok = false;
+      if (cq.AsyncNext(&tag, &ok, Deadline(NowNs() + 10'000'000)) ==
+              grpc::CompletionQueue::GOT_EVENT &&
+          tag == &kick_tag_) {
+        EndKick();
+      }
+    }
+    pacer_.join();
+  }
+
   LiveStats* live_;
   std::size_t done_connections_ = 0;
+  // Open loop: connections by next intended time (a min-heap), and what the pacer needs.
+  std::vector<std::pair<std::int64_t, Connection*>> heap_;
+  std::atomic<std::int64_t> next_due_{INT64_MAX};
+  std::thread pacer_;
+  std::atomic<bool> pacer_stop_{false}, pacer_exited_{false}, kick_pending_{false};
+  std::atomic<bool> sleeping_{false};  // the worker is in (or about to enter) AsyncNext
+  grpc::Alarm kick_;
+  KickTag kick_tag_;
 };
 
 void Call::Completed(bool) { connection.OnCallDone(this); }
@@ -268,9 +361,7 @@ void Connection::Start() {
     FinishIfIdle();
     return;
   }
-  if (schedule_) {
-    ArmTimer();
-  } else {
+  if (!schedule_) {  // open loop: the worker sends when the schedule says
     const std::int64_t now = NowNs();
     for (unsigned i = 0; i < worker_.config.pipeline && Sending(now); ++i) StartCall(now, now);
   }
@@ -278,27 +369,6 @@ void Connection::Start() {
 
 bool Connection::Sending(std::int64_t intended_ns) const {
   return !done_ && !failing_ && quota_ > 0 && intended_ns < worker_.send_end_ns;
-}
-
-void Connection::ArmTimer() {
-  if (!Sending(schedule_->Peek())) {
-    FinishIfIdle();
-    return;
-  }
-  if (worker_.config.busy_poll || alarm_pending_) return;
-  alarm_pending_ = true;
-  ++worker_.outstanding;
-  alarm_.Set(&worker_.cq, Deadline(schedule_->Peek()), &alarm_tag_);
-}
-
-void Connection::OnAlarm(bool fired) {
-  alarm_pending_ = false;
-  if (!fired || done_) {
-    FinishIfIdle();
-    return;
-  }
-  SendDue();
-  if (!done_) ArmTimer();
 }
 
 void Connection::SendDue() {
@@ -418,7 +488,6 @@ void Connection::FinishIfIdle() {
   const std::int64_t next = schedule_ ? schedule_->Peek() : NowNs();
   if (Sending(next)) return;
   done_ = true;
-  if (alarm_pending_) alarm_.Cancel();  // its completion still comes, as not fired
   worker_.ConnectionDone();
 }
 
