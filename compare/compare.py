@@ -209,6 +209,15 @@ class Runner:
 
     def run_model(self, model, scenarios, progress):
         outcome = {"model": model, "scenarios": {}, "skipped": {}}
+        stopping = []
+        try:
+            self.run_scenarios(model, scenarios, progress, outcome, stopping)
+        finally:
+            for server in stopping:
+                server.stop()  # waits for the exit (SIGKILL after 20 s)
+        return outcome
+
+    def run_scenarios(self, model, scenarios, progress, outcome, stopping):
         for scenario in scenarios:
             if model == "redis" and scenario in ("wait", "block", "cpu"):
                 outcome["skipped"][scenario] = "redis has no simulated-work commands"
@@ -217,16 +226,24 @@ class Runner:
             # A fresh server for each scenario, so one scenario's leftovers never bias the next.
             cpus = None if scenario == "cpu" else self.server_cpus
             try:
-                with self.start(model, cpus, scenario) as server:
-                    problem = (verify_grpc(self.binary, server) if model in GRPC_MODELS
-                               else verify(server.port))
-                    if problem:
-                        outcome["skipped"]["all"] = f"failed verification: {problem}"
-                        return outcome
-                    outcome["scenarios"][scenario] = getattr(self, scenario)(server, progress)
+                server = self.start(model, cpus, scenario)
+            except (ServerError, OSError) as e:
+                outcome["skipped"][scenario] = str(e)
+                continue
+            # Stopped without waiting for its exit (stop_soon): it is idle by then, so the next
+            # scenario's figures are not disturbed, and the run is shorter by its exit time.
+            stopping.append(server)
+            try:
+                problem = (verify_grpc(self.binary, server) if model in GRPC_MODELS
+                           else verify(server.port))
+                if problem:
+                    outcome["skipped"]["all"] = f"failed verification: {problem}"
+                    return
+                outcome["scenarios"][scenario] = getattr(self, scenario)(server, progress)
             except (ServerError, RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                 outcome["skipped"][scenario] = str(e)
-        return outcome
+            finally:
+                server.stop_soon()
 
 
 def protocol_flags(model):
