@@ -361,7 +361,8 @@ void Connection::Start() {
     FinishIfIdle();
     return;
   }
-  if (!schedule_) {  // open loop: the worker sends when the schedule says
+  // Closed loop: the first --pipeline calls. Open loop: the worker sends as the schedule says.
+  if (!schedule_) {
     const std::int64_t now = NowNs();
     for (unsigned i = 0; i < worker_.config.pipeline && Sending(now); ++i) StartCall(now, now);
   }
@@ -374,7 +375,7 @@ bool Connection::Sending(std::int64_t intended_ns) const {
 void Connection::SendDue() {
   const std::int64_t now = NowNs();
   ThreadStats& stats = worker_.stats;
-  // A late timer starts every call that fell due meanwhile, each stamped with its own intended
+  // A late wake-up starts every call that fell due meanwhile, each stamped with its own intended
   // time, so the lateness is charged to the latency (coordinated-omission correction).
   while (schedule_->Peek() <= now && Sending(schedule_->Peek())) {
     const std::int64_t intended = schedule_->Next();

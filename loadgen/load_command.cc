@@ -432,9 +432,9 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
 CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   CLI::App* load = app.add_subcommand(
       "load",
-      "Drive a Redis-protocol server (or with --protocol grpc, the grpc model's kv.proto): closed "
-      "loop (--pipeline requests in flight per connection) "
-      "or open loop (--rate, latency from each request's intended send time, as wrk2).\n"
+      "Drive a Redis-protocol server, or the grpc model with --protocol grpc: closed loop "
+      "(--pipeline requests in flight per connection) or open loop (--rate, latency from each "
+      "request's intended send time, as wrk2).\n"
       "Prints a table on stdout, a progress line on stderr; --json FILE writes the full result.");
   LoadConfig& config = options.config;
   load->add_option("--protocol", config.protocol,
