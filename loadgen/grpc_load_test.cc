@@ -146,6 +146,16 @@ TEST_F(GrpcLoadTest, OpenLoopSendsOnScheduleAndCorrectsForLateness) {
   EXPECT_GE(result.latency().max(), result.latency_uncorrected().max());
   EXPECT_GE(result.latency().mean(), result.latency_uncorrected().mean());
   EXPECT_NE(last_output_.find("uncorrected"), std::string::npos) << last_output_;
+  // As in RESP mode, the pacer woke 50 us early to spin to each send time, and says how long.
+  EXPECT_DOUBLE_EQ(result.spec().spin_seconds(), 50e-6);
+  EXPECT_LE(result.client_spin_seconds(), result.client_cpu_seconds());
+  // Sleeping until each time is due, and polling all the time, keep the same schedule.
+  const pb::LoadResult slept =
+      Load(server.port(),
+           {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--spin", "0"}, "slept");
+  EXPECT_NEAR(static_cast<double>(slept.requests()), 500, 3);
+  EXPECT_EQ(slept.spec().spin_seconds(), 0);
+  EXPECT_EQ(slept.client_spin_seconds(), 0);
   const pb::LoadResult spun =
       Load(server.port(),
            {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--busy-poll"}, "busy");

@@ -256,28 +256,19 @@ void Workload::AppendRequest(std::string& out, Random& random) const {
 }
 
 Workload::Request Workload::ChooseRequest(Random& random, std::string* key) const {
-  const MixEntry* entry = &mix_[0];
-  if (mix_.size() > 1) {
-    std::uint64_t pick = random.Below(total_weight_);
-    for (const MixEntry& candidate : mix_) {
-      if (pick < candidate.weight) {
-        entry = &candidate;
-        break;
-      }
-      pick -= candidate.weight;
-    }
-  }
+  const MixEntry& entry = Pick(random);
+  // Drawn in AppendRequest's order (command, size, key), so a seed gives the same choices.
   const std::size_t size =
       value_size_.min == value_size_.max
           ? value_size_.min
           : value_size_.min + random.Below(value_size_.max - value_size_.min + 1);
-  Request request{entry->kind, std::string_view(value_bytes_.data(), size), entry->micros};
-  if (entry->kind == CommandKind::kGet || entry->kind == CommandKind::kSet) {
-    AppendKey(*key, "key:", keys_.Next(random));
-  } else if (entry->kind == CommandKind::kIncr) {
-    AppendKey(*key, "counter:", keys_.Next(random));
+  if (entry.kind == CommandKind::kGet || entry.kind == CommandKind::kSet ||
+      entry.kind == CommandKind::kIncr) {
+    key->assign(entry.kind == CommandKind::kIncr ? "counter:" : "key:");
+    AppendKeyDigits(*key, keys_.Next(random));
+    key->resize(key->size() - 2);  // without the CRLF that ends a bulk string
   }
-  return request;
+  return {entry.kind, std::string_view(value_bytes_.data(), size), entry.micros};
 }
 
 Schedule::Schedule(std::int64_t start_ns, double connection_rate, double phase, Arrival arrival,
