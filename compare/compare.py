@@ -21,11 +21,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import machine  # noqa: E402
 import report  # noqa: E402
-from servers import RedisServer, Server, ServerError, hold_idle_connections, verify  # noqa: E402
+from servers import (RedisServer, Server, ServerError, hold_idle_connections,  # noqa: E402
+                     hold_idle_grpc_connections, verify, verify_grpc)
 
 MODELS = ["prefork", "thread_per_conn", "thread_pool", "fiber", "coroutine", "grpc"]
 SCENARIOS = ["echo", "getset", "wait", "block", "cpu", "idle"]
-RESP_MODELS = set(MODELS) - {"grpc"}
+# Models that speak kv.proto rather than RESP: the load generator drives them with --protocol grpc
+# (the same workload as kv.proto calls; sy.* becomes the Work RPC).
+GRPC_MODELS = {"grpc"}
 
 # Sizes of each scenario, quick (CI, a first look) and full.
 PLAN = {
@@ -73,8 +76,9 @@ class Runner:
         """Runs `switchyard load` against `server` and returns its JSON result (also kept raw)."""
         self.raw_index += 1
         path = self.out / "raw" / f"{self.raw_index:03d}-{server.model}-{name}.json"
-        command = [self.binary, "load", "--host", "127.0.0.1", "--port", str(server.port),
-                   "--threads", "1", "--quiet", "--json", str(path), *flags]
+        command = [self.binary, "load", *protocol_flags(server.model), "--host", "127.0.0.1",
+                   "--port", str(server.port), "--threads", "1", "--quiet", "--json", str(path),
+                   *flags]
         if self.load_cpus:
             command = ["taskset", "-c", self.load_cpus, *command]
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -134,7 +138,8 @@ class Runner:
                 "--duration", self.plan["duration"], "--warmup", self.plan["warmup"]]
         alone = self.measured(server, fast, "block-baseline")
         # The blocking requests come from a second load generator on one connection of its own.
-        blocker_cmd = [self.binary, "load", "--host", "127.0.0.1", "--port", str(server.port),
+        blocker_cmd = [self.binary, "load", *protocol_flags(server.model), "--host", "127.0.0.1",
+                       "--port", str(server.port),
                        "--connections", "1", "--rate", "2", "--mix", f"sy.block:{BLOCK_MICROS}",
                        "--duration", "60s", "--quiet"]
         if self.load_cpus:
@@ -162,18 +167,27 @@ class Runner:
         for count in self.plan["idle_counts"]:
             progress.step(f"{server.model} · {count} idle connections")
             before = server.scrape()
-            sockets, answered = hold_idle_connections(server.port, count, timeout=5)
-            time.sleep(0.5)  # let the server settle what it allocated for them
-            after = server.scrape()
-            for conn in sockets:
-                conn.close()
+            if server.model in GRPC_MODELS:
+                # gRPC connections held by the load generator itself: each a READY channel that
+                # made one call, as each RESP connection below answered one PING.
+                with hold_idle_grpc_connections(self.binary, server.port, count, self.load_cpus,
+                                                timeout=30) as (opened, answered):
+                    time.sleep(0.5)  # let the server settle what it allocated for them
+                    after = server.scrape()
+            else:
+                sockets, answered = hold_idle_connections(server.port, count, timeout=5)
+                opened = len(sockets)
+                time.sleep(0.5)  # let the server settle what it allocated for them
+                after = server.scrape()
+                for conn in sockets:
+                    conn.close()
             pss = after.get('switchyard_memory_bytes{kind="pss"}', 0) - before.get(
                 'switchyard_memory_bytes{kind="pss"}', 0)
             rss = after.get('switchyard_memory_bytes{kind="rss"}', 0) - before.get(
                 'switchyard_memory_bytes{kind="rss"}', 0)
             # Per connection served: one left waiting in the backlog costs the server nothing.
             served = max(1, answered)
-            points.append({"connections": count, "opened": len(sockets), "answered": answered,
+            points.append({"connections": count, "opened": opened, "answered": answered,
                            "pss_bytes_per_connection": pss / served,
                            "rss_bytes_per_connection": rss / served,
                            "os_threads": after.get("switchyard_os_threads", 0),
@@ -195,11 +209,15 @@ class Runner:
 
     def run_model(self, model, scenarios, progress):
         outcome = {"model": model, "scenarios": {}, "skipped": {}}
-        if model not in RESP_MODELS and model != "redis":
-            outcome["skipped"]["all"] = "the load generator speaks RESP only; no gRPC mode yet"
-            for _ in scenarios:
-                progress.step(f"{model} · skipped")
-            return outcome
+        stopping = []
+        try:
+            self.run_scenarios(model, scenarios, progress, outcome, stopping)
+        finally:
+            for server in stopping:
+                server.stop()  # waits for the exit (SIGKILL after 20 s)
+        return outcome
+
+    def run_scenarios(self, model, scenarios, progress, outcome, stopping):
         for scenario in scenarios:
             if model == "redis" and scenario in ("wait", "block", "cpu"):
                 outcome["skipped"][scenario] = "redis has no simulated-work commands"
@@ -208,15 +226,28 @@ class Runner:
             # A fresh server for each scenario, so one scenario's leftovers never bias the next.
             cpus = None if scenario == "cpu" else self.server_cpus
             try:
-                with self.start(model, cpus, scenario) as server:
-                    problem = verify(server.port)
-                    if problem:
-                        outcome["skipped"]["all"] = f"failed verification: {problem}"
-                        return outcome
-                    outcome["scenarios"][scenario] = getattr(self, scenario)(server, progress)
+                server = self.start(model, cpus, scenario)
+            except (ServerError, OSError) as e:
+                outcome["skipped"][scenario] = str(e)
+                continue
+            # Stopped without waiting for its exit (stop_soon): it is idle by then, so the next
+            # scenario's figures are not disturbed, and the run is shorter by its exit time.
+            stopping.append(server)
+            try:
+                problem = (verify_grpc(self.binary, server) if model in GRPC_MODELS
+                           else verify(server.port))
+                if problem:
+                    outcome["skipped"]["all"] = f"failed verification: {problem}"
+                    return
+                outcome["scenarios"][scenario] = getattr(self, scenario)(server, progress)
             except (ServerError, RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                 outcome["skipped"][scenario] = str(e)
-        return outcome
+            finally:
+                server.stop_soon()
+
+
+def protocol_flags(model):
+    return ["--protocol", "grpc"] if model in GRPC_MODELS else []
 
 
 def server_deltas(before, after, requests):

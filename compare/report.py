@@ -242,10 +242,9 @@ def _reading(results):
         best = max(knees, key=knees.get)
         missed = [m for m, k in knees.items() if k == 0]
         if knees[best] > 0:
+            others = ", ".join(f"{m} {_rate(k)}" for m, k in knees.items() if m != best and k > 0)
             lines.append(f"GET/SET with zipfian keys: {best} held p99 under the SLO up to "
-                         f"{_rate(knees[best])}; " +
-                         ", ".join(f"{m} {_rate(k)}" for m, k in knees.items()
-                                   if m != best and k > 0) + ".")
+                         f"{_rate(knees[best])}" + (f"; {others}" if others else "") + ".")
         if missed:
             lines.append("No sweep step met the SLO (or the load generator became the limit "
                          "first) for: " + ", ".join(missed) + ".")

@@ -1,5 +1,7 @@
 """Starting a switchyard server, checking it answers correctly, scraping its metrics, stopping it."""
 
+import contextlib
+import json
 import os
 import re
 import resource
@@ -7,8 +9,10 @@ import select
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 
 class ServerError(RuntimeError):
@@ -28,10 +32,21 @@ class _ServerProcess:
     """What every server under test shares: SIGTERM, a bounded wait, then SIGKILL."""
 
     process: subprocess.Popen
+    signalled = False
+
+    def stop_soon(self):
+        """SIGTERM without waiting for the exit. Our servers take about two seconds to exit after
+        their drain (the metrics endpoint's web server polls for its stop flag), idle meanwhile:
+        compare lets that overlap the next run instead of waiting for it, then stop()s each."""
+        if self.process.poll() is None and not self.signalled:
+            self.process.send_signal(signal.SIGTERM)
+            self.signalled = True
 
     def stop(self):
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            if not self.signalled:  # a second SIGTERM would make it exit at once, not drain
+                self.process.send_signal(signal.SIGTERM)
+                self.signalled = True
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -116,6 +131,86 @@ def verify(port):
     except OSError as e:
         return f"connection failed: {e}"
     return None
+
+
+# Every kind of call kv.proto has, simulated work included (0 µs, so verifying stays quick).
+GRPC_VERIFY_MIX = "set:1,get:1,incr:1,echo:1,ping:1,sy.cpu:0:1,sy.wait:0:1,sy.block:0:1"
+GRPC_VERIFY_CALLS = 400
+
+
+def verify_grpc(binary, server):
+    """Checks a kv.proto server before anything is measured: the load generator's gRPC mode sends
+    GRPC_VERIFY_CALLS calls of every kind, each must be answered without an error status, and the
+    server must count every one of them. Returns None when it does, else what went wrong."""
+    before = server.scrape()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "verify.json"
+        command = [binary, "load", "--protocol", "grpc", "--port", str(server.port), "--requests",
+                   str(GRPC_VERIFY_CALLS), "--warmup", "0", "--connections", "2", "--mix",
+                   GRPC_VERIFY_MIX, "--quiet", "--json", str(path)]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            return "load --protocol grpc did not finish in 60 s"
+        if done.returncode != 0 or not path.exists():
+            return f"load --protocol grpc failed: {done.stderr.strip()[-300:]}"
+        result = json.loads(path.read_text())
+    # Protobuf JSON writes 64-bit integers as strings.
+    answered, errors, failed = (int(result.get(k, 0)) for k in ("requests", "errors", "failed"))
+    if (answered, errors, failed) != (GRPC_VERIFY_CALLS, 0, 0):
+        return (f"{GRPC_VERIFY_CALLS} calls: {answered} answered, {errors} errors, "
+                f"{failed} failed")
+    after = server.scrape()
+    served = sum(v - before.get(k, 0) for k, v in after.items()
+                 if k.startswith("switchyard_requests_total"))
+    if served != GRPC_VERIFY_CALLS:
+        return f"the server counted {served:.0f} of {GRPC_VERIFY_CALLS} calls"
+    return None
+
+
+@contextlib.contextmanager
+def hold_idle_grpc_connections(binary, port, count, cpus=None, timeout=30.0):
+    """Holds `count` idle gRPC connections to `port` and yields (opened, answered) while they are
+    open. The load generator opens them (`load --protocol grpc --hold-idle`): each a channel of its
+    own, READY (TCP connected, HTTP/2 preface and settings exchanged), that made one call (an empty
+    Echo, kv.proto's PING), then idle until we are done.
+
+    Not plain sockets, as for RESP (hold_idle_connections): a RESP server allocates its per-client
+    state on accept, but a TCP connection that never speaks costs a gRPC server only the kernel's
+    socket and a pending handshake. gRPC builds its transport (HTTP/2 state, flow-control windows,
+    read buffers, its endpoint) once the client's preface arrives, and per-call state on the first
+    call, so only a real client that has made a call shows what a connection costs it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [binary, "load", "--protocol", "grpc", "--port", str(port), "--connections",
+                   str(count), "--requests", str(count), "--warmup", "0", "--mix", "ping",
+                   "--hold-idle", "600s", "--quiet", "--json", str(Path(tmp) / "hold.json")]
+        if cpus:
+            command = ["taskset", "-c", cpus, *command]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True)
+        try:
+            line, deadline = "", time.monotonic() + timeout
+            while "holding" not in line and time.monotonic() < deadline:
+                ready, _, _ = select.select([process.stderr], [], [],
+                                            max(0.0, deadline - time.monotonic()))
+                line = process.stderr.readline() if ready else ""
+                if ready and not line:
+                    break  # it exited
+            match = re.search(r"holding (\d+) idle connections, (\d+) calls answered", line)
+            if not match:
+                process.kill()
+                _, err = process.communicate(timeout=10)
+                raise RuntimeError(f"could not hold {count} gRPC connections: "
+                                   f"{(line + err).strip()[-300:]}")
+            yield int(match.group(1)), int(match.group(2))
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)  # ends the hold: the channels close
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def hold_idle_connections(port, count, timeout=10.0):

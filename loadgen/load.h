@@ -17,6 +17,7 @@
 namespace switchyard::loadgen {
 
 struct LoadConfig {
+  std::string protocol = "resp";  // or "grpc": proto/kv.proto, run by RunGrpcLoad (grpc_load.h)
   std::string host = "127.0.0.1";
   std::uint16_t port = 6380;
   unsigned connections = 50;
@@ -41,6 +42,9 @@ struct LoadConfig {
   // Spin on the event loop instead of sleeping in epoll_wait: no wake-up latency on timers or
   // replies (what precise open-loop generators do), at the price of a whole CPU per thread.
   bool busy_poll = false;
+  // gRPC only: once the run is over, keep every connection open, idle, this long (or until
+  // Ctrl-C) before closing, so that what an idle connection costs the server can be measured.
+  double hold_idle_seconds = 0;
 };
 
 // What the worker threads publish a few times a second, for the progress line and the

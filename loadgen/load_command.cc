@@ -18,6 +18,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "loadgen/grpc_load.h"
+
 namespace switchyard::loadgen {
 namespace {
 
@@ -80,9 +82,9 @@ void PrintResult(std::ostream& out, const pb::LoadResult& result) {
                   result.processes());
     out << line;
   }
-  std::snprintf(line, sizeof line, "%s:%u  %u connections on %u thread%s  %s  mix %s\n",
-                spec.host().c_str(), spec.port(), spec.connections(), spec.threads(),
-                spec.threads() == 1 ? "" : "s",
+  std::snprintf(line, sizeof line, "%s:%u%s  %u connections on %u thread%s  %s  mix %s\n",
+                spec.host().c_str(), spec.port(), spec.protocol() == "grpc" ? " (gRPC)" : "",
+                spec.connections(), spec.threads(), spec.threads() == 1 ? "" : "s",
                 result.target_rate() > 0
                     ? ("open loop at " + std::to_string(std::llround(result.target_rate())) +
                        "/s (" + spec.arrival() + ")")
@@ -253,7 +255,12 @@ class Live {
 pb::LoadResult RunWithProgress(const LoadConfig& config, const LoadCommandOptions& options,
                                Live& live) {
   LiveStats stats;
-  auto running = std::async(std::launch::async, [&] { return RunLoad(config, &stats); });
+  auto running = std::async(std::launch::async, [&] {
+    pb::LoadResult result =
+        config.protocol == "grpc" ? RunGrpcLoad(config, &stats) : RunLoad(config, &stats);
+    result.mutable_spec()->set_protocol(config.protocol);
+    return result;
+  });
   const auto start = std::chrono::steady_clock::now();
   while (running.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
     live.Update(stats,
@@ -425,10 +432,16 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
 CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   CLI::App* load = app.add_subcommand(
       "load",
-      "Drive a Redis-protocol server: closed loop (--pipeline requests in flight per connection) "
-      "or open loop (--rate, latency from each request's intended send time, as wrk2).\n"
+      "Drive a Redis-protocol server, or the grpc model with --protocol grpc: closed loop "
+      "(--pipeline requests in flight per connection) or open loop (--rate, latency from each "
+      "request's intended send time, as wrk2).\n"
       "Prints a table on stdout, a progress line on stderr; --json FILE writes the full result.");
   LoadConfig& config = options.config;
+  load->add_option("--protocol", config.protocol,
+                   "resp, or grpc: each request a kv.proto call (get/set/echo/incr; ping is an "
+                   "empty Echo; sy.* is Work), each connection a channel of its own")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"resp", "grpc"}));
   load->add_option("--host", config.host, "Server host")->capture_default_str();
   load->add_option("--port", config.port, "Server port")->capture_default_str();
   load->add_option("-c,--connections", config.connections, "Connections in total")
@@ -491,6 +504,9 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   load->add_flag("--busy-poll", config.busy_poll,
                  "Spin instead of sleeping between events: timers and replies are seen at once "
                  "(no wake-up latency), but each thread uses a whole CPU");
+  load->add_option("--hold-idle", options.hold_idle,
+                   "--protocol grpc: after the run, keep every connection open and idle this "
+                   "long (or until Ctrl-C), to measure what an idle gRPC connection costs");
   load->add_flag("-q,--quiet", options.quiet, "No progress line");
 
   CLI::App* merge = load->add_subcommand(
@@ -518,6 +534,13 @@ int RunLoadCommand(CLI::App& load, LoadCommandOptions& options) {
     config.spin_seconds = ParseDurationSeconds(options.spin);
     if (config.spin_seconds > 0.1) {
       throw std::invalid_argument("--spin: at most 100ms (it is a window before each send)");
+    }
+    if (!options.hold_idle.empty()) {
+      // RESP connections are plain sockets; compare holds those itself (compare/servers.py).
+      if (config.protocol != "grpc")
+        throw std::invalid_argument("--hold-idle needs --protocol grpc");
+      if (options.sweep) throw std::invalid_argument("--hold-idle does not go with --sweep");
+      config.hold_idle_seconds = ParseDurationSeconds(options.hold_idle);
     }
     if (config.requests == 0 && config.duration_seconds <= 0) {
       throw std::invalid_argument("--duration must be above 0");

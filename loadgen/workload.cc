@@ -255,6 +255,22 @@ void Workload::AppendRequest(std::string& out, Random& random) const {
   }
 }
 
+Workload::Request Workload::ChooseRequest(Random& random, std::string* key) const {
+  const MixEntry& entry = Pick(random);
+  // Drawn in AppendRequest's order (command, size, key), so a seed gives the same choices.
+  const std::size_t size =
+      value_size_.min == value_size_.max
+          ? value_size_.min
+          : value_size_.min + random.Below(value_size_.max - value_size_.min + 1);
+  if (entry.kind == CommandKind::kGet || entry.kind == CommandKind::kSet ||
+      entry.kind == CommandKind::kIncr) {
+    key->assign(entry.kind == CommandKind::kIncr ? "counter:" : "key:");
+    AppendKeyDigits(*key, keys_.Next(random));
+    key->resize(key->size() - 2);  // without the CRLF that ends a bulk string
+  }
+  return {entry.kind, std::string_view(value_bytes_.data(), size), entry.micros};
+}
+
 Schedule::Schedule(std::int64_t start_ns, double connection_rate, double phase, Arrival arrival,
                    std::uint64_t seed)
     : interval_ns_(1e9 / connection_rate),

@@ -73,6 +73,16 @@ class Workload {
            SizeRange value_size);
   void AppendRequest(std::string& out, Random& random) const;
 
+  // The same choice as AppendRequest, as parts instead of RESP bytes (for the gRPC mode): the
+  // command, its key in `*key` ("key:..." or "counter:..."; left as it was when the command has
+  // none), the value for SET and ECHO, and the simulated work's microseconds.
+  struct Request {
+    CommandKind kind;
+    std::string_view value;
+    std::uint64_t micros = 0;
+  };
+  Request ChooseRequest(Random& random, std::string* key) const;
+
  private:
   // Each mix entry's request, laid out once: what comes before the key's digits (or the whole
   // request when nothing varies), and whether a key and a value follow. Building a request is

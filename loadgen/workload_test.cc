@@ -217,5 +217,37 @@ TEST(FlagValuesTest, UnitsParseAndNonsenseIsRefused) {
   EXPECT_THROW(ParseSizeRange("1k-16"), std::invalid_argument);
 }
 
+// The gRPC mode's view of the same choice: the weights, RESP's key formats and the value sizes.
+TEST(MixTest, ChooseRequestGivesTheSameChoiceAsParts) {
+  const Workload workload(ParseMix("get:50,set:30,incr:10,sy.wait:500:10"), 1000, "uniform",
+                          ParseSizeRange("16-1k"));
+  Random random(5);
+  std::map<CommandKind, int> counts;
+  std::string key;
+  for (int i = 0; i < 100000; ++i) {
+    const Workload::Request request = workload.ChooseRequest(random, &key);
+    ++counts[request.kind];
+    ASSERT_GE(request.value.size(), 16u);
+    ASSERT_LE(request.value.size(), 1024u);
+    if (request.kind == CommandKind::kGet || request.kind == CommandKind::kSet) {
+      ASSERT_EQ(key.size(), 16u);
+      ASSERT_EQ(key.substr(0, 4), "key:");
+      ASSERT_LT(std::stoull(key.substr(4)), 1000u);
+    } else if (request.kind == CommandKind::kIncr) {
+      ASSERT_EQ(key.substr(0, 8), "counter:") << key;
+    } else {
+      ASSERT_EQ(request.micros, 500u);
+    }
+  }
+  EXPECT_NEAR(counts[CommandKind::kGet], 50000, 1000);
+  EXPECT_NEAR(counts[CommandKind::kSet], 30000, 1000);
+  EXPECT_NEAR(counts[CommandKind::kIncr], 10000, 1000);
+  EXPECT_NEAR(counts[CommandKind::kSyWait], 10000, 1000);
+  const Workload set(ParseMix("set"), 1, "uniform", ParseSizeRange("5"));
+  const Workload::Request request = set.ChooseRequest(random, &key);
+  EXPECT_EQ(key, "key:000000000000");
+  EXPECT_EQ(request.value, "abcde");
+}
+
 }  // namespace
 }  // namespace switchyard::loadgen

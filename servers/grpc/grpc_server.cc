@@ -1,7 +1,8 @@
 // The grpc model: the baseline a team would reach for instead of writing a server. Each call is a
 // unary callback (gRPC's "reactor" API): gRPC parses HTTP/2 and protobuf on its own threads, calls
 // the method, and sends what Finish is given. Who runs next is gRPC's business; this file only
-// maps the five operations onto the shared store, with the same semantics and metrics as the
+// maps the five operations onto the shared store, and the simulated work (Work) onto the same
+// primitives as SY.CPU, SY.WAIT and SY.BLOCK, with the same semantics and metrics as the
 // Redis-protocol models.
 //
 // The listening socket is the one every model gets (bound before "ready" is printed); the main
@@ -11,6 +12,7 @@
 // is not enforced here.
 #include "servers/grpc/grpc_server.h"
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_posix.h>
@@ -24,6 +26,7 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <thread>
 
@@ -114,6 +117,46 @@ class KvService final : public kv::Kv::CallbackService {
     return Finish(call, CommandId::kIncr, started, status);
   }
 
+  grpc::ServerUnaryReactor* Work(grpc::CallbackServerContext* call, const kv::WorkRequest* request,
+                                 kv::WorkReply*) override {
+    const auto started = Clock::now();
+    if (auto* refused = RefuseIfStopping(call)) return refused;
+    const CommandId command = request->kind() == kv::WorkRequest::WAIT    ? CommandId::kSyWait
+                              : request->kind() == kv::WorkRequest::BLOCK ? CommandId::kSyBlock
+                                                                          : CommandId::kSyCpu;
+    if (request->micros() < 0 || request->micros() > kMaxSimulatedMicros) {
+      return Finish(
+          call, command, started,
+          Error(ErrorKind::kWrongArguments, grpc::StatusCode::INVALID_ARGUMENT,
+                "ERR usec must be an integer from 0 to " + std::to_string(kMaxSimulatedMicros)));
+    }
+    const std::chrono::microseconds duration(request->micros());
+    switch (request->kind()) {
+      case kv::WorkRequest::CPU:
+        BurnCpu(duration);
+        break;
+      case kv::WorkRequest::BLOCK:
+        // A real blocking sleep on the gRPC thread running the call: it holds that thread, which
+        // is what SY.BLOCK is for.
+        std::this_thread::sleep_for(duration);
+        break;
+      case kv::WorkRequest::WAIT: {
+        // gRPC's natural wait in the callback API: return the reactor now and finish it from a
+        // timer, so no thread is held while the "downstream call" is pending.
+        auto* reply = new WaitingReply(in_flight_, context_.metrics);
+        reply->Start(duration, [this, started] {
+          if (context_.config.request_metrics) Record(CommandId::kSyWait, started);
+        });
+        return reply;
+      }
+      default:
+        return Finish(call, command, started,
+                      Error(ErrorKind::kWrongArguments, grpc::StatusCode::INVALID_ARGUMENT,
+                            "ERR Work needs a kind: CPU, WAIT or BLOCK"));
+    }
+    return Finish(call, command, started, grpc::Status::OK);
+  }
+
  private:
   using Clock = std::chrono::steady_clock;
 
@@ -133,6 +176,23 @@ class KvService final : public kv::Kv::CallbackService {
     Metrics& metrics_;
   };
 
+  // Work(WAIT): the reply is finished by an alarm's callback after the wait. The call stays in
+  // flight meanwhile, so a graceful stop waits for it like for any other call.
+  class WaitingReply : public Reply {
+   public:
+    using Reply::Reply;
+    void Start(std::chrono::microseconds wait, std::function<void()> on_finish) {
+      alarm_.Set(std::chrono::system_clock::now() + wait,
+                 [this, on_finish = std::move(on_finish)](bool) {
+                   on_finish();
+                   Finish(grpc::Status::OK);
+                 });
+    }
+
+   private:
+    grpc::Alarm alarm_;
+  };
+
   // Counts the call in first, then looks at stopping_: StopAndDrain sets stopping_ first, then
   // reads the count, so either it waits for this call or this call sees the stop.
   grpc::ServerUnaryReactor* RefuseIfStopping(grpc::CallbackServerContext*) {
@@ -146,13 +206,15 @@ class KvService final : public kv::Kv::CallbackService {
 
   grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext*, CommandId command,
                                    Clock::time_point started, const grpc::Status& status) {
-    if (context_.config.request_metrics) {
-      context_.metrics.RecordRequest(static_cast<std::size_t>(command),
-                                     std::chrono::duration<double>(Clock::now() - started).count());
-    }
+    if (context_.config.request_metrics) Record(command, started);
     auto* reply = new Reply(in_flight_, context_.metrics);
     reply->Finish(status);
     return reply;
+  }
+
+  void Record(CommandId command, Clock::time_point started) {
+    context_.metrics.RecordRequest(static_cast<std::size_t>(command),
+                                   std::chrono::duration<double>(Clock::now() - started).count());
   }
 
   grpc::Status Error(ErrorKind kind, grpc::StatusCode code, const std::string& message) {

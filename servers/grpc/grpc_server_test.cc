@@ -1,6 +1,7 @@
 // The grpc model through the real binary and a real gRPC client: the conformance suite's semantics
 // (every operation, binary-safe data, a 1 MiB value, INCR from 32 clients, errors, a full store,
-// SIGTERM with calls in flight) in kv.proto's terms, plus the health service and the metrics.
+// SIGTERM with calls in flight) in kv.proto's terms, the simulated work (Work), plus the health
+// service and the metrics.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -305,6 +306,107 @@ TEST_F(GrpcServer, SigtermAnswersCallsInFlight) {
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_GE(answered.load(), 4 * kClients);
+}
+
+// Work mirrors SY.CPU, SY.WAIT and SY.BLOCK: each takes at least its time, answers OK, and is
+// counted under the RESP command's name.
+TEST_F(GrpcServer, WorkOfEachKindTakesItsTimeAndIsCounted) {
+  const auto work = [&](kv::WorkRequest::Kind kind, std::int64_t micros) {
+    kv::WorkRequest request;
+    request.set_kind(kind);
+    request.set_micros(micros);
+    kv::WorkReply reply;
+    const auto started = std::chrono::steady_clock::now();
+    const grpc::Status status = stub_->Work(Call().get(), request, &reply);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return std::chrono::steady_clock::now() - started;
+  };
+  const std::string before = ScrapeMetrics(server_->metrics_port());
+  const double cpu_before = MetricValue(before, "switchyard_cpu_seconds_total{mode=\"user\"}") +
+                            MetricValue(before, "switchyard_cpu_seconds_total{mode=\"system\"}");
+  EXPECT_GE(work(kv::WorkRequest::CPU, 100'000), 100ms);
+  EXPECT_GE(work(kv::WorkRequest::WAIT, 100'000), 100ms);
+  EXPECT_GE(work(kv::WorkRequest::BLOCK, 100'000), 100ms);
+  EXPECT_LT(work(kv::WorkRequest::CPU, 0), 5s) << "0 microseconds is allowed and quick";
+  const std::string after = ScrapeMetrics(server_->metrics_port());
+  // SY.CPU burns thread CPU time, so the server's CPU grew by at least what was asked.
+  EXPECT_GE(MetricValue(after, "switchyard_cpu_seconds_total{mode=\"user\"}") +
+                MetricValue(after, "switchyard_cpu_seconds_total{mode=\"system\"}") - cpu_before,
+            0.099);
+  EXPECT_EQ(MetricValue(after, "switchyard_requests_total{command=\"sy.cpu\"}"), 2);
+  EXPECT_EQ(MetricValue(after, "switchyard_requests_total{command=\"sy.wait\"}"), 1);
+  EXPECT_EQ(MetricValue(after, "switchyard_requests_total{command=\"sy.block\"}"), 1);
+  // The service time of a wait includes the wait, as in the RESP models.
+  EXPECT_GE(MetricValue(after, "switchyard_request_duration_seconds_sum{command=\"sy.wait\"}"),
+            0.099);
+}
+
+TEST_F(GrpcServer, WorkOutOfRangeOrWithoutAKindIsRefused) {
+  for (const std::int64_t micros : {std::int64_t{-1}, std::int64_t{60'000'001}}) {
+    kv::WorkRequest request;
+    request.set_kind(kv::WorkRequest::WAIT);
+    request.set_micros(micros);
+    kv::WorkReply reply;
+    const grpc::Status status = stub_->Work(Call().get(), request, &reply);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << micros;
+    EXPECT_EQ(status.error_message(), "ERR usec must be an integer from 0 to 60000000");
+  }
+  kv::WorkRequest request;  // KIND_UNSPECIFIED
+  request.set_micros(10);
+  kv::WorkReply reply;
+  EXPECT_EQ(stub_->Work(Call().get(), request, &reply).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  const std::string scrape = ScrapeMetrics(server_->metrics_port());
+  EXPECT_EQ(MetricValue(scrape, "switchyard_request_errors_total{kind=\"wrong_arguments\"}"), 3);
+}
+
+// A WAIT holds no thread: 200 one-second waits at once all end after about a second, while the
+// server keeps far fewer threads than waits (a thread a wait would need 200).
+TEST_F(GrpcServer, WaitsHoldNoThread) {
+  constexpr int kWaits = 200;
+  auto stub = kv::Kv::NewStub(Connect(server_->port()));
+  grpc::CompletionQueue cq;
+  struct Pending {
+    grpc::ClientContext context;
+    kv::WorkReply reply;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<kv::WorkReply>> reader;
+  };
+  std::vector<std::unique_ptr<Pending>> calls;
+  kv::WorkRequest request;
+  request.set_kind(kv::WorkRequest::WAIT);
+  request.set_micros(1'000'000);
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < kWaits; ++i) {
+    auto call = std::make_unique<Pending>();
+    call->context.set_deadline(std::chrono::system_clock::now() + 30s);
+    call->reader = stub->AsyncWork(&call->context, request, &cq);
+    call->reader->Finish(&call->reply, &call->status, call.get());
+    calls.push_back(std::move(call));
+  }
+  std::this_thread::sleep_for(500ms);  // every wait under way, none finished
+  const double threads =
+      MetricValue(ScrapeMetrics(server_->metrics_port()), "switchyard_os_threads");
+  EXPECT_GT(threads, 0);
+  EXPECT_LT(threads, kWaits / 2) << "a thread held per waiting call?";
+  int ok = 0;
+  for (int i = 0; i < kWaits; ++i) {
+    void* tag = nullptr;
+    bool got = false;
+    if (cq.AsyncNext(&tag, &got, std::chrono::system_clock::now() + 30s) !=
+        grpc::CompletionQueue::GOT_EVENT)
+      break;
+    ok += static_cast<Pending*>(tag)->status.ok() ? 1 : 0;
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(ok, kWaits);
+  EXPECT_GE(elapsed, 1s);
+  EXPECT_LT(elapsed, 20s) << "waits served one after another would take 200 s";
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool got = false;
+  while (cq.Next(&tag, &got)) {
+  }
 }
 
 TEST_F(GrpcServer, SigtermStopsAServerWithIdleClients) {
