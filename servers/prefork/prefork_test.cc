@@ -237,19 +237,26 @@ TEST(Prefork, MetricsSumEveryProcessIncludingExitedWorkers) {
 }
 
 // The case: workers killed with SIGKILL again and again while eight clients hammer INCR and
-// SET on two keys, so workers die mid-request and now and then while holding a store lock. The
-// server keeps answering within a bounded time, and each counter equals the increments
-// acknowledged plus at most those in flight on a killed connection (sent, perhaps applied, never
-// answered). The SET values keep one size, so they are written in place: a death inside the
-// allocator, which resizing writes need, is the window servers/common/store.cc says it does not
-// close.
+// SET on two keys, so workers die mid-request. Every other kill picks the worker of one of two
+// more clients that GET a 4 MiB value in a loop: that copy runs under the shard lock, so some of
+// those workers die holding it. The server keeps answering within a bounded time, and each
+// counter equals the increments acknowledged plus at most those in flight on a killed connection
+// (sent, perhaps applied, never answered). The SET values keep one size, so they are written in
+// place: a death inside the allocator, which resizing writes need, is the window
+// servers/common/store.cc says it does not close.
 TEST(Prefork, WorkersKilledRepeatedlyUnderLoadLoseOnlyTheirOwnRequests) {
   constexpr std::size_t kWorkers = 12;
-  constexpr int kClients = 8, kKeys = 2, kPipeline = 8, kKills = 40;
+  constexpr int kClients = 8, kReaders = 2, kKeys = 2, kWrites = 8, kKills = 40;
+  const std::string big(4 << 20, 'b');
   ServerProcess server("prefork", {"--workers", std::to_string(kWorkers)});
   const int supervisor = SupervisorOf(server);
   ASSERT_GT(supervisor, 0);
   ASSERT_EQ(WaitForChildren(supervisor, kWorkers).size(), kWorkers);
+  {
+    Client setup(server.port());
+    Reply reply = setup.Command({"SET", "big", big});
+    ASSERT_TRUE(reply && reply->type == REDIS_REPLY_STATUS);
+  }
 
   std::atomic<bool> running{true};
   std::atomic<long long> acked[kKeys] = {}, unanswered[kKeys] = {};
@@ -269,7 +276,7 @@ TEST(Prefork, WorkersKilledRepeatedlyUnderLoadLoseOnlyTheirOwnRequests) {
         }
         for (long long round = 0; running.load(); ++round) {
           const auto started = std::chrono::steady_clock::now();
-          for (int i = 0; i < kPipeline; ++i) {
+          for (int i = 0; i < kWrites; ++i) {
             const std::string key = std::to_string((c + i / 2) % kKeys);
             if (i % 2 == 0) {
               client->Append({"INCR", "n" + key});
@@ -278,23 +285,22 @@ TEST(Prefork, WorkersKilledRepeatedlyUnderLoadLoseOnlyTheirOwnRequests) {
             }
           }
           int i = 0;
-          for (; i < kPipeline; ++i) {
+          for (; i < kWrites; ++i) {
             Reply reply = client->GetReply();
             if (!reply) break;  // the worker was killed
-            const int key = (c + i / 2) % kKeys;
             const bool incr = i % 2 == 0;
             if (reply->type != (incr ? REDIS_REPLY_INTEGER : REDIS_REPLY_STATUS)) {
               ++wrong_replies;
             } else if (incr) {
-              ++acked[key];
+              ++acked[(c + i / 2) % kKeys];
             }
           }
           const long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::steady_clock::now() - started)
                                    .count();
           slowest_ms.store(std::max(slowest_ms.load(), ms));
-          if (i < kPipeline) {
-            for (; i < kPipeline; ++i) {
+          if (i < kWrites) {
+            for (; i < kWrites; ++i) {
               if (i % 2 == 0) ++unanswered[(c + i / 2) % kKeys];
             }
             ++broken_connections;
@@ -305,13 +311,36 @@ TEST(Prefork, WorkersKilledRepeatedlyUnderLoadLoseOnlyTheirOwnRequests) {
       }
     });
   }
+  std::atomic<int> reader_worker[kReaders] = {};
+  std::atomic<long long> big_reads{0};
+  for (int r = 0; r < kReaders; ++r) {
+    clients.emplace_back([&, r] {
+      while (running.load()) {
+        try {
+          Client client(server.port());
+          reader_worker[r] = WorkerPid(client);
+          for (Reply value; running.load() && (value = client.Command({"GET", "big"}));) {
+            if (value->type != REDIS_REPLY_STRING || std::string(value->str, value->len) != big)
+              ++wrong_replies;
+            ++big_reads;
+          }
+        } catch (const std::exception&) {
+          std::this_thread::sleep_for(10ms);
+        }
+      }
+    });
+  }
   std::mt19937 random(7);
   int kills = 0;
   for (int k = 0; k < kKills; ++k) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + random() % 30));
-    const std::set<int> workers = ChildrenOf(supervisor);
-    if (workers.empty()) continue;
-    kills += kill(*std::next(workers.begin(), random() % workers.size()), SIGKILL) == 0;
+    int victim = k % 2 == 1 ? reader_worker[(k / 2) % kReaders].load() : 0;
+    if (victim <= 0) {
+      const std::set<int> workers = ChildrenOf(supervisor);
+      if (workers.empty()) continue;
+      victim = *std::next(workers.begin(), random() % workers.size());
+    }
+    kills += kill(victim, SIGKILL) == 0;
   }
   const long long rounds_after_kills = rounds.load();
   std::this_thread::sleep_for(500ms);
@@ -340,8 +369,9 @@ TEST(Prefork, WorkersKilledRepeatedlyUnderLoadLoseOnlyTheirOwnRequests) {
   const auto repairs = text.find("store_lock_repairs:");
   std::cout << "[   info   ] " << kills << " workers killed, " << broken_connections.load()
             << " connections lost, " << rounds.load() << " pipelines answered, slowest "
-            << slowest_ms.load() << " ms, INCRs acknowledged " << acked[0] + acked[1]
-            << " (+ at most " << unanswered[0] + unanswered[1] << " unanswered), "
+            << slowest_ms.load() << " ms, " << big_reads.load() << " big GETs, INCRs acknowledged "
+            << acked[0] + acked[1] << " (+ at most " << unanswered[0] + unanswered[1]
+            << " unanswered), "
             << (repairs == std::string::npos
                     ? "?"
                     : text.substr(repairs, text.find('\r', repairs) - repairs))
