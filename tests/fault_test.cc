@@ -356,6 +356,9 @@ TEST_P(Faults, OutOfDescriptorsNeitherSpinsNorDies) {
   const double cpu_share =
       (cpu_seconds() - cpu_before) / std::chrono::duration<double>(Clock::now() - started).count();
   EXPECT_LT(cpu_share, 0.5) << "the accept loop spins on EMFILE";
+  std::cout << "[   info   ] " << answered << " of " << kClients << " new clients answered by "
+            << acceptors.size() << " accepting processes out of descriptors, which then used "
+            << cpu_share * 100 << "% of a CPU\n";
   for (int pid : acceptors) EXPECT_EQ(kill(pid, 0), 0) << "process " << pid << " died";
   EXPECT_EQ(Text(existing->Command({"PING"}).get()), "PONG") << "existing clients are served";
 
