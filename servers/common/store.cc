@@ -50,10 +50,10 @@
 //
 // The allocator. Boost's rbtree_best_fit guards its free-block tree with one lock for all shards.
 // That lock is robust too, so a death inside it never wedges the store, but the tree itself is
-// Boost's and cannot be checked or repaired: a process killed in the instant it holds that lock
-// (well under a microsecond per allocation or free) may leave the tree half-updated, and what
-// follows is then unknown. Such a death is logged. This is the one window this design does not
-// close; in-place overwrites and reads never take that lock.
+// Boost's and cannot be checked or repaired: a process killed while it holds that lock (for the
+// length of one allocation or free: a new key, a delete, a value that changes size) may leave the
+// tree half-updated, and what follows is then unknown. Such a death is logged. This is the one
+// window this design does not close; in-place overwrites and reads never take that lock.
 
 namespace switchyard {
 namespace {
