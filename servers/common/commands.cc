@@ -298,7 +298,9 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
       resp::AppendBulk(out, "# Server\r\nredis_version:7.0.0\r\nswitchyard_version:" +
                                 std::string(SWITCHYARD_VERSION) +
                                 "\r\nswitchyard_model:" + context.config.model +
-                                "\r\nprocess_id:" + std::to_string(getpid()) + "\r\n");
+                                "\r\nprocess_id:" + std::to_string(getpid()) +
+                                "\r\n\r\n# Stats\r\nstore_lock_repairs:" +
+                                std::to_string(context.store.lock_recoveries()) + "\r\n");
       break;
     case CommandId::kSyCpu:
     case CommandId::kSyWait:

@@ -1,8 +1,13 @@
 #include "servers/common/store.h"
 
-#include <algorithm>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <charconv>
+#include <cstring>
 #include <functional>
+#include <iostream>
 #include <mutex>
 #include <new>
 #include <stdexcept>
@@ -10,98 +15,287 @@
 #include <vector>
 
 #include "servers/common/redis_int.h"
+#include "servers/common/robust_mutex.h"
 
 // Boost lives in /usr/include, a system directory, so its headers' own warnings are suppressed.
-#include <boost/interprocess/allocators/allocator.hpp>
 #include <boost/interprocess/anonymous_shared_memory.hpp>
-#include <boost/interprocess/containers/string.hpp>
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/indexes/iset_index.hpp>
 #include <boost/interprocess/managed_external_buffer.hpp>
 #include <boost/interprocess/mem_algo/rbtree_best_fit.hpp>
-#include <boost/interprocess/sync/interprocess_mutex.hpp>
-#include <boost/interprocess/sync/mutex_family.hpp>
-#include <boost/unordered_map.hpp>
+#include <boost/interprocess/offset_ptr.hpp>
+
+// What a process that dies at any instant can cost.
+//
+// Shard locks. Each shard is a chained hash table of our own (not boost::unordered_map, whose
+// inserts, erases and rehashes rewrite several links in turn and could not be repaired after a
+// death halfway). Every update prepares its new memory first, then commits with one
+// pointer-sized store, then tidies up:
+//   insert   build the node, point it at the chain's head; commit: the head points at it; count
+//   delete   commit: the previous link skips the node; count; free the node and its value
+//   resize   build the new value (outside the lock when it is large); commit: the node points at
+//            it; free the old value
+//   rehash   build a larger bucket table whose chains use each node's other `next` link, so the
+//            live chains are never touched; commit: the shard points at the new table; free the
+//            old one
+//   in place a same-size overwrite of up to kInPlaceBytes (INCR's counters): the new bytes go into
+//            the shard's redo record first; commit: the record names its target; copy; clear it
+// A death before a commit leaves the shard as it was; after it, as if the update was done. The
+// next locker gets EOWNERDEAD (robust_mutex.h) and repairs the rest: it finishes a recorded
+// in-place copy and recounts the keys. What can be lost: the one update the dead process was
+// making (either it happened or it did not, never half), and the memory it had allocated but not
+// linked or unlinked but not freed (at most a node and a value, or one bucket table); that
+// memory stays allocated until the server stops. Each repair is logged and counted
+// (Store::lock_recoveries()).
+//
+// The allocator. Boost's rbtree_best_fit guards its free-block tree with one lock for all shards.
+// That lock is robust too, so a death inside it never wedges the store, but the tree itself is
+// Boost's and cannot be checked or repaired: a process killed while it holds that lock (for the
+// length of one allocation or free: a new key, a delete, a value that changes size) may leave the
+// tree half-updated, and what follows is then unknown. Such a death is logged. This is the one
+// window this design does not close; in-place overwrites and reads never take that lock.
 
 namespace switchyard {
 namespace {
 
 namespace bip = boost::interprocess;
 
-// One segment holds everything and its allocator is the memory bound. bip::managed_external_buffer
-// would use rbtree_best_fit<null_mutex_family>, an allocator with no lock at all, which corrupts
-// the heap as soon as two shards allocate at once. mutex_family makes it take a process-shared
-// interprocess_mutex around every allocate/free, so allocations from different shards serialize
-// briefly there even though the shard locks are independent. Same-length overwrites skip the
-// allocator entirely (see Shard::Put).
-using Segment = bip::basic_managed_external_buffer<char, bip::rbtree_best_fit<bip::mutex_family>,
+Store::CrashPoint g_crash_point = Store::CrashPoint::kNone;  // this process's, for tests
+
+void CrashIfAt(Store::CrashPoint point) {
+  if (g_crash_point != point) [[likely]]
+    return;
+  kill(getpid(), SIGKILL);
+  for (;;) pause();  // SIGKILL is delivered before kill() returns; this only reassures the reader
+}
+
+// Keeps the compiler from moving the stores before a commit past it, or the commit before them: a
+// process killed between two instructions leaves exactly the stores it executed, in program order
+// (the stores of a dead thread still drain from its CPU's store buffer).
+void Commit() { std::atomic_signal_fence(std::memory_order_seq_cst); }
+
+// The segment allocator's locks, robust (see above). Boost asks a "mutex family" for both.
+struct AllocatorMutex : RobustMutex {
+  AllocatorMutex() : RobustMutex(/*recursive=*/false) {}
+  void lock() {
+    if (LockAndReportDeadOwner()) {
+      std::cerr << "switchyard: store: a process died holding the allocator's lock; took it over. "
+                   "If it died mid-allocation the allocator may be damaged (see store.cc)\n";
+    }
+    CrashIfAt(Store::CrashPoint::kAllocatorLocked);
+  }
+};
+// Only for named objects and construction, which happen before any worker exists.
+struct AllocatorRecursiveMutex : RobustMutex {
+  AllocatorRecursiveMutex() : RobustMutex(/*recursive=*/true) {}
+};
+struct RobustMutexFamily {
+  using mutex_type = AllocatorMutex;
+  using recursive_mutex_type = AllocatorRecursiveMutex;
+};
+
+// One segment holds everything and its allocator is the memory bound. The mutex family makes it
+// lock around every allocate/free (the default for an external buffer has no lock at all, which
+// corrupts the heap as soon as two shards allocate at once).
+using Segment = bip::basic_managed_external_buffer<char, bip::rbtree_best_fit<RobustMutexFamily>,
                                                    bip::iset_index>;
 using SegmentManager = Segment::segment_manager;
-// bip::allocator holds an offset_ptr to the segment manager and hands out offset_ptrs, so the
-// containers work at any mapping address.
+
+// offset_ptr stores an offset from itself, so the structures work at any mapping address; setting
+// one is a single 8-byte store, which is what makes it a commit.
 template <class T>
-using ShmAllocator = bip::allocator<T, SegmentManager>;
-using ShmString = bip::basic_string<char, std::char_traits<char>, ShmAllocator<char>>;
+using Ptr = bip::offset_ptr<T>;
 
-std::string_view View(std::string_view s) { return s; }
-std::string_view View(const ShmString& s) { return {s.data(), s.size()}; }
+// Same-size overwrites up to this many bytes are made in place through the shard's redo record;
+// longer ones allocate a new value.
+constexpr std::size_t kInPlaceBytes = 64;
+constexpr std::uint64_t kInitialBuckets = 8;
 
-// Hashes and compares stored keys and std::string_view alike, so lookups need no allocation. The
-// hash must be the same in every process sharing a map; std::hash has no per-process seed.
-struct KeyHash {
-  template <class K>
-  std::size_t operator()(const K& k) const {
-    return std::hash<std::string_view>{}(View(k));
-  }
-};
-struct KeyEq {
-  template <class A, class B>
-  bool operator()(const A& a, const B& b) const {
-    return View(a) == View(b);
-  }
+struct Value {
+  std::uint64_t size;
+  char* data() { return reinterpret_cast<char*>(this + 1); }
+  std::string_view view() { return {data(), size}; }
 };
 
-using Map = boost::unordered_map<ShmString, ShmString, KeyHash, KeyEq,
-                                 ShmAllocator<std::pair<const ShmString, ShmString>>>;
+struct Node {
+  // A node is in the chains of one table at a time, through next[table->link]; a rehash links
+  // the new table through the other one (see Store::Shard::Grow).
+  Ptr<Node> next[2];
+  Ptr<Value> value;
+  std::uint64_t hash;
+  std::uint64_t key_size;
+  char* key() { return reinterpret_cast<char*>(this + 1); }
+  bool Is(std::uint64_t h, std::string_view k) {
+    return hash == h && std::string_view(key(), key_size) == k;
+  }
+};
+
+struct Table {
+  std::uint64_t bucket_count;  // a power of two
+  std::uint32_t link;          // which Node::next this table's chains use
+  Ptr<Node>* buckets() { return reinterpret_cast<Ptr<Node>*>(this + 1); }
+  Ptr<Node>& BucketFor(std::uint64_t hash) { return buckets()[hash & (bucket_count - 1)]; }
+};
+
+std::uint64_t Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
 
 }  // namespace
 
 // Placed in the segment, so every member must be process-shared and address-independent.
 struct Store::Shard {
-  explicit Shard(SegmentManager* segment_manager)
-      : map(0, KeyHash(), KeyEq(), Map::allocator_type(segment_manager)) {}
+  explicit Shard(SegmentManager* manager) : segment_manager(manager) {}
 
-  // Stores key=value with the strong guarantee: on kOom the map is exactly as before. The caller
-  // holds `mu`.
-  Status Put(std::string_view key, std::string_view value) {
-    auto it = map.find(key, KeyHash(), KeyEq());
-    if (it != map.end() && it->second.size() == value.size()) {
-      // Counters and fixed-size values overwrite in place: no allocation, cannot fail.
-      std::copy(value.begin(), value.end(), it->second.begin());
-      return Status::kOk;
-    }
-    try {
-      // Build the new value first; only a non-throwing swap touches the existing entry.
-      ShmString fresh(value.data(), value.size(), map.get_allocator());
-      if (it != map.end()) {
-        it->second.swap(fresh);  // The old value is freed when `fresh` goes out of scope.
-      } else {
-        // boost::unordered allocates the node before growing the bucket array and frees it if
-        // the growth throws, so a failed insert leaves the map unchanged.
-        map.emplace(ShmString(key.data(), key.size(), map.get_allocator()), std::move(fresh));
-      }
-      return Status::kOk;
-    } catch (const bip::bad_alloc&) {  // Not derived from std::bad_alloc.
-      return Status::kOom;
-    } catch (const std::bad_alloc&) {
-      return Status::kOom;
-    } catch (const std::length_error&) {  // A value longer than the allocator's max_size().
-      return Status::kOom;
-    }
+  // Takes the lock, repairing the shard first if its last owner died holding it.
+  std::unique_lock<RobustMutex> Lock() {
+    if (mu.LockAndReportDeadOwner()) Repair();
+    CrashIfAt(CrashPoint::kShardLocked);
+    return std::unique_lock<RobustMutex>(mu, std::adopt_lock);
   }
 
-  bip::interprocess_mutex mu;  // PTHREAD_PROCESS_SHARED on POSIX.
-  Map map;
+  // The link that points at the node holding `key`, or null. The caller holds the lock.
+  Ptr<Node>* Find(std::uint64_t hash, std::string_view key) {
+    Table* t = table.get();
+    if (t == nullptr) return nullptr;
+    for (Ptr<Node>* link = &t->BucketFor(hash); *link; link = &(*link)->next[t->link]) {
+      if ((*link)->Is(hash, key)) return link;
+    }
+    return nullptr;
+  }
+
+  // A new value in the segment, or null when it does not fit. Needs no lock of the shard.
+  Value* NewValue(std::string_view bytes) {
+    void* memory = segment_manager->allocate(sizeof(Value) + bytes.size(), std::nothrow);
+    if (memory == nullptr) return nullptr;
+    Value* value = new (memory) Value{bytes.size()};
+    std::memcpy(value->data(), bytes.data(), bytes.size());
+    return value;
+  }
+
+  // Stores key=value with the strong guarantee: on kOom the shard is exactly as before. `fresh`
+  // is the value already built outside the lock, or null; Put owns it. The caller holds the lock.
+  Status Put(std::uint64_t hash, std::string_view key, std::string_view value, Value* fresh) {
+    if (Ptr<Node>* link = Find(hash, key)) {
+      Node* node = link->get();
+      Value* old = node->value.get();
+      if (fresh == nullptr && old->size == value.size() && value.size() <= kInPlaceBytes) {
+        OverwriteInPlace(old, value);
+        return Status::kOk;
+      }
+      if (fresh == nullptr && (fresh = NewValue(value)) == nullptr) return Status::kOom;
+      Commit();
+      node->value = fresh;
+      Commit();
+      CrashIfAt(CrashPoint::kValueSwapped);
+      segment_manager->deallocate(old);
+      return Status::kOk;
+    }
+    if (table == nullptr || size >= table->bucket_count) Grow();
+    void* memory = segment_manager->allocate(sizeof(Node) + key.size(), std::nothrow);
+    if (memory != nullptr && fresh == nullptr) fresh = NewValue(value);
+    if (memory == nullptr || fresh == nullptr || table == nullptr) {
+      if (memory != nullptr) segment_manager->deallocate(memory);
+      if (fresh != nullptr) segment_manager->deallocate(fresh);
+      return Status::kOom;
+    }
+    Node* node = new (memory) Node{{nullptr, nullptr}, fresh, hash, key.size()};
+    std::memcpy(node->key(), key.data(), key.size());
+    Ptr<Node>& head = table->BucketFor(hash);
+    node->next[table->link] = head;
+    Commit();
+    CrashIfAt(CrashPoint::kInsertPrepared);
+    head = node;
+    Commit();
+    CrashIfAt(CrashPoint::kInsertLinked);
+    ++size;
+    return Status::kOk;
+  }
+
+  // Removes the key if present. The caller holds the lock.
+  bool Remove(std::uint64_t hash, std::string_view key) {
+    Ptr<Node>* link = Find(hash, key);
+    if (link == nullptr) return false;
+    Node* node = link->get();
+    *link = node->next[table->link];
+    Commit();
+    CrashIfAt(CrashPoint::kUnlinked);
+    --size;
+    segment_manager->deallocate(node->value.get());
+    segment_manager->deallocate(node);
+    return true;
+  }
+
+  // Same size, so no allocation and it cannot fail; the redo record makes it all-or-nothing.
+  void OverwriteInPlace(Value* target, std::string_view bytes) {
+    std::memcpy(redo_bytes, bytes.data(), bytes.size());
+    Commit();
+    redo_target = target;  // from here on, a repair finishes the copy
+    Commit();
+    CrashIfAt(CrashPoint::kInPlaceLogged);
+    const std::size_t half = bytes.size() / 2;
+    std::memcpy(target->data(), bytes.data(), half);
+    Commit();
+    CrashIfAt(CrashPoint::kInPlaceHalfCopied);
+    std::memcpy(target->data() + half, bytes.data() + half, bytes.size() - half);
+    Commit();
+    redo_target = nullptr;
+  }
+
+  // Doubles the bucket table (or makes the first). If it does not fit, chains just grow longer.
+  void Grow() {
+    Table* old = table.get();
+    const std::uint64_t count = old == nullptr ? kInitialBuckets : old->bucket_count * 2;
+    void* memory =
+        segment_manager->allocate(sizeof(Table) + count * sizeof(Ptr<Node>), std::nothrow);
+    if (memory == nullptr) return;
+    Table* fresh = new (memory) Table{count, old == nullptr ? 0u : 1u - old->link};
+    for (std::uint64_t b = 0; b < count; ++b) new (&fresh->buckets()[b]) Ptr<Node>();
+    if (old != nullptr) {
+      // Only the new table's links are written: the live chains stay as they were until the
+      // commit below, whatever happens meanwhile.
+      for (std::uint64_t b = 0; b < old->bucket_count; ++b) {
+        for (Node* node = old->buckets()[b].get(); node; node = node->next[old->link].get()) {
+          Ptr<Node>& head = fresh->BucketFor(node->hash);
+          node->next[fresh->link] = head;
+          head = node;
+        }
+      }
+    }
+    Commit();
+    CrashIfAt(CrashPoint::kRehashBuilt);
+    table = fresh;
+    Commit();
+    CrashIfAt(CrashPoint::kRehashSwapped);
+    if (old != nullptr) segment_manager->deallocate(old);
+  }
+
+  // After a death under the lock: finish a recorded in-place copy (copying again what was
+  // already copied is harmless) and recount the keys, whose count is updated after each commit.
+  void Repair() {
+    const bool finished_copy = redo_target != nullptr;
+    if (finished_copy) {
+      std::memcpy(redo_target->data(), redo_bytes, redo_target->size);
+      Commit();
+      redo_target = nullptr;
+    }
+    const std::uint64_t counted = size;
+    size = 0;
+    if (Table* t = table.get()) {
+      for (std::uint64_t b = 0; b < t->bucket_count; ++b)
+        for (Node* node = t->buckets()[b].get(); node; node = node->next[t->link].get()) ++size;
+    }
+    std::cerr << "switchyard: store: a process died holding a shard lock; repaired the shard ("
+              << (finished_copy ? "finished its in-place write" : "no in-place write pending")
+              << "; " << size << " keys, " << counted << " counted before)\n";
+  }
+
+  RobustMutex mu;
+  Ptr<SegmentManager> segment_manager;
+  Ptr<Table> table;        // null until the first key
+  std::uint64_t size = 0;  // keys; may be off by one after a death until the repair
+  // The redo record of an in-place overwrite: while redo_target is set, redo_bytes hold what it
+  // must contain (its size is the target's own).
+  Ptr<Value> redo_target;
+  char redo_bytes[kInPlaceBytes];
 };
 
 struct Store::Impl {
@@ -169,49 +363,57 @@ Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Store::~Store() = default;
 
-Store::Shard& Store::ShardFor(std::string_view key) const {
-  // The maps pick buckets from the same hash; multiplying and taking high bits keeps the shard
-  // choice independent of those bits so no shard's keys crowd a subset of its buckets.
-  const std::uint64_t hash = std::hash<std::string_view>{}(key);
+Store::Shard& Store::ShardFor(std::uint64_t hash) const {
+  // The tables pick buckets from the low bits of the same hash; multiplying and taking high bits
+  // keeps the shard choice independent of those bits so no shard's keys crowd a subset of its
+  // buckets.
   const std::uint64_t h = hash * 0x9E3779B97F4A7C15ull;
   return impl_->shards[(h >> 32) % impl_->shard_count];
 }
 
 Store::Status Store::Get(std::string_view key, std::string* value) const {
-  Shard& shard = ShardFor(key);
-  std::lock_guard lock(shard.mu);
-  const auto it = shard.map.find(key, KeyHash(), KeyEq());
-  if (it == shard.map.end()) return Status::kNotFound;
-  value->assign(it->second.data(), it->second.size());
+  const std::uint64_t hash = Hash(key);
+  Shard& shard = ShardFor(hash);
+  const auto lock = shard.Lock();
+  const Ptr<Node>* link = shard.Find(hash, key);
+  if (link == nullptr) return Status::kNotFound;
+  const std::string_view stored = (*link)->value->view();
+  value->assign(stored.data(), stored.size());
   return Status::kOk;
 }
 
 Store::Status Store::Set(std::string_view key, std::string_view value) {
-  Shard& shard = ShardFor(key);
-  std::lock_guard lock(shard.mu);
-  return shard.Put(key, value);
+  const std::uint64_t hash = Hash(key);
+  Shard& shard = ShardFor(hash);
+  // A value too long to overwrite in place always needs new memory: allocating and copying it
+  // before taking the shard lock keeps the lock for the pointer swap alone.
+  Value* fresh = nullptr;
+  if (value.size() > kInPlaceBytes && (fresh = shard.NewValue(value)) == nullptr) {
+    return Status::kOom;
+  }
+  const auto lock = shard.Lock();
+  return shard.Put(hash, key, value, fresh);
 }
 
 bool Store::Del(std::string_view key) {
-  Shard& shard = ShardFor(key);
-  std::lock_guard lock(shard.mu);
-  const auto it = shard.map.find(key, KeyHash(), KeyEq());
-  if (it == shard.map.end()) return false;
-  shard.map.erase(it);
-  return true;
+  const std::uint64_t hash = Hash(key);
+  Shard& shard = ShardFor(hash);
+  const auto lock = shard.Lock();
+  return shard.Remove(hash, key);
 }
 
 Store::Status Store::Incr(std::string_view key, std::int64_t delta, std::int64_t* result) {
-  Shard& shard = ShardFor(key);
-  std::lock_guard lock(shard.mu);
+  const std::uint64_t hash = Hash(key);
+  Shard& shard = ShardFor(hash);
+  const auto lock = shard.Lock();
   std::int64_t value = 0;
-  const auto it = shard.map.find(key, KeyHash(), KeyEq());
-  if (it != shard.map.end() && !ParseRedisInt64(View(it->second), &value))
+  const Ptr<Node>* link = shard.Find(hash, key);
+  if (link != nullptr && !ParseRedisInt64((*link)->value->view(), &value))
     return Status::kNotInteger;
   if (__builtin_add_overflow(value, delta, &value)) return Status::kOverflow;
   char digits[20];  // "-9223372036854775808" is the longest.
   const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
-  const Status status = shard.Put(key, std::string_view(digits, end - digits));
+  const Status status = shard.Put(hash, key, std::string_view(digits, end - digits), nullptr);
   if (status == Status::kOk) *result = value;
   return status;
 }
@@ -224,12 +426,20 @@ std::size_t Store::bytes_free() const { return impl_->segment.get_free_memory();
 std::size_t Store::key_count() const {
   std::size_t count = 0;
   for (std::size_t i = 0; i < impl_->shard_count; ++i) {
-    std::lock_guard lock(impl_->shards[i].mu);
-    count += impl_->shards[i].map.size();
+    const auto lock = impl_->shards[i].Lock();
+    count += impl_->shards[i].size;
   }
   return count;
 }
 
 std::size_t Store::shard_count() const { return impl_->shard_count; }
+
+std::uint64_t Store::lock_recoveries() const {
+  std::uint64_t count = 0;
+  for (std::size_t i = 0; i < impl_->shard_count; ++i) count += impl_->shards[i].mu.recoveries();
+  return count;
+}
+
+void Store::CrashAtForTest(CrashPoint point) { g_crash_point = point; }
 
 }  // namespace switchyard

@@ -3,7 +3,13 @@
 //
 // All data lives in one anonymous MAP_SHARED mapping made by Create(), so a Store created before
 // fork() is shared by every child and every thread. The mapping is split into shards, each a hash
-// map guarded by its own process-shared mutex. Memory is bounded by the size of the mapping.
+// table guarded by its own process-shared mutex. Memory is bounded by the size of the mapping.
+//
+// A process may die at any instant (a prefork worker killed with SIGKILL), perhaps holding a lock
+// and halfway through an update. Every lock is a robust mutex (robust_mutex.h), so the next
+// locker gets it instead of hanging, and every update of a shard is ordered so that what the dead
+// process left is consistent or repaired by that next locker. What a death can cost is stated in
+// store.cc, at the top.
 #ifndef SWITCHYARD_SERVERS_COMMON_STORE_H_
 #define SWITCHYARD_SERVERS_COMMON_STORE_H_
 
@@ -53,13 +59,34 @@ class Store {
   std::size_t bytes_free() const;   // Free in the segment now.
   std::size_t key_count() const;    // Sum over shards (locks each shard briefly).
   std::size_t shard_count() const;
+  // How many times, in any process, a shard lock was found with its owner dead and its shard
+  // repaired. (A death inside the allocator is logged, not counted here: see store.cc.)
+  std::uint64_t lock_recoveries() const;
+
+  // Test hook, for tests that fork a child to be killed. From now on this process kills itself
+  // with SIGKILL when it reaches `point`, holding whatever lock it holds there, as a worker killed
+  // at that instant would. kNone turns it off.
+  enum class CrashPoint {
+    kNone,
+    kShardLocked,        // any operation, just after taking the shard lock
+    kInsertPrepared,     // a new key's node built, not yet linked into its chain
+    kInsertLinked,       // linked, the shard's key count not yet updated
+    kValueSwapped,       // a resized value swapped in, the old one not yet freed
+    kInPlaceLogged,      // an in-place overwrite's redo record written, the value untouched
+    kInPlaceHalfCopied,  // half of the new bytes copied over the old
+    kUnlinked,           // a deleted key unlinked, its count and memory not yet updated
+    kRehashBuilt,        // a larger bucket table built, not yet swapped in
+    kRehashSwapped,      // swapped in, the old table not yet freed
+    kAllocatorLocked,    // inside the segment allocator's lock
+  };
+  static void CrashAtForTest(CrashPoint point);
 
  private:
   struct Impl;   // The mapping and the Boost segment; keeps Boost out of this header.
   struct Shard;  // Lives inside the segment.
 
   explicit Store(std::unique_ptr<Impl> impl);
-  Shard& ShardFor(std::string_view key) const;
+  Shard& ShardFor(std::uint64_t hash) const;
 
   std::unique_ptr<Impl> impl_;
 };
