@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "loadgen/spin_window.h"
 #include "proto/kv.grpc.pb.h"
 
 namespace switchyard::loadgen {
@@ -230,6 +231,7 @@ class Worker {
   std::size_t outstanding = 0;  // calls whose completion is still to come
   const LoadConfig& config;
   const Workload& workload;
+  SpinWindow spin{SpinWindowNs(config.spin_seconds)};  // the pacer's, learned as it sleeps
   std::vector<std::unique_ptr<Connection>> connections;
   ThreadStats stats;
   std::int64_t warm_end_ns = 0;
@@ -301,14 +303,14 @@ class Worker {
   // as client load.
   void Pace() {
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
-    const auto spin_window_ns = static_cast<std::int64_t>(config.spin_seconds * 1e9);
     while (!pacer_stop_.load(std::memory_order_acquire)) {
       const std::int64_t due = next_due_.load(std::memory_order_acquire);
       const std::int64_t now = NowNs();
-      if (due > now + spin_window_ns) {
+      if (due > now + spin.ns()) {
         // At most 10 ms at a time, to see a stop (or the end of sending) promptly.
-        std::this_thread::sleep_until(
-            ToTimePoint(std::min(due - spin_window_ns, now + 10'000'000)));
+        const std::int64_t wake_ns = std::min(due - spin.ns(), now + 10'000'000);
+        std::this_thread::sleep_until(ToTimePoint(wake_ns));
+        spin.Woke(wake_ns, NowNs());
         continue;
       }
       if (due > now) {
@@ -659,8 +661,10 @@ pb::LoadResult RunGrpcLoad(const LoadConfig& config, LiveStats* live) {
 
   ThreadStats total;
   std::int64_t spin_ns = 0;
+  std::int64_t spin_window_ns = 0;  // as learned by the end, the widest of the pacers'
   for (auto& worker : workers) {
     spin_ns += worker->spin_ns;
+    spin_window_ns = std::max(spin_window_ns, worker->spin.ns());
     const ThreadStats& stats = worker->stats;
     total.latency.Merge(stats.latency);
     total.uncorrected.Merge(stats.uncorrected);
@@ -708,7 +712,7 @@ pb::LoadResult RunGrpcLoad(const LoadConfig& config, LiveStats* live) {
   spec->set_key_dist(config.key_dist);
   spec->set_value_size(config.value_size);
   spec->set_busy_poll(config.busy_poll);
-  spec->set_spin_seconds(config.rate > 0 && !config.busy_poll ? config.spin_seconds : 0);
+  spec->set_spin_seconds(config.rate > 0 && !config.busy_poll ? spin_window_ns / 1e9 : 0);
 
   const std::uint64_t answered = total.ok + total.errors;
   const double measured_seconds =

@@ -146,8 +146,10 @@ TEST_F(GrpcLoadTest, OpenLoopSendsOnScheduleAndCorrectsForLateness) {
   EXPECT_GE(result.latency().max(), result.latency_uncorrected().max());
   EXPECT_GE(result.latency().mean(), result.latency_uncorrected().mean());
   EXPECT_NE(last_output_.find("uncorrected"), std::string::npos) << last_output_;
-  // As in RESP mode, the pacer woke 50 us early to spin to each send time, and says how long.
-  EXPECT_DOUBLE_EQ(result.spec().spin_seconds(), 50e-6);
+  // As in RESP mode, the pacer learned how early to wake to spin to each send time, and says
+  // the window it ended with and how long it spun.
+  EXPECT_GT(result.spec().spin_seconds(), 0);
+  EXPECT_LE(result.spec().spin_seconds(), 0.0021);
   EXPECT_LE(result.client_spin_seconds(), result.client_cpu_seconds());
   // Sleeping until each time is due, and polling all the time, keep the same schedule.
   const pb::LoadResult slept =

@@ -16,10 +16,15 @@
 #include <vector>
 
 #include "loadgen/resp_reply.h"
+#include "loadgen/spin_window.h"
 
 namespace switchyard::loadgen {
 
 std::atomic<bool> g_stop_requested{false};
+
+std::int64_t SpinWindowNs(double spin_seconds) {
+  return spin_seconds < 0 ? SpinWindow::kLearn : std::llround(spin_seconds * 1e9);
+}
 
 namespace {
 
@@ -169,8 +174,7 @@ class Worker {
       : io(1),
         config(config),
         workload(workload),
-        spin_window_ns(
-            config.rate > 0 && !config.busy_poll ? std::llround(config.spin_seconds * 1e9) : 0),
+        spin(config.rate > 0 && !config.busy_poll ? SpinWindowNs(config.spin_seconds) : 0),
         live_(live),
         tick_(io) {}
 
@@ -195,7 +199,7 @@ class Worker {
           for (auto& connection : connections) connection->PollSchedule(now);
         }
       }
-    } else if (spin_window_ns > 0) {
+    } else if (spin.enabled()) {
       RunSpinningNearDeadlines();
     } else {
       io.run();
@@ -213,7 +217,7 @@ class Worker {
   asio::io_context io;
   const LoadConfig& config;
   const Workload& workload;
-  const std::int64_t spin_window_ns;  // 0: connections' timers fire when a request is due
+  SpinWindow spin;  // disabled: connections' timers fire when a request is due
   std::vector<std::unique_ptr<Connection>> connections;
   ThreadStats stats;
   std::int64_t warm_end_ns = 0;
@@ -320,11 +324,14 @@ void Connection::ArmTimer() {
     return;
   }
   if (worker_.config.busy_poll) return;  // the worker's loop polls the schedule
-  timer_.expires_at(ToTimePoint(schedule_->Peek() - worker_.spin_window_ns));
-  timer_.async_wait([this](std::error_code error) {
+  const std::int64_t wake_ns = schedule_->Peek() - worker_.spin.ns();
+  timer_.expires_at(ToTimePoint(wake_ns));
+  timer_.async_wait([this, wake_ns](std::error_code error) {
     if (error || done_) return;
+    const std::int64_t now = NowNs();
+    worker_.spin.Woke(wake_ns, now);
     // Woken early on purpose: the worker spins to the exact time. Woken late: send now.
-    if (worker_.spin_window_ns > 0 && schedule_->Peek() > NowNs()) {
+    if (worker_.spin.enabled() && schedule_->Peek() > now) {
       worker_.AddImminent(this);
       return;
     }
@@ -624,7 +631,9 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
   spec->set_key_dist(config.key_dist);
   spec->set_value_size(config.value_size);
   spec->set_busy_poll(config.busy_poll);
-  spec->set_spin_seconds(workers.front()->spin_window_ns / 1e9);
+  std::int64_t spin_window_ns = 0;  // as learned by the end, the widest of the threads'
+  for (const auto& worker : workers) spin_window_ns = std::max(spin_window_ns, worker->spin.ns());
+  spec->set_spin_seconds(workers.front()->spin.enabled() ? spin_window_ns / 1e9 : 0);
 
   const std::uint64_t answered = total.ok + total.errors;
   // The measured span: from the end of the warm-up to the last reply counted.

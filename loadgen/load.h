@@ -34,11 +34,10 @@ struct LoadConfig {
   std::string value_size = "64";
   double drain_seconds = 5;  // how long to wait for replies once sending has stopped
   // Open loop: wake this long before each request is due and spin (still serving replies) until
-  // the exact time. A sleeping thread wakes tens of microseconds late on a virtual machine, and
-  // that lateness would be charged to the server as latency; spinning for a window of about that
-  // size removes it for a CPU cost of rate x window. Time spent spinning is not counted as the
-  // client being busy. 0: sleep until each request is due.
-  double spin_seconds = 50e-6;
+  // the exact time, so the thread's own wake-up delay is not charged to the server as latency
+  // (see spin_window.h). Negative: learn the window from how late this machine's sleeps end. 0:
+  // sleep until each request is due. Time spent spinning is not counted as the client being busy.
+  double spin_seconds = -1;
   // Spin on the event loop instead of sleeping in epoll_wait: no wake-up latency on timers or
   // replies (what precise open-loop generators do), at the price of a whole CPU per thread.
   bool busy_poll = false;
@@ -56,6 +55,9 @@ struct LiveStats {
   std::int64_t max_lag_interval_ns = 0;
   bool measuring = false;  // past the warm-up
 };
+
+// The SpinWindow argument for a --spin value in seconds (negative: learn it).
+std::int64_t SpinWindowNs(double spin_seconds);
 
 // Set from a signal handler: stop sending, collect the replies owed, report what was measured.
 extern std::atomic<bool> g_stop_requested;

@@ -498,8 +498,9 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   load->add_option("--spin", options.spin,
                    "Open loop: wake this long before each request is due and spin to the exact "
                    "time, so the client's own wake-up delay is not charged to the server as "
-                   "latency (costs about rate x spin of CPU, not counted as client load); 0 "
-                   "sleeps until each request is due")
+                   "latency (costs about rate x spin of CPU, not counted as client load). auto "
+                   "learns it from how late this machine's sleeps end; 0 sleeps until each "
+                   "request is due")
       ->capture_default_str();
   load->add_flag("--busy-poll", config.busy_poll,
                  "Spin instead of sleeping between events: timers and replies are seen at once "
@@ -531,7 +532,7 @@ int RunLoadCommand(CLI::App& load, LoadCommandOptions& options) {
     config.duration_seconds = ParseDurationSeconds(options.duration);
     config.warmup_seconds = ParseDurationSeconds(options.warmup);
     config.drain_seconds = ParseDurationSeconds(options.drain);
-    config.spin_seconds = ParseDurationSeconds(options.spin);
+    config.spin_seconds = options.spin == "auto" ? -1 : ParseDurationSeconds(options.spin);
     if (config.spin_seconds > 0.1) {
       throw std::invalid_argument("--spin: at most 100ms (it is a window before each send)");
     }

@@ -20,7 +20,7 @@ struct LoadCommandOptions {
   std::string duration = "10s";
   std::string warmup = "2s";
   std::string drain = "5s";
-  std::string spin = "50us";
+  std::string spin = "auto";
   std::string hold_idle;  // gRPC only; empty = close at once
   std::string json_file;
   int metrics_port = -1;  // -1: no endpoint; 0: a free port, printed

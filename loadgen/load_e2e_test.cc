@@ -144,9 +144,10 @@ TEST_F(LoadE2eTest, OpenLoopSendsOnSchedule) {
   // Corrected latency counts from the intended time, which is never after the actual write.
   EXPECT_GE(result.latency().max(), result.latency_uncorrected().max());
   EXPECT_GE(result.latency().mean(), result.latency_uncorrected().mean());
-  // By default it woke 50 us before each send to spin to the exact time, and says how long it
-  // spun (never more than the CPU it used).
-  EXPECT_DOUBLE_EQ(result.spec().spin_seconds(), 50e-6);
+  // By default it learned how early to wake before each send to spin to the exact time, and
+  // says the window it ended with and how long it spun (never more than the CPU it used).
+  EXPECT_GT(result.spec().spin_seconds(), 0);
+  EXPECT_LE(result.spec().spin_seconds(), 0.0021);
   EXPECT_LE(result.client_spin_seconds(), result.client_cpu_seconds());
   // Sleeping until each request is due, and spinning all the time, keep the same schedule.
   const pb::LoadResult slept =

@@ -7,6 +7,7 @@
 
 #include "loadgen/load_command.h"
 #include "loadgen/resp_reply.h"
+#include "loadgen/spin_window.h"
 
 namespace switchyard::loadgen {
 namespace {
@@ -179,6 +180,26 @@ TEST(MixTest, EveryCommandMatchesTheGeneralEncoder) {
     ASSERT_EQ(out.size(), out.find("\r\n", length_at) + 2 + size + 2) << out;
     ASSERT_EQ(out.substr(out.size() - 2), "\r\n");
   }
+}
+
+// The learned window settles near the 95th percentile of how late sleeps ended, plus its margin.
+TEST(SpinWindowTest, LearnsTheLatenessOfWakeUps) {
+  SpinWindow learned(SpinWindow::kLearn);
+  Random random(11);
+  // Wake-ups 20-120 us late, uniformly: the 95th percentile is 115 us.
+  for (int i = 0; i < 20000; ++i) {
+    learned.Woke(0, 20'000 + static_cast<std::int64_t>(random.Below(100'001)));
+  }
+  EXPECT_NEAR(static_cast<double>(learned.ns()), 115'000 + 10'000, 8'000);
+  // A machine that wakes on time shrinks it to little more than the margin.
+  for (int i = 0; i < 20000; ++i) learned.Woke(1000, 1000 + 2'000);
+  EXPECT_LE(learned.ns(), 15'000);
+  EXPECT_TRUE(learned.enabled());
+  // Fixed windows never move; 0 means no spinning at all.
+  SpinWindow fixed(70'000), off(0);
+  fixed.Woke(0, 1'000'000);
+  EXPECT_EQ(fixed.ns(), 70'000);
+  EXPECT_FALSE(off.enabled());
 }
 
 TEST(KeyChooserTest, ZipfianFavoursTheFirstKeys) {
