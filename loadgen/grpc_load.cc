@@ -42,49 +42,12 @@
 namespace switchyard::loadgen {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-std::int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
-Clock::time_point ToTimePoint(std::int64_t ns) {
-  return Clock::time_point(
-      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
-}
-
 // gRPC's deadlines are its own clock's: convert "at steady-clock ns" to "that far from now".
 gpr_timespec Deadline(std::int64_t at_ns) {
   return gpr_time_add(
       gpr_now(GPR_CLOCK_MONOTONIC),
       gpr_time_from_nanos(std::max<std::int64_t>(0, at_ns - NowNs()), GPR_TIMESPAN));
 }
-
-double ProcessCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-unsigned UsableCpus() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return std::thread::hardware_concurrency();
-  return static_cast<unsigned>(CPU_COUNT(&set));
-}
-
-// Everything one thread measures (as in load.cc); merged exactly into the result at the end.
-struct ThreadStats {
-  Histogram latency, uncorrected, schedule_lag;
-  std::uint64_t ok = 0, errors = 0, failed = 0, sent = 0;
-  std::int64_t last_reply_ns = 0, last_send_ns = 0;
-  Histogram latency_interval;
-  std::uint64_t published_ok = 0, published_errors = 0, published_failed = 0, published_sent = 0;
-  std::int64_t max_lag_interval_ns = 0;
-  std::uint64_t connections_lost = 0;
-  std::string first_loss;
-};
 
 // What comes back through a completion queue: a finished call or a fired (or cancelled) alarm.
 class Tag {
@@ -659,25 +622,18 @@ pb::LoadResult RunGrpcLoad(const LoadConfig& config, LiveStats* live) {
   const double cpu_seconds = ProcessCpuSeconds() - cpu_start;
   const std::int64_t end_ns = std::max(NowNs(), warm_end_ns + 1);
 
-  ThreadStats total;
-  std::int64_t spin_ns = 0;
-  std::int64_t spin_window_ns = 0;  // as learned by the end, the widest of the pacers'
+  RunTotals run;
+  run.threads = threads;
+  run.cpu_seconds = cpu_seconds;
+  run.warm_end_ns = warm_end_ns;
+  run.end_ns = end_ns;
   for (auto& worker : workers) {
-    spin_ns += worker->spin_ns;
-    spin_window_ns = std::max(spin_window_ns, worker->spin.ns());
-    const ThreadStats& stats = worker->stats;
-    total.latency.Merge(stats.latency);
-    total.uncorrected.Merge(stats.uncorrected);
-    total.schedule_lag.Merge(stats.schedule_lag);
-    total.ok += stats.ok;
-    total.errors += stats.errors;
-    total.failed += stats.failed;
-    total.sent += stats.sent;
-    total.last_reply_ns = std::max(total.last_reply_ns, stats.last_reply_ns);
-    total.last_send_ns = std::max(total.last_send_ns, stats.last_send_ns);
-    if (total.connections_lost == 0) total.first_loss = stats.first_loss;
-    total.connections_lost += stats.connections_lost;
+    run.merged.MergeTotals(worker->stats);
+    run.merged.spin_ns += worker->spin_ns;
+    if (config.rate > 0 && !config.busy_poll)
+      run.spin_window_ns = std::max(run.spin_window_ns, worker->spin.ns());
   }
+  const ThreadStats& total = run.merged;
   if (config.hold_idle_seconds > 0) {
     // Said on stderr whatever --quiet says: whoever measures the server waits for this line
     // (compare/servers.py reads it, with --warmup 0 so that every call is counted).
@@ -693,83 +649,7 @@ pb::LoadResult RunGrpcLoad(const LoadConfig& config, LiveStats* live) {
   }
   workers.clear();  // channels close here, before the result is reported
 
-  // The result, exactly as load.cc's RunLoad assembles it, so both protocols read the same.
-  pb::LoadResult result;
-  pb::LoadSpec* spec = result.mutable_spec();
-  spec->set_protocol("grpc");
-  spec->set_host(config.host);
-  spec->set_port(config.port);
-  spec->set_connections(config.connections);
-  spec->set_threads(threads);
-  spec->set_pipeline(config.rate > 0 ? 0 : config.pipeline);
-  spec->set_rate(config.rate);
-  spec->set_arrival(config.arrival == Schedule::Arrival::kUniform ? "uniform" : "poisson");
-  spec->set_duration_seconds(config.requests != 0 ? 0 : config.duration_seconds);
-  spec->set_warmup_seconds(config.warmup_seconds);
-  spec->set_requests(config.requests);
-  spec->set_mix(config.mix);
-  spec->set_keys(config.keys);
-  spec->set_key_dist(config.key_dist);
-  spec->set_value_size(config.value_size);
-  spec->set_busy_poll(config.busy_poll);
-  spec->set_spin_seconds(config.rate > 0 && !config.busy_poll ? spin_window_ns / 1e9 : 0);
-
-  const std::uint64_t answered = total.ok + total.errors;
-  const double measured_seconds =
-      static_cast<double>(std::max(total.last_reply_ns, warm_end_ns + 1) - warm_end_ns) / 1e9;
-  const double sending_seconds =
-      config.requests == 0 && !g_stop_requested
-          ? config.duration_seconds
-          : static_cast<double>(std::max(total.last_send_ns, warm_end_ns + 1) - warm_end_ns) / 1e9;
-  result.set_target_rate(config.rate);
-  result.set_requests(answered);
-  result.set_errors(total.errors);
-  result.set_failed(total.failed);
-  result.set_duration_seconds(measured_seconds);
-  result.set_throughput(answered / measured_seconds);
-  result.set_sent_rate(sending_seconds > 0 ? total.sent / sending_seconds : 0);
-  result.set_client_cpu_seconds(cpu_seconds);
-  result.set_processes(1);
-  result.set_connections_lost(total.connections_lost);
-  result.set_first_loss(total.first_loss);
-  FillLatency(total.latency, result.mutable_latency());
-  FillLatency(total.uncorrected, result.mutable_latency_uncorrected());
-  FillLatency(total.schedule_lag, result.mutable_schedule_lag());
-  ToProto(total.latency, result.mutable_histogram());
-  ToProto(total.uncorrected, result.mutable_histogram_uncorrected());
-  ToProto(total.schedule_lag, result.mutable_histogram_schedule_lag());
-
-  // gRPC runs I/O on threads of its own besides ours; the process's CPU counts them, and the
-  // ceiling stays what our threads may use, so a busy gRPC client is flagged rather than excused.
-  const double wall_seconds = static_cast<double>(end_ns - warm_end_ns) / 1e9;
-  const double cpu_ceiling = std::min<double>(threads, UsableCpus());
-  // Spinning is wall time on a CPU; a preempted spinner can count more than the CPU it got.
-  const double spin_seconds = std::min(cpu_seconds, static_cast<double>(spin_ns) / 1e9);
-  result.set_client_spin_seconds(spin_seconds);
-  const double busy = (cpu_seconds - spin_seconds) / (wall_seconds * cpu_ceiling);
-  std::string reason;
-  char text[160];
-  if (busy > 0.9 && !config.busy_poll) {
-    std::snprintf(text, sizeof text, "client CPU at %.0f%% of the %.0f CPU(s) it may use",
-                  busy * 100, cpu_ceiling);
-    reason = text;
-  }
-  if (config.rate > 0 && total.schedule_lag.total() > 0) {
-    const double lag_p99 = static_cast<double>(total.schedule_lag.ValueAtPercentile(99)) / 1e9;
-    if (lag_p99 > 0.001) {
-      std::snprintf(text, sizeof text, "%sp99 schedule lag %.2f ms", reason.empty() ? "" : "; ",
-                    lag_p99 * 1e3);
-      reason += text;
-    }
-    if (!g_stop_requested && result.sent_rate() < 0.99 * config.rate) {
-      std::snprintf(text, sizeof text, "%ssent %.0f/s of the %.0f/s asked",
-                    reason.empty() ? "" : "; ", result.sent_rate(), config.rate);
-      reason += text;
-    }
-  }
-  result.set_client_limited(!reason.empty());
-  result.set_client_limited_reason(reason);
-  return result;
+  return MakeResult(config, run);
 }
 
 }  // namespace switchyard::loadgen

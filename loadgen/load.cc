@@ -1,5 +1,6 @@
 #include "loadgen/load.h"
 
+#include <poll.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -26,19 +27,16 @@ std::int64_t SpinWindowNs(double spin_seconds) {
   return spin_seconds < 0 ? SpinWindow::kLearn : std::llround(spin_seconds * 1e9);
 }
 
-namespace {
-
-using asio::ip::tcp;
-using Clock = std::chrono::steady_clock;
-
 std::int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
-Clock::time_point ToTimePoint(std::int64_t ns) {
-  return Clock::time_point(
-      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
+std::chrono::steady_clock::time_point ToTimePoint(std::int64_t ns) {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::nanoseconds(ns)));
 }
 
 double ProcessCpuSeconds() {
@@ -48,11 +46,50 @@ double ProcessCpuSeconds() {
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
+namespace {
+
+using asio::ip::tcp;
+
 // CPUs this process may run on (taskset limits it): the ceiling of its own CPU use.
 unsigned UsableCpus() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) != 0) return std::thread::hardware_concurrency();
   return static_cast<unsigned>(CPU_COUNT(&set));
+}
+
+// Connects to the first endpoint that answers within `timeout_seconds` each. A blocking connect
+// would wait for the kernel's SYN retries, two minutes, when a server's listen backlog is full.
+void ConnectWithin(tcp::socket& socket, const tcp::resolver::results_type& endpoints,
+                   double timeout_seconds, std::error_code* error) {
+  *error = asio::error::host_not_found;
+  for (const auto& entry : endpoints) {
+    std::error_code ignored;
+    socket.close(ignored);
+    socket.open(entry.endpoint().protocol(), *error);
+    if (*error) continue;
+    socket.non_blocking(true, *error);
+    if (*error) continue;
+    const tcp::endpoint endpoint = entry.endpoint();
+    if (::connect(socket.native_handle(), endpoint.data(), endpoint.size()) == 0) return;
+    if (errno != EINPROGRESS) {
+      *error = std::error_code(errno, asio::error::get_system_category());
+      continue;
+    }
+    pollfd writable{socket.native_handle(), POLLOUT, 0};
+    const int ready = poll(&writable, 1, static_cast<int>(timeout_seconds * 1000));
+    if (ready == 0) {
+      *error = asio::error::timed_out;
+      continue;
+    }
+    int result = 0;
+    socklen_t length = sizeof result;
+    getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &result, &length);
+    if (ready > 0 && result == 0) {
+      *error = {};
+      return;
+    }
+    *error = std::error_code(ready < 0 ? errno : result, asio::error::get_system_category());
+  }
 }
 
 // A request on the wire: when it was due (the schedule's time; the write time in closed loop)
@@ -95,20 +132,6 @@ class InFlightQueue {
   }
   std::vector<InFlight> slots_;
   std::size_t head_ = 0, size_ = 0;
-};
-
-// Everything one thread measures; merged exactly into the result at the end.
-struct ThreadStats {
-  Histogram latency, uncorrected, schedule_lag;
-  std::uint64_t ok = 0, errors = 0, failed = 0, sent = 0;
-  std::int64_t last_reply_ns = 0, last_send_ns = 0;
-  // Published to LiveStats on each tick.
-  Histogram latency_interval;
-  std::uint64_t published_ok = 0, published_errors = 0, published_failed = 0, published_sent = 0;
-  std::int64_t max_lag_interval_ns = 0;
-  std::uint64_t connections_lost = 0;
-  std::string first_loss;    // why the first lost connection was given up
-  std::int64_t spin_ns = 0;  // time spent spinning to send on schedule (--spin)
 };
 
 class Worker;
@@ -557,7 +580,15 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
   for (unsigned c = 0; c < config.connections; ++c) {
     Worker& worker = *workers[c % threads];
     tcp::socket socket(worker.io);
-    asio::connect(socket, endpoints, error);
+    ConnectWithin(socket, endpoints, config.connect_timeout_seconds, &error);
+    if (error == asio::error::timed_out) {
+      char why[160];
+      std::snprintf(why, sizeof why,
+                    "no answer within %gs (after %u connections: the server is not accepting, "
+                    "or its listen backlog is full)",
+                    config.connect_timeout_seconds, c);
+      throw std::runtime_error("cannot connect to " + target + ": " + why);
+    }
     if (error) {
       throw std::runtime_error("cannot connect to " + target + ": " + error.message() + " (after " +
                                std::to_string(c) + " connections)");
@@ -597,29 +628,44 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
   const double cpu_seconds = ProcessCpuSeconds() - cpu_start;
   const std::int64_t end_ns = std::max(NowNs(), warm_end_ns + 1);
 
-  ThreadStats total;
+  RunTotals run;
+  run.threads = threads;
+  run.cpu_seconds = cpu_seconds;
+  run.warm_end_ns = warm_end_ns;
+  run.end_ns = end_ns;
   for (auto& worker : workers) {
-    const ThreadStats& stats = worker->stats;
-    total.latency.Merge(stats.latency);
-    total.uncorrected.Merge(stats.uncorrected);
-    total.schedule_lag.Merge(stats.schedule_lag);
-    total.ok += stats.ok;
-    total.errors += stats.errors;
-    total.failed += stats.failed;
-    total.sent += stats.sent;
-    total.last_reply_ns = std::max(total.last_reply_ns, stats.last_reply_ns);
-    total.last_send_ns = std::max(total.last_send_ns, stats.last_send_ns);
-    if (total.connections_lost == 0) total.first_loss = stats.first_loss;
-    total.connections_lost += stats.connections_lost;
-    total.spin_ns += stats.spin_ns;
+    run.merged.MergeTotals(worker->stats);
+    if (worker->spin.enabled())
+      run.spin_window_ns = std::max(run.spin_window_ns, worker->spin.ns());
   }
+  return MakeResult(config, run);
+}
 
+void ThreadStats::MergeTotals(const ThreadStats& other) {
+  latency.Merge(other.latency);
+  uncorrected.Merge(other.uncorrected);
+  schedule_lag.Merge(other.schedule_lag);
+  ok += other.ok;
+  errors += other.errors;
+  failed += other.failed;
+  sent += other.sent;
+  last_reply_ns = std::max(last_reply_ns, other.last_reply_ns);
+  last_send_ns = std::max(last_send_ns, other.last_send_ns);
+  if (connections_lost == 0) first_loss = other.first_loss;
+  connections_lost += other.connections_lost;
+  spin_ns += other.spin_ns;
+}
+
+pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
+  const ThreadStats& total = run.merged;
+  const std::int64_t warm_end_ns = run.warm_end_ns;
   pb::LoadResult result;
   pb::LoadSpec* spec = result.mutable_spec();
+  spec->set_protocol(config.protocol);
   spec->set_host(config.host);
   spec->set_port(config.port);
   spec->set_connections(config.connections);
-  spec->set_threads(threads);
+  spec->set_threads(run.threads);
   spec->set_pipeline(config.rate > 0 ? 0 : config.pipeline);
   spec->set_rate(config.rate);
   spec->set_arrival(config.arrival == Schedule::Arrival::kUniform ? "uniform" : "poisson");
@@ -631,9 +677,7 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
   spec->set_key_dist(config.key_dist);
   spec->set_value_size(config.value_size);
   spec->set_busy_poll(config.busy_poll);
-  std::int64_t spin_window_ns = 0;  // as learned by the end, the widest of the threads'
-  for (const auto& worker : workers) spin_window_ns = std::max(spin_window_ns, worker->spin.ns());
-  spec->set_spin_seconds(workers.front()->spin.enabled() ? spin_window_ns / 1e9 : 0);
+  spec->set_spin_seconds(static_cast<double>(run.spin_window_ns) / 1e9);
 
   const std::uint64_t answered = total.ok + total.errors;
   // The measured span: from the end of the warm-up to the last reply counted.
@@ -651,9 +695,9 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
   result.set_duration_seconds(measured_seconds);
   result.set_throughput(answered / measured_seconds);
   result.set_sent_rate(sending_seconds > 0 ? total.sent / sending_seconds : 0);
-  result.set_client_cpu_seconds(cpu_seconds);
+  result.set_client_cpu_seconds(run.cpu_seconds);
   // Spinning is wall time on a CPU; a preempted spinner can count more than the CPU it got.
-  const double spin_seconds = std::min(cpu_seconds, static_cast<double>(total.spin_ns) / 1e9);
+  const double spin_seconds = std::min(run.cpu_seconds, static_cast<double>(total.spin_ns) / 1e9);
   result.set_client_spin_seconds(spin_seconds);
   result.set_processes(1);
   result.set_connections_lost(total.connections_lost);
@@ -666,10 +710,12 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
   ToProto(total.schedule_lag, result.mutable_histogram_schedule_lag());
 
   // Was the load generator the limit? Its CPU near the ceiling it may use, or (open loop) sending
-  // late against its own schedule or short of the rate asked for.
-  const double wall_seconds = static_cast<double>(end_ns - warm_end_ns) / 1e9;
-  const double cpu_ceiling = std::min<double>(threads, UsableCpus());
-  const double busy = (cpu_seconds - spin_seconds) / (wall_seconds * cpu_ceiling);
+  // late against its own schedule or short of the rate asked for. gRPC runs I/O on threads of its
+  // own besides ours; the process's CPU counts them, and the ceiling stays what our threads may
+  // use, so a busy gRPC client is flagged rather than excused.
+  const double wall_seconds = static_cast<double>(run.end_ns - warm_end_ns) / 1e9;
+  const double cpu_ceiling = std::min<double>(run.threads, UsableCpus());
+  const double busy = (run.cpu_seconds - spin_seconds) / (wall_seconds * cpu_ceiling);
   std::string reason;
   char text[160];
   // A busy-polling client uses all its CPU by design; only its lag can tell.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -32,7 +33,8 @@ struct LoadConfig {
   std::uint64_t keys = 100000;
   std::string key_dist = "uniform";
   std::string value_size = "64";
-  double drain_seconds = 5;  // how long to wait for replies once sending has stopped
+  double drain_seconds = 5;            // how long to wait for replies once sending has stopped
+  double connect_timeout_seconds = 5;  // each connection, before the run starts
   // Open loop: wake this long before each request is due and spin (still serving replies) until
   // the exact time, so the thread's own wake-up delay is not charged to the server as latency
   // (see spin_window.h). Negative: learn the window from how late this machine's sleeps end. 0:
@@ -56,8 +58,44 @@ struct LiveStats {
   bool measuring = false;  // past the warm-up
 };
 
+// Shared by both engines: steady-clock nanoseconds (the unit of every schedule and latency),
+// back to a time point, and this process's CPU time (user + system) so far.
+std::int64_t NowNs();
+std::chrono::steady_clock::time_point ToTimePoint(std::int64_t ns);
+double ProcessCpuSeconds();
+
 // The SpinWindow argument for a --spin value in seconds (negative: learn it).
 std::int64_t SpinWindowNs(double spin_seconds);
+
+// Everything one engine thread measures; merged exactly into the run's totals at the end.
+struct ThreadStats {
+  Histogram latency, uncorrected, schedule_lag;
+  std::uint64_t ok = 0, errors = 0, failed = 0, sent = 0;
+  std::int64_t last_reply_ns = 0, last_send_ns = 0;
+  // Published to LiveStats on each tick.
+  Histogram latency_interval;
+  std::uint64_t published_ok = 0, published_errors = 0, published_failed = 0, published_sent = 0;
+  std::int64_t max_lag_interval_ns = 0;
+  std::uint64_t connections_lost = 0;
+  std::string first_loss;    // why the first lost connection was given up
+  std::int64_t spin_ns = 0;  // time spent spinning to send on schedule (--spin)
+
+  // Adds another thread's figures (not the live ones).
+  void MergeTotals(const ThreadStats& other);
+};
+
+// A whole run as an engine saw it, whatever the protocol: turned into a result by MakeResult.
+struct RunTotals {
+  ThreadStats merged;               // every thread's figures
+  unsigned threads = 1;             // engine threads that ran
+  double cpu_seconds = 0;           // the client's own CPU (user + system) over the measured part
+  std::int64_t warm_end_ns = 0;     // when measuring began
+  std::int64_t end_ns = 0;          // when the last thread finished
+  std::int64_t spin_window_ns = 0;  // the widest thread's window at the end; 0: no spinning
+};
+
+// The result of a run: its spec, figures and histograms, and whether the client was the limit.
+pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run);
 
 // Set from a signal handler: stop sending, collect the replies owed, report what was measured.
 extern std::atomic<bool> g_stop_requested;

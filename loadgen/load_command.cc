@@ -495,6 +495,9 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   load->add_option("--sweep-steps", options.sweep_steps, "Rate steps up to the peak")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000u));
+  load->add_option("--connect-timeout", options.connect_timeout,
+                   "How long each connection may take to be accepted before the run gives up")
+      ->capture_default_str();
   load->add_option("--spin", options.spin,
                    "Open loop: wake this long before each request is due and spin to the exact "
                    "time, so the client's own wake-up delay is not charged to the server as "
@@ -532,6 +535,10 @@ int RunLoadCommand(CLI::App& load, LoadCommandOptions& options) {
     config.duration_seconds = ParseDurationSeconds(options.duration);
     config.warmup_seconds = ParseDurationSeconds(options.warmup);
     config.drain_seconds = ParseDurationSeconds(options.drain);
+    config.connect_timeout_seconds = ParseDurationSeconds(options.connect_timeout);
+    if (config.connect_timeout_seconds < 0.001) {
+      throw std::invalid_argument("--connect-timeout must be at least 1ms");
+    }
     config.spin_seconds = options.spin == "auto" ? -1 : ParseDurationSeconds(options.spin);
     if (config.spin_seconds > 0.1) {
       throw std::invalid_argument("--spin: at most 100ms (it is a window before each send)");

@@ -21,6 +21,7 @@ struct LoadCommandOptions {
   std::string warmup = "2s";
   std::string drain = "5s";
   std::string spin = "auto";
+  std::string connect_timeout = "5s";
   std::string hold_idle;  // gRPC only; empty = close at once
   std::string json_file;
   int metrics_port = -1;  // -1: no endpoint; 0: a free port, printed

@@ -334,6 +334,28 @@ TEST_F(LoadE2eTest, SweepStepsUpToThePeakAndStopsAtTheSlo) {
   EXPECT_TRUE(knee_is_a_step) << output;
 }
 
+// A server whose listen backlog is full never answers a new connection's SYN: without a timeout
+// the client would wait out the kernel's SYN retries, two minutes, before saying anything.
+TEST_F(LoadE2eTest, AConnectionNeverAcceptedTimesOutWithAClearError) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(listen(listener, 0), 0);  // a backlog of one, never accepted
+  socklen_t length = sizeof address;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  std::string output;
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(RunBinary({"load", "--port", std::to_string(ntohs(address.sin_port)), "-c", "20", "-n",
+                       "20", "--connect-timeout", "300ms"},
+                      &output),
+            1);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  EXPECT_NE(output.find("no answer within 0.3s (after "), std::string::npos) << output;
+  close(listener);
+}
+
 TEST_F(LoadE2eTest, BadInputGetsAOneLineError) {
   std::string output;
   const std::uint16_t closed = FreePort();
