@@ -174,6 +174,7 @@ class Worker {
       if (kicked) EndKick();
     }
     StopPacer();
+    stats.spin_ns += spin_ns;  // the pacer's, now that it has stopped
     Publish();
     cq.Shutdown();
     void* tag = nullptr;
@@ -600,39 +601,7 @@ pb::LoadResult RunGrpcLoad(const LoadConfig& config, LiveStats* live) {
   }
   channels.clear();  // the stubs hold them
 
-  const std::int64_t start_ns = NowNs() + 20'000'000;
-  if (config.rate > 0) {
-    const double connection_rate = config.rate / config.connections;
-    for (unsigned c = 0; c < config.connections; ++c) {
-      workers[c % threads]->connections[c / threads]->SetSchedule(
-          Schedule(start_ns, connection_rate, static_cast<double>(c) / config.connections,
-                   config.arrival, 0x5eed0000 + c));
-    }
-  }
-
-  std::vector<std::thread> running;
-  for (auto& worker : workers) {
-    running.emplace_back([&worker, start_ns] { worker->Run(start_ns); });
-  }
-  const std::int64_t warm_end_ns =
-      start_ns + static_cast<std::int64_t>(config.warmup_seconds * 1e9);
-  std::this_thread::sleep_until(ToTimePoint(warm_end_ns));
-  const double cpu_start = ProcessCpuSeconds();
-  for (auto& thread : running) thread.join();
-  const double cpu_seconds = ProcessCpuSeconds() - cpu_start;
-  const std::int64_t end_ns = std::max(NowNs(), warm_end_ns + 1);
-
-  RunTotals run;
-  run.threads = threads;
-  run.cpu_seconds = cpu_seconds;
-  run.warm_end_ns = warm_end_ns;
-  run.end_ns = end_ns;
-  for (auto& worker : workers) {
-    run.merged.MergeTotals(worker->stats);
-    run.merged.spin_ns += worker->spin_ns;
-    if (config.rate > 0 && !config.busy_poll)
-      run.spin_window_ns = std::max(run.spin_window_ns, worker->spin.ns());
-  }
+  RunTotals run = RunWorkers(config, workers);
   const ThreadStats& total = run.merged;
   if (config.hold_idle_seconds > 0) {
     // Said on stderr whatever --quiet says: whoever measures the server waits for this line

@@ -25,22 +25,11 @@ namespace switchyard::loadgen {
 namespace {
 
 using namespace std::chrono_literals;
+using switchyard::testing::FreeLoopbackPort;
 using switchyard::testing::MetricValue;
 using switchyard::testing::RunBinary;
 using switchyard::testing::ScrapeMetrics;
 using switchyard::testing::ServerProcess;
-
-std::uint16_t FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 std::unique_ptr<kv::Kv::Stub> Stub(std::uint16_t port) {
   return kv::Kv::NewStub(
@@ -270,7 +259,7 @@ TEST_F(GrpcLoadTest, JsonHasEveryFieldAndMergesExactly) {
 
 TEST_F(GrpcLoadTest, LiveMetricsAndSweep) {
   ServerProcess server("grpc");
-  const std::uint16_t metrics_port = FreePort();
+  const std::uint16_t metrics_port = FreeLoopbackPort();
   std::thread load([&] {
     Load(server.port(),
          {"--rate", "500", "-d", "2500ms", "--warmup", "0", "--metrics-port",
@@ -334,7 +323,7 @@ TEST_F(GrpcLoadTest, BadInputGetsAOneLineError) {
   EXPECT_EQ(RunBinary({"load", "--protocol", "grpc", "--hold-idle", "soon"}, &output), 2);
   EXPECT_EQ(Lines(output), 1u) << output;
   // Nothing listening: the kernel's reason, as in RESP mode.
-  const std::uint16_t closed = FreePort();
+  const std::uint16_t closed = FreeLoopbackPort();
   EXPECT_EQ(RunBinary({"load", "--protocol", "grpc", "--port", std::to_string(closed), "-d", "1s"},
                       &output),
             1);

@@ -602,42 +602,7 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
     worker.connections.push_back(
         std::make_unique<Connection>(worker, std::move(socket), quota, 0xc0ffee00 + c));
   }
-  // Every connection starts at the same instant, a little ahead so that the threads are up.
-  const std::int64_t start_ns = NowNs() + 20'000'000;
-  if (config.rate > 0) {
-    const double connection_rate = config.rate / config.connections;
-    for (unsigned c = 0; c < config.connections; ++c) {
-      // Connection c is the (c / threads)-th of worker c % threads; uniform phases interleave
-      // the connections evenly over one interval.
-      workers[c % threads]->connections[c / threads]->SetSchedule(
-          Schedule(start_ns, connection_rate, static_cast<double>(c) / config.connections,
-                   config.arrival, 0x5eed0000 + c));
-    }
-  }
-
-  std::vector<std::thread> running;
-  for (auto& worker : workers) {
-    running.emplace_back([&worker, start_ns] { worker->Run(start_ns); });
-  }
-  // Measure our own CPU over the measured part only.
-  const std::int64_t warm_end_ns =
-      start_ns + static_cast<std::int64_t>(config.warmup_seconds * 1e9);
-  std::this_thread::sleep_until(ToTimePoint(warm_end_ns));
-  const double cpu_start = ProcessCpuSeconds();
-  for (auto& thread : running) thread.join();
-  const double cpu_seconds = ProcessCpuSeconds() - cpu_start;
-  const std::int64_t end_ns = std::max(NowNs(), warm_end_ns + 1);
-
-  RunTotals run;
-  run.threads = threads;
-  run.cpu_seconds = cpu_seconds;
-  run.warm_end_ns = warm_end_ns;
-  run.end_ns = end_ns;
-  for (auto& worker : workers) {
-    run.merged.MergeTotals(worker->stats);
-    if (worker->spin.enabled())
-      run.spin_window_ns = std::max(run.spin_window_ns, worker->spin.ns());
-  }
+  RunTotals run = RunWorkers(config, workers);
   return MakeResult(config, run);
 }
 

@@ -4,12 +4,16 @@
 // latency counted from the intended time: coordinated-omission correction, as wrk2 does).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "loadgen/histogram.h"
 #include "loadgen/workload.h"
@@ -96,6 +100,44 @@ struct RunTotals {
 
 // The result of a run: its spec, figures and histograms, and whether the client was the limit.
 pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run);
+
+// What both engines do once every connection is made: give each connection its schedule (open
+// loop), start every thread at one instant a little ahead, measure the client's own CPU over the
+// measured part only, and merge what the threads measured. A Worker has `connections` (each with
+// SetSchedule), Run(start_ns), `stats` and its SpinWindow `spin`.
+template <typename Worker>
+RunTotals RunWorkers(const LoadConfig& config, std::vector<std::unique_ptr<Worker>>& workers) {
+  const auto threads = static_cast<unsigned>(workers.size());
+  const std::int64_t start_ns = NowNs() + 20'000'000;
+  if (config.rate > 0) {
+    const double connection_rate = config.rate / config.connections;
+    for (unsigned c = 0; c < config.connections; ++c) {
+      // Connection c is the (c / threads)-th of worker c % threads; uniform phases interleave
+      // the connections evenly over one interval.
+      workers[c % threads]->connections[c / threads]->SetSchedule(
+          Schedule(start_ns, connection_rate, static_cast<double>(c) / config.connections,
+                   config.arrival, 0x5eed0000 + c));
+    }
+  }
+  std::vector<std::thread> running;
+  for (auto& worker : workers) {
+    running.emplace_back([&worker, start_ns] { worker->Run(start_ns); });
+  }
+  RunTotals run;
+  run.threads = threads;
+  run.warm_end_ns = start_ns + static_cast<std::int64_t>(config.warmup_seconds * 1e9);
+  std::this_thread::sleep_until(ToTimePoint(run.warm_end_ns));
+  const double cpu_start = ProcessCpuSeconds();
+  for (auto& thread : running) thread.join();
+  run.cpu_seconds = ProcessCpuSeconds() - cpu_start;
+  run.end_ns = std::max(NowNs(), run.warm_end_ns + 1);
+  for (auto& worker : workers) {
+    run.merged.MergeTotals(worker->stats);
+    if (config.rate > 0 && !config.busy_poll && worker->spin.enabled())
+      run.spin_window_ns = std::max(run.spin_window_ns, worker->spin.ns());
+  }
+  return run;
+}
 
 // Set from a signal handler: stop sending, collect the replies owed, report what was measured.
 extern std::atomic<bool> g_stop_requested;

@@ -24,24 +24,13 @@ namespace switchyard::loadgen {
 namespace {
 
 using switchyard::testing::Client;
+using switchyard::testing::FreeLoopbackPort;
 using switchyard::testing::RunBinary;
-
-std::uint16_t FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 // A private redis-server: no persistence, loopback only, killed at the end.
 class RedisServer {
  public:
-  RedisServer() : port_(FreePort()) {
+  RedisServer() : port_(FreeLoopbackPort()) {
     pid_ = fork();
     if (pid_ == 0) {
       const int null = open("/dev/null", O_WRONLY);  // its start-up banner is noise in test logs
@@ -262,7 +251,7 @@ TEST_F(LoadE2eTest, MergeOfTwoRunsIsExact) {
 
 TEST_F(LoadE2eTest, LiveMetricsDuringTheRun) {
   RedisServer redis;
-  const std::uint16_t metrics_port = FreePort();
+  const std::uint16_t metrics_port = FreeLoopbackPort();
   std::thread load([&] {
     Load(redis.port(),
          {"--rate", "500", "-d", "2500ms", "--warmup", "0", "--metrics-port",
@@ -358,7 +347,7 @@ TEST_F(LoadE2eTest, AConnectionNeverAcceptedTimesOutWithAClearError) {
 
 TEST_F(LoadE2eTest, BadInputGetsAOneLineError) {
   std::string output;
-  const std::uint16_t closed = FreePort();
+  const std::uint16_t closed = FreeLoopbackPort();
   EXPECT_EQ(RunBinary({"load", "--port", std::to_string(closed), "-d", "1s"}, &output), 1);
   EXPECT_NE(output.find("cannot connect to 127.0.0.1:" + std::to_string(closed)), std::string::npos)
       << output;

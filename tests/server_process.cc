@@ -113,6 +113,18 @@ int ServerProcess::Stop(int signal_number, std::chrono::milliseconds timeout) {
   return ExitCode(status);
 }
 
+std::uint16_t FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
 int RunBinary(const std::vector<std::string>& args, std::string* output) {
   std::vector<std::string> all = {SWITCHYARD_BINARY};
   all.insert(all.end(), args.begin(), args.end());

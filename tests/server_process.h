@@ -34,6 +34,9 @@ class ServerProcess {
   std::uint16_t metrics_port_ = 0;
 };
 
+// A loopback port nothing listens on right now (bound, read back, released).
+std::uint16_t FreeLoopbackPort();
+
 // Runs the binary with `args` to completion; returns the exit code and fills *output with stderr
 // and stdout.
 int RunBinary(const std::vector<std::string>& args, std::string* output);
