@@ -52,6 +52,29 @@ for setting in "50 1" "50 16" "500 1"; do
 done
 echo
 
+echo "== 2a. the same load: closed loop, 1 and 10 connections, GET; medians of 3 runs taken in turn"
+printf '%-12s %12s %12s %12s %12s\n' "connections" "rb p50" "sy p50" "rb p99" "sy p99"
+for conns in 1 10; do
+  for round in 1 2 3; do
+    "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" -c "$conns" -P 1 -n 30000 -t get -r 100000 --csv \
+      --precision 3 2>/dev/null | tail -1 | tr -d '"' | awk -F, '{print $5 * 1000, $7 * 1000}' \
+      >>"$WORK/same_rb_$conns"
+    "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" -c "$conns" -n 30000 --warmup 0 --mix get \
+      --keys 100000 -q --json "$WORK/same.json" >/dev/null
+    python3 -c "import json,sys; l=json.load(open(sys.argv[1]))['latency']; print(l['p50']*1e6, l['p99']*1e6)" \
+      "$WORK/same.json" >>"$WORK/same_sy_$conns"
+  done
+  python3 - "$conns" "$WORK/same_rb_$conns" "$WORK/same_sy_$conns" <<'PY'
+import statistics, sys
+rb = [list(map(float, l.split())) for l in open(sys.argv[2])]
+sy = [list(map(float, l.split())) for l in open(sys.argv[3])]
+m = lambda runs, i: statistics.median(r[i] for r in runs)
+print(f"{sys.argv[1]:<12} {m(rb,0):10.1f}us {m(sy,0):10.1f}us {m(rb,1):10.1f}us {m(sy,1):10.1f}us"
+      f"   p50 {100 * (m(sy,0) / m(rb,0) - 1):+.1f}%, p99 {100 * (m(sy,1) / m(rb,1) - 1):+.1f}%")
+PY
+done
+echo
+
 echo "== 2. fixed rate well below saturation"
 # The server's unloaded latency as redis-benchmark sees it: one connection, one request at a time.
 "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" -c 1 -P 1 -n 50000 -t get -r 100000 --csv \
