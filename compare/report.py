@@ -36,6 +36,21 @@ def _limited(result):
     return " ⚠ client-limited" if result.get("client_limited") else ""
 
 
+def _throughput(result):
+    """The median run's throughput, its range over the repeats when there were several, and the
+    client-limited flag."""
+    low, high = result.get("spread", {}).get("throughput", [0, 0])
+    spread = f" ({low:,.0f}–{high:,.0f})" if result.get("repeats", 1) > 1 else ""
+    return _rate(result["throughput"]) + spread + _limited(result)
+
+
+def _p99(result):
+    """The median run's p99, with the range of the repeats' p99s when there were several."""
+    low, high = result.get("spread", {}).get("p99", [0, 0])
+    spread = f" ({_us(low)}–{_us(high)})" if result.get("repeats", 1) > 1 else ""
+    return _us(result["latency"]["p99"]) + spread
+
+
 # -- tables -----------------------------------------------------------------------------------
 def _table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -65,8 +80,8 @@ def _echo_table(results):
     for model, points in _measured(results, "echo"):
         for p in points:
             s = p["server"]
-            rows.append([model, p["connections"], _rate(p["throughput"]) + _limited(p),
-                         _us(p["latency"]["p50"]), _us(p["latency"]["p99"]),
+            rows.append([model, p["connections"], _throughput(p),
+                         _us(p["latency"]["p50"]), _p99(p),
                          _us(p["latency"]["p999"]),
                          f"{s['voluntary_switches_per_request']:.2f}",
                          f"{s['involuntary_switches_per_request']:.3f}",
@@ -89,8 +104,8 @@ def _getset_table(results):
 def _wait_table(results):
     rows = []
     for model, r in _measured(results, "wait"):
-        rows.append([model, r["connections"], _rate(r["throughput"]) + _limited(r),
-                     f"{r['concurrent_waits']:,.0f}", _us(r["latency"]["p99"])])
+        rows.append([model, r["connections"], _throughput(r),
+                     f"{r['concurrent_waits']:,.0f}", _p99(r)])
     return _table(["model", "connections", "throughput", "waits carried at once", "p99"], rows)
 
 
@@ -107,8 +122,7 @@ def _block_table(results):
 def _cpu_table(results):
     rows = []
     for model, r in _measured(results, "cpu"):
-        rows.append([model, _rate(r["throughput"]) + _limited(r), f"{r['cores_used']:.2f}",
-                     _us(r["latency"]["p99"])])
+        rows.append([model, _throughput(r), f"{r['cores_used']:.2f}", _p99(r)])
     return _table(["model", "throughput", "cores used", "p99"], rows)
 
 
@@ -295,7 +309,9 @@ def _machine_lines(results):
     if affected:
         lines.append("- mitigations (the rest: not affected): " + "; ".join(affected))
     lines.append(f"- run: {'--quick' if results['quick'] else 'full'}, "
-                 f"{results['elapsed_seconds']:.0f} s")
+                 f"{results['elapsed_seconds']:.0f} s; "
+                 + ("one run a point" if results["quick"] else
+                    "each point the median of repeated runs, their range in brackets"))
     return lines
 
 
