@@ -217,21 +217,7 @@ class Worker {
   }
 
   void Publish() {
-    if (live_ == nullptr) return;
-    std::lock_guard lock(live_->mutex);
-    live_->ok += stats.ok - stats.published_ok;
-    live_->errors += stats.errors - stats.published_errors;
-    live_->failed += stats.failed - stats.published_failed;
-    live_->sent += stats.sent - stats.published_sent;
-    stats.published_ok = stats.ok;
-    stats.published_errors = stats.errors;
-    stats.published_failed = stats.failed;
-    stats.published_sent = stats.sent;
-    live_->latency_interval.Merge(stats.latency_interval);
-    stats.latency_interval.Reset();
-    live_->max_lag_interval_ns = std::max(live_->max_lag_interval_ns, stats.max_lag_interval_ns);
-    stats.max_lag_interval_ns = 0;
-    live_->measuring = NowNs() >= warm_end_ns;
+    if (live_ != nullptr) stats.PublishTo(*live_, NowNs() >= warm_end_ns);
   }
 
   void Push(Connection* connection) {

@@ -293,21 +293,7 @@ class Worker {
   }
 
   void Publish() {
-    if (live_ == nullptr) return;
-    std::lock_guard lock(live_->mutex);
-    live_->ok += stats.ok - stats.published_ok;
-    live_->errors += stats.errors - stats.published_errors;
-    live_->failed += stats.failed - stats.published_failed;
-    live_->sent += stats.sent - stats.published_sent;
-    stats.published_ok = stats.ok;
-    stats.published_errors = stats.errors;
-    stats.published_failed = stats.failed;
-    stats.published_sent = stats.sent;
-    live_->latency_interval.Merge(stats.latency_interval);
-    stats.latency_interval.Reset();
-    live_->max_lag_interval_ns = std::max(live_->max_lag_interval_ns, stats.max_lag_interval_ns);
-    stats.max_lag_interval_ns = 0;
-    live_->measuring = NowNs() >= warm_end_ns;
+    if (live_ != nullptr) stats.PublishTo(*live_, NowNs() >= warm_end_ns);
   }
 
   LiveStats* live_;
@@ -619,6 +605,23 @@ void ThreadStats::MergeTotals(const ThreadStats& other) {
   if (connections_lost == 0) first_loss = other.first_loss;
   connections_lost += other.connections_lost;
   spin_ns += other.spin_ns;
+}
+
+void ThreadStats::PublishTo(LiveStats& live, bool measuring) {
+  std::lock_guard lock(live.mutex);
+  live.ok += ok - published_ok;
+  live.errors += errors - published_errors;
+  live.failed += failed - published_failed;
+  live.sent += sent - published_sent;
+  published_ok = ok;
+  published_errors = errors;
+  published_failed = failed;
+  published_sent = sent;
+  live.latency_interval.Merge(latency_interval);
+  latency_interval.Reset();
+  live.max_lag_interval_ns = std::max(live.max_lag_interval_ns, max_lag_interval_ns);
+  max_lag_interval_ns = 0;
+  live.measuring = measuring;
 }
 
 pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {

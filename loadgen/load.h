@@ -86,6 +86,8 @@ struct ThreadStats {
 
   // Adds another thread's figures (not the live ones).
   void MergeTotals(const ThreadStats& other);
+  // Hands what changed since the last call to the live figures (`measuring`: past the warm-up).
+  void PublishTo(LiveStats& live, bool measuring);
 };
 
 // A whole run as an engine saw it, whatever the protocol: turned into a result by MakeResult.
