@@ -15,9 +15,7 @@
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 #include <netdb.h>
-#include <sched.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -522,19 +520,9 @@ const char* StateName(grpc_connectivity_state state) {
 }  // namespace
 
 pb::LoadResult RunGrpcLoad(const LoadConfig& config, LiveStats* live) {
-  if (config.connections == 0 || config.threads == 0 || config.pipeline == 0) {
-    throw std::invalid_argument("--connections, --threads and --pipeline must be at least 1");
-  }
-  if (config.rate < 0) throw std::invalid_argument("--rate must not be negative");
+  const unsigned threads = PrepareRun(config);
   const Workload workload(ParseMix(config.mix), config.keys, config.key_dist,
                           ParseSizeRange(config.value_size));
-  const unsigned threads = std::min(config.threads, config.connections);
-
-  rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
-  }
 
   const std::string target = config.host + ":" + std::to_string(config.port);
   CheckReachable(config.host, config.port, target);

@@ -535,21 +535,24 @@ Histogram FromProto(const pb::Histogram& message) {
   return histogram;
 }
 
-pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
+unsigned PrepareRun(const LoadConfig& config) {
   if (config.connections == 0 || config.threads == 0 || config.pipeline == 0) {
     throw std::invalid_argument("--connections, --threads and --pipeline must be at least 1");
   }
   if (config.rate < 0) throw std::invalid_argument("--rate must not be negative");
-  const Workload workload(ParseMix(config.mix), config.keys, config.key_dist,
-                          ParseSizeRange(config.value_size));
-  const unsigned threads = std::min(config.threads, config.connections);
-
   // Thousands of connections need thousands of descriptors: raise the soft limit to the hard one.
   rlimit files{};
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
     files.rlim_cur = files.rlim_max;
     setrlimit(RLIMIT_NOFILE, &files);
   }
+  return std::min(config.threads, config.connections);
+}
+
+pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live) {
+  const unsigned threads = PrepareRun(config);
+  const Workload workload(ParseMix(config.mix), config.keys, config.key_dist,
+                          ParseSizeRange(config.value_size));
 
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned t = 0; t < threads; ++t) {

@@ -100,6 +100,11 @@ struct RunTotals {
   std::int64_t spin_window_ns = 0;  // the widest thread's window at the end; 0: no spinning
 };
 
+// What both engines check and set up before connecting: the counts are at least 1 and the rate
+// not negative (std::invalid_argument otherwise), and the descriptor limit is raised to the hard
+// one for thousands of connections. Returns the threads to run: at most one a connection.
+unsigned PrepareRun(const LoadConfig& config);
+
 // The result of a run: its spec, figures and histograms, and whether the client was the limit.
 pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run);
 
