@@ -233,14 +233,16 @@ const MixEntry& Workload::Pick(Random& random) const {
   return mix_.back();
 }
 
+std::size_t Workload::ValueSize(Random& random) const {
+  if (value_size_.min == value_size_.max) return value_size_.min;  // no draw for a fixed size
+  return value_size_.min + random.Below(value_size_.max - value_size_.min + 1);
+}
+
 void Workload::AppendRequest(std::string& out, Random& random) const {
   const MixEntry& entry = Pick(random);
   const Template& request = templates_[static_cast<std::size_t>(&entry - mix_.data())];
   // Drawn in this order (command, size, key) whatever the command, so a seed gives one sequence.
-  const std::size_t size =
-      value_size_.min == value_size_.max
-          ? value_size_.min
-          : value_size_.min + random.Below(value_size_.max - value_size_.min + 1);
+  const std::size_t size = ValueSize(random);
   out.append(request.head);
   if (request.has_key) AppendKeyDigits(out, keys_.Next(random));
   if (request.has_value) {
@@ -258,10 +260,7 @@ void Workload::AppendRequest(std::string& out, Random& random) const {
 Workload::Request Workload::ChooseRequest(Random& random, std::string* key) const {
   const MixEntry& entry = Pick(random);
   // Drawn in AppendRequest's order (command, size, key), so a seed gives the same choices.
-  const std::size_t size =
-      value_size_.min == value_size_.max
-          ? value_size_.min
-          : value_size_.min + random.Below(value_size_.max - value_size_.min + 1);
+  const std::size_t size = ValueSize(random);
   if (entry.kind == CommandKind::kGet || entry.kind == CommandKind::kSet ||
       entry.kind == CommandKind::kIncr) {
     key->assign(entry.kind == CommandKind::kIncr ? "counter:" : "key:");

@@ -94,6 +94,7 @@ class Workload {
     bool has_value = false;  // then a bulk value (SET, ECHO)
   };
   const MixEntry& Pick(Random& random) const;
+  std::size_t ValueSize(Random& random) const;  // of SET and ECHO values
 
   std::vector<MixEntry> mix_;
   std::vector<Template> templates_;  // one per mix entry
