@@ -5,13 +5,18 @@ dashboard must return data.
 Starts three servers (coroutine, thread_per_conn, prefork) on free loopback ports, a Prometheus (Debian's
 package, run directly with its own config and a temporary storage directory, never the system
 service) scraping them every second with each target labelled with its model, and drives them
-with the load generator (`switchyard load --metrics-port`, also scraped) or, in a build without
-it, redis-benchmark. Then it reads every expression of dashboards/*.json, substitutes Grafana's
-variables, evaluates it through Prometheus's HTTP API and fails if one errors or returns nothing.
-The dashboards' structure is checked too: fixed uid, datasource and model variables, rows, a unit
-on every panel.
+with the load generator (`switchyard load --metrics-port`, also scraped). Then it reads every
+expression of dashboards/*.json, substitutes Grafana's variables, evaluates it through
+Prometheus's HTTP API and fails if one errors or returns nothing. The dashboards' structure is
+checked too: fixed uid, datasource and model variables, rows, a unit on every panel.
+
+With --against URL it starts nothing and asks a running Prometheus instead (deploy/smoke.sh
+points it at the compose stack's): every query, for every model, as a range query over the last
+--window, as a Grafana panel showing that window would; a series with any point there counts.
 
 Usage: dashboards_test.py --switchyard BIN --prometheus BIN [--dashboards DIR]
+       dashboards_test.py --against http://127.0.0.1:9090 [--window 10m] [--scrape-seconds 5]
+                          [--models prefork,thread_per_conn,...]
 """
 import argparse
 import json
@@ -54,14 +59,17 @@ def start_server(binary, model):
     return process, int(match.group(1)), int(match.group(2))
 
 
-def has_load_generator(binary):
-    """True once `switchyard load` is built in (its subcommand is listed in --help)."""
-    usage = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
-    return re.search(r"^\s+load\b", usage, re.MULTILINE) is not None
-
-
-def query(prometheus, expr):
-    url = f"http://127.0.0.1:{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+def query(prometheus, expr, window_seconds=None):
+    """An instant query, or a range query over the last window_seconds; Prometheus's JSON answer.
+    prometheus is a port on 127.0.0.1 or a base URL."""
+    base = prometheus if isinstance(prometheus, str) else f"http://127.0.0.1:{prometheus}"
+    if window_seconds is None:
+        url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    else:
+        end = time.time()
+        url = f"{base}/api/v1/query_range?" + urllib.parse.urlencode(
+            {"query": expr, "start": end - window_seconds, "end": end,
+             "step": max(1, window_seconds // 200)})
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
             return json.load(response)
@@ -106,20 +114,56 @@ def check_structure(path, dashboard):
     return [f"{path.name}: {p}" for p in problems]
 
 
-def substitute(expr, models):
+def substitute(expr, models, scrape_seconds):
     # What Grafana does before sending a query: a multi-value variable becomes a regex
     # alternation; $__rate_interval is at least four scrape intervals.
     expr = expr.replace("${model}", "$model").replace("$model", "|".join(models))
-    return (expr.replace("$__rate_interval", f"{4 * SCRAPE_SECONDS}s")
-            .replace("$__interval", f"{SCRAPE_SECONDS}s"))
+    return (expr.replace("$__rate_interval", f"{4 * scrape_seconds}s")
+            .replace("$__interval", f"{scrape_seconds}s"))
+
+
+def check_queries(dashboards, prometheus, models, scrape_seconds, window_seconds=None):
+    """Evaluates every query of every dashboard; returns (how many, problems). The overview's
+    queries (a regex on the model) are asked for every model at once, the drill-down's for each
+    model alone, as a user picking it would."""
+    evaluated, problems = 0, []
+    for path in dashboards:
+        dashboard = json.loads(path.read_text())
+        for panel in panels(dashboard):
+            for target in panel.get("targets", []):
+                expr = target["expr"]
+                for chosen in ([models] if "=~" in expr else [[m] for m in models]):
+                    result = query(prometheus, substitute(expr, chosen, scrape_seconds),
+                                   window_seconds)
+                    evaluated += 1
+                    where = f"{path.name} / {panel['title']} / {target['refId']} {chosen}"
+                    if result.get("status") != "success":
+                        problems.append(f"{where}: {result.get('error')}")
+                    elif not result["data"]["result"]:
+                        problems.append(f"{where}: no data")
+    return evaluated, problems
+
+
+def seconds_of(duration):
+    match = re.fullmatch(r"(\d+)([smh])", duration)
+    if not match:
+        sys.exit(f"--window: {duration!r} is not a duration like 90s, 10m or 1h")
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--switchyard", required=True)
-    parser.add_argument("--prometheus", required=True)
+    parser.add_argument("--switchyard")
+    parser.add_argument("--prometheus")
     parser.add_argument("--dashboards", default=str(pathlib.Path(__file__).resolve().parent))
+    parser.add_argument("--against", help="a running Prometheus's base URL: start nothing")
+    parser.add_argument("--window", default="10m", help="with --against: how far back to look")
+    parser.add_argument("--scrape-seconds", type=int, default=5, help="with --against")
+    parser.add_argument("--models", default="prefork,thread_per_conn,thread_pool,fiber,"
+                        "coroutine,grpc", help="with --against")
     args = parser.parse_args()
+    if not args.against and not (args.switchyard and args.prometheus):
+        parser.error("give --switchyard and --prometheus, or --against")
 
     dashboards = sorted(pathlib.Path(args.dashboards).glob("*.json"))
     if not dashboards:
@@ -127,6 +171,13 @@ def main():
     problems = []
     for path in dashboards:
         problems += check_structure(path, json.loads(path.read_text()))
+
+    if args.against:
+        window = seconds_of(args.window)
+        evaluated, found = check_queries(dashboards, args.against.rstrip("/"),
+                                         args.models.split(","), args.scrape_seconds, window)
+        print(f"evaluated {evaluated} queries over the last {args.window} of {args.against}")
+        return report(problems + found)
 
     workdir = tempfile.mkdtemp(prefix="switchyard-dashboards-")
     children = []
@@ -137,19 +188,16 @@ def main():
             children.append(process)
             servers[model] = (port, metrics_port)
 
-        loadgen = has_load_generator(args.switchyard)
-        loadgen_ports = {model: free_port() for model in MODELS} if loadgen else {}
+        loadgen_ports = {model: free_port() for model in MODELS}
         scrape_configs = [{
             "job_name": "switchyard",
             "static_configs": [{"targets": [f"127.0.0.1:{m}"], "labels": {"model": model}}
                                for model, (_, m) in servers.items()],
+        }, {
+            "job_name": "switchyard-load",
+            "static_configs": [{"targets": [f"127.0.0.1:{p}"], "labels": {"model": model}}
+                               for model, p in loadgen_ports.items()],
         }]
-        if loadgen:
-            scrape_configs.append({
-                "job_name": "switchyard-load",
-                "static_configs": [{"targets": [f"127.0.0.1:{p}"], "labels": {"model": model}}
-                                   for model, p in loadgen_ports.items()],
-            })
         config = {"global": {"scrape_interval": f"{SCRAPE_SECONDS}s",
                              "evaluation_interval": f"{SCRAPE_SECONDS}s"},
                   "scrape_configs": scrape_configs}
@@ -174,45 +222,22 @@ def main():
         # rate needs samples in its last window.
         load = []
         for model, (port, _) in servers.items():
-            if loadgen:
-                command = [args.switchyard, "load", "--port", str(port), "--connections", "4",
-                           "--threads", "1", "--rate", "2000", "--duration", "5m",
-                           "--warmup", "0", "--mix", "get:50,set:50", "--quiet",
-                           "--metrics-port", str(loadgen_ports[model])]
-            else:
-                command = ["redis-benchmark", "-p", str(port), "-c", "4", "-n", "2000000000",
-                           "-t", "set,get", "-q"]
+            command = [args.switchyard, "load", "--port", str(port), "--connections", "4",
+                       "--threads", "1", "--rate", "2000", "--duration", "5m",
+                       "--warmup", "0", "--mix", "get:50,set:50", "--quiet",
+                       "--metrics-port", str(loadgen_ports[model])]
             load.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL))
         children += load
-        print(f"load: {'switchyard load' if loadgen else 'redis-benchmark (no load generator)'}"
-              f" on {', '.join(MODELS)}", flush=True)
+        print(f"load: switchyard load on {', '.join(MODELS)}", flush=True)
         up = f"sum(up{{job='switchyard'}})"
         wait_for(lambda: (query(prometheus_port, up)["data"]["result"] or [{"value": [0, "0"]}]
                           )[0]["value"][1] == str(len(MODELS)), 20, "every server target up")
         time.sleep(LOAD_SECONDS - 2)
 
-        evaluated = skipped = 0
-        for path in dashboards:
-            dashboard = json.loads(path.read_text())
-            for panel in panels(dashboard):
-                for target in panel.get("targets", []):
-                    expr = target["expr"]
-                    if "switchyard_loadgen_" in expr and not loadgen:
-                        skipped += 1
-                        continue
-                    # The overview compares the models; the drill-down shows one at a time.
-                    for models in ([MODELS] if "=~" in expr else [[m] for m in MODELS]):
-                        result = query(prometheus_port, substitute(expr, models))
-                        evaluated += 1
-                        where = f"{path.name} / {panel['title']} / {target['refId']} {models}"
-                        if result.get("status") != "success":
-                            problems.append(f"{where}: {result.get('error')}")
-                        elif not result["data"]["result"]:
-                            problems.append(f"{where}: no data")
-        print(f"evaluated {evaluated} queries"
-              + (f"; skipped {skipped} load-generator queries (no `switchyard load` in this build)"
-                 if skipped else ""))
+        evaluated, found = check_queries(dashboards, prometheus_port, MODELS, SCRAPE_SECONDS)
+        problems += found
+        print(f"evaluated {evaluated} queries")
     finally:
         for child in reversed(children):
             if child.poll() is None:
@@ -224,6 +249,10 @@ def main():
                 child.kill()
         shutil.rmtree(workdir, ignore_errors=True)
 
+    return report(problems)
+
+
+def report(problems):
     for problem in problems:
         print("FAIL:", problem)
     return 1 if problems else 0

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Smoke test of the compose stack on a machine with a Docker engine: builds the image, brings the
-# stack up, checks that every server target is up in Prometheus and that load is flowing, then
-# brings it down. Slow (it builds Switchyard in the image): not part of ./switchyard test.
+# stack up, checks that every server target is up in Prometheus and that load is flowing, waits
+# for the load service to go once through every scenario on every model (SCENARIO_SECONDS=5),
+# then asks the stack's Prometheus every query of every dashboard panel, for every model, over
+# that cycle (dashboards/dashboards_test.py --against): each must have data, as each panel of a
+# Grafana showing those minutes would. Then it brings the stack down. Slow (it builds Switchyard
+# in the image): not part of ./switchyard test.
 #
 # Where no registry can be reached, the Debian base image is made with debootstrap and
 # `docker import` (needs root and debootstrap), Prometheus comes from Debian's package in an image
 # built on that base, and Grafana is left out. The script says which it did.
 #
-# Usage: deploy/smoke.sh          (SMOKE_TIMEOUT, seconds to wait for each check, default 180)
+# Usage: deploy/smoke.sh   (SMOKE_TIMEOUT: seconds to wait for each check, default 180; the cycle
+#                          gets 15 minutes)
 set -euo pipefail
 cd "$(dirname "$0")"
 started=$(date +%s)
@@ -48,7 +53,7 @@ DOCKERFILE
   unset 'services[-1]'
 fi
 
-export SWITCHYARD_BASE_IMAGE="$base" PROMETHEUS_IMAGE="$prometheus_image" SCENARIO_SECONDS=10
+export SWITCHYARD_BASE_IMAGE="$base" PROMETHEUS_IMAGE="$prometheus_image" SCENARIO_SECONDS=5
 GRAFANA_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64)
 export GRAFANA_ADMIN_PASSWORD
 trap 'say "bringing the stack down"; "${compose[@]}" down -v >/dev/null 2>&1 || true' EXIT
@@ -58,6 +63,7 @@ build_started=$(date +%s)
 "${compose[@]}" build >/dev/null
 say "image built in $(($(date +%s) - build_started)) s"
 "${compose[@]}" up -d "${services[@]}" >/dev/null 2>&1 || "${compose[@]}" up -d "${services[@]}"
+stack_up=$(date +%s)
 
 query() {  # prints the JSON answer of a Prometheus instant query
   curl -fsS --get http://127.0.0.1:9090/api/v1/query --data-urlencode "query=$1" 2>/dev/null
@@ -83,6 +89,20 @@ until [[ -n "$(value 'sum(rate(switchyard_requests_total[30s])) > 0')" ]]; do
   sleep 2
 done
 say "load flowing: $(value 'sum(rate(switchyard_requests_total[30s]))') requests/s in all"
+
+# One whole cycle of the load service: until its second cycle starts.
+cycle_log() { "${compose[@]}" logs --no-color load 2>/dev/null; }
+until [[ $(cycle_log | grep -c 'load-cycle: prefork: echo, 10 connections') -ge 2 ]]; do
+  (($(date +%s) < stack_up + 900)) || fail "the load service did not finish a cycle in 15 minutes"
+  sleep 5
+done
+failed_runs=$(cycle_log | grep -c 'the run failed' || true)
+((failed_runs == 0)) || fail "the load service reported $failed_runs failed runs: $(cycle_log | grep -B2 'the run failed' | head -20)"
+say "load: one cycle of every scenario on every model, $(($(date +%s) - stack_up)) s after the stack came up; no run failed"
+window=$(( ($(date +%s) - stack_up) / 60 + 1 ))m
+python3 ../dashboards/dashboards_test.py --against http://127.0.0.1:9090 --window "$window" \
+  --scrape-seconds 5 || fail "a dashboard query has no data over the last $window"
+say "every dashboard query has data for every model over the last $window"
 
 if [[ " ${services[*]} " == *" grafana "* ]]; then
   until curl -fsS -u "admin:$GRAFANA_ADMIN_PASSWORD" \

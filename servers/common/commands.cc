@@ -234,11 +234,19 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
       if (argc != 3) {  // SET's options (EX, NX, ...) are outside the subset we serve
         metrics.RecordError(ErrorKind::kWrongArguments);
         resp::AppendError(out, "ERR syntax error");
-      } else if (store.Set(args[1], args[2]) == Store::Status::kOom) {
-        metrics.RecordError(ErrorKind::kOom);
-        resp::AppendError(out, "OOM command not allowed when used memory > 'store-bytes'.");
       } else {
-        resp::AppendSimple(out, "OK");
+        switch (store.Set(args[1], args[2])) {
+          case Store::Status::kOk:
+            resp::AppendSimple(out, "OK");
+            break;
+          case Store::Status::kAllocatorDamaged:
+            metrics.RecordError(ErrorKind::kStoreDamaged);
+            resp::AppendError(out, kAllocatorDamagedError);
+            break;
+          default:
+            metrics.RecordError(ErrorKind::kOom);
+            resp::AppendError(out, kOomError);
+        }
       }
       break;
     case CommandId::kDel: {
@@ -259,7 +267,11 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
           break;
         case Store::Status::kOom:
           metrics.RecordError(ErrorKind::kOom);
-          resp::AppendError(out, "OOM command not allowed when used memory > 'store-bytes'.");
+          resp::AppendError(out, kOomError);
+          break;
+        case Store::Status::kAllocatorDamaged:
+          metrics.RecordError(ErrorKind::kStoreDamaged);
+          resp::AppendError(out, kAllocatorDamagedError);
           break;
         default:
           metrics.RecordError(ErrorKind::kWrongArguments);
@@ -300,7 +312,9 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
                                 "\r\nswitchyard_model:" + context.config.model +
                                 "\r\nprocess_id:" + std::to_string(getpid()) +
                                 "\r\n\r\n# Stats\r\nstore_lock_repairs:" +
-                                std::to_string(context.store.lock_recoveries()) + "\r\n");
+                                std::to_string(context.store.lock_recoveries()) +
+                                "\r\nstore_allocator_damaged:" +
+                                (context.store.allocator_damaged() ? "1" : "0") + "\r\n");
       break;
     case CommandId::kSyCpu:
     case CommandId::kSyWait:

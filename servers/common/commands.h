@@ -39,6 +39,13 @@ const std::vector<std::string>& CommandLabels();
 // Longest SY.CPU / SY.WAIT / SY.BLOCK accepted, so a typo cannot park a connection for hours.
 inline constexpr std::int64_t kMaxSimulatedMicros = 60'000'000;
 
+// The store's refusals, in the same words for RESP and gRPC. The second has no Redis counterpart
+// (Redis has no shared allocator a killed process could leave half-updated; see store.cc).
+inline constexpr char kOomError[] = "OOM command not allowed when used memory > 'store-bytes'.";
+inline constexpr char kAllocatorDamagedError[] =
+    "ERR store allocator may be damaged (a process died inside it): writes that need new memory "
+    "are refused until the server restarts";
+
 struct CommandOutcome {
   enum class Kind { kReplied, kClose, kWait };
   Kind kind = Kind::kReplied;

@@ -198,7 +198,8 @@ class SlotCollector : public prometheus::Collectable {
       histogram.histogram.sample_sum = static_cast<double>(nanos) / 1e9;
       durations.push_back(std::move(histogram));
     }
-    const char* kinds[] = {"protocol", "unknown_command", "wrong_arguments", "limit", "oom"};
+    const char* kinds[] = {"protocol", "unknown_command", "wrong_arguments", "limit",
+                           "oom",      "store_damaged"};
     static_assert(std::size(kinds) == static_cast<std::size_t>(ErrorKind::kCount));
     for (std::size_t k = 0; k < std::size(kinds); ++k) {
       std::uint64_t total = 0;

@@ -51,9 +51,13 @@
 // The allocator. Boost's rbtree_best_fit guards its free-block tree with one lock for all shards.
 // That lock is robust too, so a death inside it never wedges the store, but the tree itself is
 // Boost's and cannot be checked or repaired: a process killed while it holds that lock (for the
-// length of one allocation or free: a new key, a delete, a value that changes size) may leave the
-// tree half-updated, and what follows is then unknown. Such a death is logged. This is the one
-// window this design does not close; in-place overwrites and reads never take that lock.
+// length of one allocation or free: a new key, a delete, a value that changes size) may have left
+// the tree half-updated. So the first locker to find its owner dead marks the allocator damaged,
+// in the lock itself (shared by every process), and from then on no process enters it again:
+// writes that need new memory fail with Status::kAllocatorDamaged, memory a delete or an overwrite
+// lets go is left allocated, and reads, deletes and in-place overwrites (same size, up to
+// kInPlaceBytes: most INCRs) go on, until the server restarts with a fresh store. The data already
+// stored stays readable: the shards never depend on the free-block tree.
 
 namespace switchyard {
 namespace {
@@ -74,17 +78,37 @@ void CrashIfAt(Store::CrashPoint point) {
 // (the stores of a dead thread still drain from its CPU's store buffer).
 void Commit() { std::atomic_signal_fence(std::memory_order_seq_cst); }
 
-// The segment allocator's locks, robust (see above). Boost asks a "mutex family" for both.
+// Thrown by the allocator's lock instead of entering a free-block tree that may be damaged. It
+// crosses Boost's allocate/deallocate (neither catches, neither is noexcept, and nothing is held
+// when it is thrown) and is caught in this file.
+struct AllocatorDamaged {};
+
+// The segment allocator's locks, robust (see above). Boost asks a "mutex family" for both; it
+// builds this one inside the segment, where every process sees the same `damaged` flag.
 struct AllocatorMutex : RobustMutex {
-  AllocatorMutex() : RobustMutex(/*recursive=*/false) {}
+  AllocatorMutex() : RobustMutex(/*recursive=*/false) { t_last_built = this; }
   void lock() {
-    if (LockAndReportDeadOwner()) {
-      std::cerr << "switchyard: store: a process died holding the allocator's lock; took it over. "
-                   "If it died mid-allocation the allocator may be damaged (see store.cc)\n";
+    if (damaged.load(std::memory_order_acquire)) throw AllocatorDamaged{};
+    if (LockAndReportDeadOwner() && !damaged.exchange(true)) {
+      std::cerr << "switchyard: store: a process died holding the allocator's lock, so the "
+                   "allocator may be damaged; writes that need new memory are refused from now "
+                   "on (reads, deletes and in-place overwrites go on). Restart the server to "
+                   "write again.\n";
+    }
+    // Also for a locker that was already waiting here when the owner's death was found.
+    if (damaged.load(std::memory_order_acquire)) {
+      unlock();
+      throw AllocatorDamaged{};
     }
     CrashIfAt(Store::CrashPoint::kAllocatorLocked);
   }
+
+  std::atomic<bool> damaged{false};  // lock-free, so it works across processes
+  // Boost keeps the allocator's header (and this mutex) private; Store::Impl picks the address up
+  // from here just after it builds its segment, in the same thread.
+  static thread_local AllocatorMutex* t_last_built;
 };
+thread_local AllocatorMutex* AllocatorMutex::t_last_built = nullptr;
 // Only for named objects and construction, which happen before any worker exists.
 struct AllocatorRecursiveMutex : RobustMutex {
   AllocatorRecursiveMutex() : RobustMutex(/*recursive=*/true) {}
@@ -162,9 +186,21 @@ struct Store::Shard {
     return nullptr;
   }
 
+  // Memory from the segment, or null when it does not fit. Throws AllocatorDamaged (the callers
+  // make every change after their allocations, so a throw leaves the shard as it was).
+  void* Allocate(std::size_t bytes) { return segment_manager->allocate(bytes, std::nothrow); }
+
+  // Gives memory back, unless the allocator is damaged: then it stays allocated (see above).
+  void Free(void* memory) {
+    try {
+      segment_manager->deallocate(memory);
+    } catch (const AllocatorDamaged&) {
+    }
+  }
+
   // A new value in the segment, or null when it does not fit. Needs no lock of the shard.
   Value* NewValue(std::string_view bytes) {
-    void* memory = segment_manager->allocate(sizeof(Value) + bytes.size(), std::nothrow);
+    void* memory = Allocate(sizeof(Value) + bytes.size());
     if (memory == nullptr) return nullptr;
     Value* value = new (memory) Value{bytes.size()};
     std::memcpy(value->data(), bytes.data(), bytes.size());
@@ -186,15 +222,15 @@ struct Store::Shard {
       node->value = fresh;
       Commit();
       CrashIfAt(CrashPoint::kValueSwapped);
-      segment_manager->deallocate(old);
+      Free(old);
       return Status::kOk;
     }
     if (table == nullptr || size >= table->bucket_count) Grow();
-    void* memory = segment_manager->allocate(sizeof(Node) + key.size(), std::nothrow);
+    void* memory = Allocate(sizeof(Node) + key.size());
     if (memory != nullptr && fresh == nullptr) fresh = NewValue(value);
     if (memory == nullptr || fresh == nullptr || table == nullptr) {
-      if (memory != nullptr) segment_manager->deallocate(memory);
-      if (fresh != nullptr) segment_manager->deallocate(fresh);
+      if (memory != nullptr) Free(memory);
+      if (fresh != nullptr) Free(fresh);
       return Status::kOom;
     }
     Node* node = new (memory) Node{{nullptr, nullptr}, fresh, hash, key.size()};
@@ -219,8 +255,8 @@ struct Store::Shard {
     Commit();
     CrashIfAt(CrashPoint::kUnlinked);
     --size;
-    segment_manager->deallocate(node->value.get());
-    segment_manager->deallocate(node);
+    Free(node->value.get());
+    Free(node);
     return true;
   }
 
@@ -244,8 +280,7 @@ struct Store::Shard {
   void Grow() {
     Table* old = table.get();
     const std::uint64_t count = old == nullptr ? kInitialBuckets : old->bucket_count * 2;
-    void* memory =
-        segment_manager->allocate(sizeof(Table) + count * sizeof(Ptr<Node>), std::nothrow);
+    void* memory = Allocate(sizeof(Table) + count * sizeof(Ptr<Node>));
     if (memory == nullptr) return;
     Table* fresh = new (memory) Table{count, old == nullptr ? 0u : 1u - old->link};
     for (std::uint64_t b = 0; b < count; ++b) new (&fresh->buckets()[b]) Ptr<Node>();
@@ -265,7 +300,7 @@ struct Store::Shard {
     table = fresh;
     Commit();
     CrashIfAt(CrashPoint::kRehashSwapped);
-    if (old != nullptr) segment_manager->deallocate(old);
+    if (old != nullptr) Free(old);
   }
 
   // After a death under the lock: finish a recorded in-place copy (copying again what was
@@ -302,6 +337,7 @@ struct Store::Impl {
   Impl(std::size_t bytes, std::size_t shards)
       : region(MapOrThrow(bytes)),
         segment(bip::create_only, region.get_address(), bytes),
+        allocator_mutex(AllocatorMutex::t_last_built),
         shards(BuildShards(segment, shards)),
         shard_count(shards) {}
 
@@ -322,6 +358,7 @@ struct Store::Impl {
   // Declared first so it is unmapped last, after `segment` (which owns nothing) is gone.
   bip::mapped_region region;
   Segment segment;
+  AllocatorMutex* allocator_mutex;  // In the segment, like everything below.
   Shard* shards;  // In the segment; children inherit the mapping at the same address.
   std::size_t shard_count;
 };
@@ -387,12 +424,16 @@ Store::Status Store::Set(std::string_view key, std::string_view value) {
   Shard& shard = ShardFor(hash);
   // A value too long to overwrite in place always needs new memory: allocating and copying it
   // before taking the shard lock keeps the lock for the pointer swap alone.
-  Value* fresh = nullptr;
-  if (value.size() > kInPlaceBytes && (fresh = shard.NewValue(value)) == nullptr) {
-    return Status::kOom;
+  try {
+    Value* fresh = nullptr;
+    if (value.size() > kInPlaceBytes && (fresh = shard.NewValue(value)) == nullptr) {
+      return Status::kOom;
+    }
+    const auto lock = shard.Lock();
+    return shard.Put(hash, key, value, fresh);
+  } catch (const AllocatorDamaged&) {
+    return Status::kAllocatorDamaged;
   }
-  const auto lock = shard.Lock();
-  return shard.Put(hash, key, value, fresh);
 }
 
 bool Store::Del(std::string_view key) {
@@ -413,7 +454,12 @@ Store::Status Store::Incr(std::string_view key, std::int64_t delta, std::int64_t
   if (__builtin_add_overflow(value, delta, &value)) return Status::kOverflow;
   char digits[20];  // "-9223372036854775808" is the longest.
   const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
-  const Status status = shard.Put(hash, key, std::string_view(digits, end - digits), nullptr);
+  Status status;
+  try {
+    status = shard.Put(hash, key, std::string_view(digits, end - digits), nullptr);
+  } catch (const AllocatorDamaged&) {
+    return Status::kAllocatorDamaged;
+  }
   if (status == Status::kOk) *result = value;
   return status;
 }
@@ -438,6 +484,10 @@ std::uint64_t Store::lock_recoveries() const {
   std::uint64_t count = 0;
   for (std::size_t i = 0; i < impl_->shard_count; ++i) count += impl_->shards[i].mu.recoveries();
   return count;
+}
+
+bool Store::allocator_damaged() const {
+  return impl_->allocator_mutex->damaged.load(std::memory_order_acquire);
 }
 
 void Store::CrashAtForTest(CrashPoint point) { g_crash_point = point; }

@@ -23,7 +23,9 @@ namespace switchyard {
 
 class Store {
  public:
-  enum class Status { kOk, kNotFound, kOom, kNotInteger, kOverflow };
+  // kAllocatorDamaged: a process died inside the segment allocator, which may be damaged, so no
+  // write that needs new memory is made any more (see store.cc); nothing changed.
+  enum class Status { kOk, kNotFound, kOom, kNotInteger, kOverflow, kAllocatorDamaged };
 
   // Maps `bytes` of anonymous shared memory and builds `shards` empty shards in it. Create it
   // before fork(): children inherit the mapping and share every key. Throws std::runtime_error with
@@ -44,15 +46,16 @@ class Store {
 
   // kOk (value copied under the lock, so never torn) or kNotFound.
   Status Get(std::string_view key, std::string* value) const;
-  // kOk or kOom. On kOom nothing changed: an existing value stays as it was.
+  // kOk, kOom or kAllocatorDamaged. On either error nothing changed: an existing value stays as
+  // it was.
   Status Set(std::string_view key, std::string_view value);
-  // True if the key existed.
+  // True if the key existed. Works with the allocator damaged too (the memory is then kept).
   bool Del(std::string_view key);
   // Atomic across every thread and process: read, add, write under the shard lock. A missing key
   // counts as 0. kNotInteger if the stored value is not a strict 64-bit decimal integer (Redis
   // string2ll rules: optional '-', no '+', no leading zeros except "0", no spaces, at most 20
-  // chars); kOverflow if the result would overflow int64; kOom if it cannot be stored. `*result` is
-  // written only on kOk.
+  // chars); kOverflow if the result would overflow int64; kOom or kAllocatorDamaged if it cannot
+  // be stored. `*result` is written only on kOk.
   Status Incr(std::string_view key, std::int64_t delta, std::int64_t* result);
 
   std::size_t bytes_total() const;  // Configured size.
@@ -62,6 +65,9 @@ class Store {
   // How many times, in any process, a shard lock was found with its owner dead and its shard
   // repaired. (A death inside the allocator is logged, not counted here: see store.cc.)
   std::uint64_t lock_recoveries() const;
+  // True once a process has found that another died holding the segment allocator's lock: from
+  // then on writes that need new memory get kAllocatorDamaged, in every process.
+  bool allocator_damaged() const;
 
   // Test hook, for tests that fork a child to be killed. From now on this process kills itself
   // with SIGKILL when it reaches `point`, holding whatever lock it holds there, as a worker killed

@@ -39,7 +39,6 @@ namespace {
 
 constexpr char kNotInteger[] = "ERR value is not an integer or out of range";
 constexpr char kOverflow[] = "ERR increment or decrement would overflow";
-constexpr char kOom[] = "OOM command not allowed when used memory > 'store-bytes'.";
 
 class KvService final : public kv::Kv::CallbackService {
  public:
@@ -77,8 +76,7 @@ class KvService final : public kv::Kv::CallbackService {
     if (auto* refused = RefuseIfStopping(call)) return refused;
     grpc::Status status = CheckSize(request->key());
     if (status.ok()) status = CheckSize(request->value());
-    if (status.ok() && context_.store.Set(request->key(), request->value()) == Store::Status::kOom)
-      status = Error(ErrorKind::kOom, grpc::StatusCode::RESOURCE_EXHAUSTED, kOom);
+    if (status.ok()) status = StoreRefusal(context_.store.Set(request->key(), request->value()));
     return Finish(call, CommandId::kSet, started, status);
   }
 
@@ -99,19 +97,20 @@ class KvService final : public kv::Kv::CallbackService {
     std::int64_t value = 0;
     grpc::Status status = CheckSize(request->key());
     if (status.ok()) {
-      switch (context_.store.Incr(request->key(), 1, &value)) {
+      const Store::Status outcome = context_.store.Incr(request->key(), 1, &value);
+      switch (outcome) {
         case Store::Status::kOk:
           reply->set_value(value);
           break;
         case Store::Status::kOverflow:
           status = Error(ErrorKind::kWrongArguments, grpc::StatusCode::OUT_OF_RANGE, kOverflow);
           break;
-        case Store::Status::kOom:
-          status = Error(ErrorKind::kOom, grpc::StatusCode::RESOURCE_EXHAUSTED, kOom);
-          break;
-        default:
+        case Store::Status::kNotInteger:
           status =
               Error(ErrorKind::kWrongArguments, grpc::StatusCode::INVALID_ARGUMENT, kNotInteger);
+          break;
+        default:
+          status = StoreRefusal(outcome);
       }
     }
     return Finish(call, CommandId::kIncr, started, status);
@@ -220,6 +219,20 @@ class KvService final : public kv::Kv::CallbackService {
   grpc::Status Error(ErrorKind kind, grpc::StatusCode code, const std::string& message) {
     context_.metrics.RecordError(kind);
     return grpc::Status(code, message);
+  }
+
+  // What a write's outcome means as a gRPC status: OK, or the store's refusal in RESP's words.
+  grpc::Status StoreRefusal(Store::Status outcome) {
+    switch (outcome) {
+      case Store::Status::kOk:
+        return grpc::Status::OK;
+      case Store::Status::kAllocatorDamaged:
+        // Not UNAVAILABLE, which invites retries: none helps until the server restarts.
+        return Error(ErrorKind::kStoreDamaged, grpc::StatusCode::FAILED_PRECONDITION,
+                     kAllocatorDamagedError);
+      default:
+        return Error(ErrorKind::kOom, grpc::StatusCode::RESOURCE_EXHAUSTED, kOomError);
+    }
   }
 
   // The RESP models refuse a bulk string over --max-bulk-bytes; so does this one.

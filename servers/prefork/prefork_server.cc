@@ -34,6 +34,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <stdexcept>
@@ -45,6 +46,7 @@
 #include "servers/common/run_queue_wait.h"
 #include "servers/common/session.h"
 #include "servers/common/shutdown_signal.h"
+#include "servers/common/store.h"
 
 namespace switchyard {
 namespace {
@@ -125,6 +127,10 @@ void ServeConnection(ServerContext& context, int fd) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);  // the supervisor's blocked signals are its own
+  // A test hook (prefork_test.cc): every worker kills itself with SIGKILL the first time it holds
+  // the store allocator's lock, as a worker killed at that instant would.
+  if (std::getenv("SWITCHYARD_TEST_DIE_IN_STORE_ALLOCATOR") != nullptr)
+    Store::CrashAtForTest(Store::CrashPoint::kAllocatorLocked);
 
   bool accept_failing = false;  // logged once a run of failures: a pool may have 256 of us
   while (!g_worker_stopping.load()) {

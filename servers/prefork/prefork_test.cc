@@ -1,6 +1,7 @@
 // What is particular to prefork: a worker killed outright is replaced while the other workers'
 // clients lose nothing, even when workers are killed again and again mid-request (some holding a
-// store lock); INCR from clients on different processes loses no update; the master's
+// store lock), and one killed inside the store's allocator turns off only writes that need memory;
+// INCR from clients on different processes loses no update; the master's
 // metrics sum every process, including workers that have exited; SIGTERM leaves no process
 // behind. Real server processes, real sockets, real signals.
 #include <dirent.h>
@@ -150,6 +151,62 @@ TEST(Prefork, SigkilledWorkerIsReplacedAndOtherClientsMidPipelineLoseNothing) {
   EXPECT_EQ(server.Stop(SIGTERM), 0);
   for (int pid : after) EXPECT_FALSE(Exists(pid)) << "worker " << pid << " left behind";
   EXPECT_FALSE(Exists(supervisor)) << "supervisor left behind";
+}
+
+// A worker killed while it holds the store allocator's lock (Boost's allocator, which cannot be
+// checked or repaired): the next worker to need it finds the death, and from then on every worker
+// refuses writes that need new memory with a clear error, counted, and goes on serving the rest.
+// The test hook makes every worker die at its first allocation, so the first SET kills one.
+TEST(Prefork, WorkerKilledInsideTheAllocatorTurnsOffOnlyWritesThatNeedMemory) {
+  constexpr std::size_t kWorkers = 4;
+  setenv("SWITCHYARD_TEST_DIE_IN_STORE_ALLOCATOR", "1", 1);
+  ServerProcess server("prefork", {"--workers", std::to_string(kWorkers)});
+  unsetenv("SWITCHYARD_TEST_DIE_IN_STORE_ALLOCATOR");
+  const int supervisor = SupervisorOf(server);
+  ASSERT_EQ(WaitForChildren(supervisor, kWorkers).size(), kWorkers);
+  Client bystander(server.port());  // connected before the death, on another worker
+
+  Client victim(server.port());
+  const int victim_pid = WorkerPid(victim);
+  Reply lost = victim.Command({"SET", "first", "v"});
+  EXPECT_FALSE(lost && lost->type == REDIS_REPLY_STATUS) << "the worker did not die";
+  std::set<int> after;
+  for (int attempt = 0; attempt < 500; ++attempt) {  // until reaped and replaced (10 s at most)
+    after = ChildrenOf(supervisor);
+    if (after.size() == kWorkers && !after.count(victim_pid)) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(after.size(), kWorkers);
+  EXPECT_FALSE(after.count(victim_pid)) << "the worker was not replaced";
+
+  Client client(server.port());
+  Reply refused = client.Command({"SET", "second", "v"});
+  ASSERT_TRUE(refused);
+  ASSERT_EQ(refused->type, REDIS_REPLY_ERROR);
+  EXPECT_EQ(std::string(refused->str, refused->len),
+            "ERR store allocator may be damaged (a process died inside it): writes that need new "
+            "memory are refused until the server restarts");
+  Reply incr = bystander.Command({"INCR", "counter"});  // a new key: needs memory
+  ASSERT_TRUE(incr);
+  EXPECT_EQ(incr->type, REDIS_REPLY_ERROR);
+  for (Client* c : {&client, &bystander}) {
+    Reply pong = c->Command({"PING"});
+    ASSERT_TRUE(pong);
+    EXPECT_EQ(std::string(pong->str, pong->len), "PONG");
+    Reply missing = c->Command({"GET", "second"});
+    ASSERT_TRUE(missing);
+    EXPECT_EQ(missing->type, REDIS_REPLY_NIL);
+    Reply deleted = c->Command({"DEL", "first", "second"});
+    ASSERT_TRUE(deleted);
+    EXPECT_EQ(deleted->type, REDIS_REPLY_INTEGER);
+  }
+  Reply info = client.Command({"INFO"});
+  ASSERT_TRUE(info);
+  EXPECT_NE(std::string(info->str, info->len).find("store_allocator_damaged:1"), std::string::npos);
+  EXPECT_EQ(MetricValue(ScrapeMetrics(server.metrics_port()),
+                        "switchyard_request_errors_total{kind=\"store_damaged\"}"),
+            2);
+  EXPECT_EQ(server.Stop(SIGTERM), 0);
 }
 
 TEST(Prefork, IncrFromEveryWorkerLosesNoUpdate) {
