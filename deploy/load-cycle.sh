@@ -25,7 +25,7 @@ scenarios=(
   "downstream wait 1ms, 500 connections|--connections 500 --mix sy.wait:1000 --rate 10k"
   "a few blocking among fast|--connections 50 --mix get:99,sy.block:10000:1 --rate 5k"
   "CPU-bound 100us|--connections 20 --mix sy.cpu:100 --rate 5k"
-  "idle connections|--connections 2000 --mix get --rate 200"
+  "idle connections|--connections 1000 --mix get --rate 100"
 )
 
 echo "load-cycle: ${seconds}s a scenario against $host"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of the compose stack on a machine with a Docker engine: builds the image, brings the
 # stack up, checks that every server target is up in Prometheus and that load is flowing, waits
-# for the load service to go once through every scenario on every model (SCENARIO_SECONDS=5),
+# for the load service to go once through every scenario on every model (SCENARIO_SECONDS=8),
 # then asks the stack's Prometheus every query of every dashboard panel, for every model, over
 # that cycle (dashboards/dashboards_test.py --against): each must have data, as each panel of a
 # Grafana showing those minutes would. Then it brings the stack down. Slow (it builds Switchyard
@@ -53,7 +53,7 @@ DOCKERFILE
   unset 'services[-1]'
 fi
 
-export SWITCHYARD_BASE_IMAGE="$base" PROMETHEUS_IMAGE="$prometheus_image" SCENARIO_SECONDS=5
+export SWITCHYARD_BASE_IMAGE="$base" PROMETHEUS_IMAGE="$prometheus_image" SCENARIO_SECONDS=8
 GRAFANA_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64)
 export GRAFANA_ADMIN_PASSWORD
 trap 'say "bringing the stack down"; "${compose[@]}" down -v >/dev/null 2>&1 || true' EXIT
