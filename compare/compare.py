@@ -170,38 +170,49 @@ class Runner:
         result["cores_used"] = result["server"]["cpu_seconds"] / result["server"]["wall_seconds"]
         return result
 
-    def idle(self, server, progress):
+    def idle(self, first_server, progress):
         points = []
-        for count in self.plan["idle_counts"]:
-            progress.step(f"{server.model} · {count} idle connections")
-            before = server.scrape()
-            if server.model in GRPC_MODELS:
-                # gRPC connections held by the load generator itself: each a READY channel that
-                # made one call, as each RESP connection below answered one PING.
-                with hold_idle_grpc_connections(self.binary, server.port, count, self.load_cpus,
-                                                timeout=30) as (opened, answered):
-                    time.sleep(0.5)  # let the server settle what it allocated for them
-                    after = server.scrape()
-            else:
-                sockets, answered = hold_idle_connections(server.port, count, timeout=5)
-                opened = len(sockets)
+        for index, count in enumerate(self.plan["idle_counts"]):
+            progress.step(f"{first_server.model} · {count} idle connections")
+            # A fresh server for each count: one that served the count before keeps what it
+            # allocated then (prefork's workers are touched by the first count, freed thread stacks
+            # are cached), so a second count on it would read too little.
+            server = first_server if index == 0 else self.start(first_server.model,
+                                                                self.server_cpus, "idle")
+            try:
+                points.append(self.idle_point(server, count))
+            finally:
+                if server is not first_server:
+                    server.stop()  # waits for its exit: the caller stops only the first
+        return points
+
+    def idle_point(self, server, count):
+        before = server.scrape()
+        if server.model in GRPC_MODELS:
+            # gRPC connections held by the load generator itself: each a READY channel that
+            # made one call, as each RESP connection below answered one PING.
+            with hold_idle_grpc_connections(self.binary, server.port, count, self.load_cpus,
+                                            timeout=30) as (opened, answered):
                 time.sleep(0.5)  # let the server settle what it allocated for them
                 after = server.scrape()
-                for conn in sockets:
-                    conn.close()
-            pss = after.get('switchyard_memory_bytes{kind="pss"}', 0) - before.get(
-                'switchyard_memory_bytes{kind="pss"}', 0)
-            rss = after.get('switchyard_memory_bytes{kind="rss"}', 0) - before.get(
-                'switchyard_memory_bytes{kind="rss"}', 0)
-            # Per connection served: one left waiting in the backlog costs the server nothing.
-            served = max(1, answered)
-            points.append({"connections": count, "opened": opened, "answered": answered,
-                           "pss_bytes_per_connection": pss / served,
-                           "rss_bytes_per_connection": rss / served,
-                           "os_threads": after.get("switchyard_os_threads", 0),
-                           "os_processes": after.get("switchyard_os_processes", 0)})
-            time.sleep(0.5)  # closed connections drain before the next count
-        return points
+        else:
+            sockets, answered = hold_idle_connections(server.port, count, timeout=5)
+            opened = len(sockets)
+            time.sleep(0.5)  # let the server settle what it allocated for them
+            after = server.scrape()
+            for conn in sockets:
+                conn.close()
+        pss = after.get('switchyard_memory_bytes{kind="pss"}', 0) - before.get(
+            'switchyard_memory_bytes{kind="pss"}', 0)
+        rss = after.get('switchyard_memory_bytes{kind="rss"}', 0) - before.get(
+            'switchyard_memory_bytes{kind="rss"}', 0)
+        # Per connection served: one left waiting in the backlog costs the server nothing.
+        served = max(1, answered)
+        return {"connections": count, "opened": opened, "answered": answered,
+                "pss_bytes_per_connection": pss / served,
+                "rss_bytes_per_connection": rss / served,
+                "os_threads": after.get("switchyard_os_threads", 0),
+                "os_processes": after.get("switchyard_os_processes", 0)}
 
     # -- one model ---------------------------------------------------------------------------
     def server_flags(self, scenario):
