@@ -172,6 +172,13 @@ bool IsHttpLine(std::string_view name) {
   return EqualsIgnoringCase(name, "post") || EqualsIgnoringCase(name, "host:");
 }
 
+// The reply to a write the store could not make (kOom, kAllocatorDamaged), counted.
+void StoreRefusal(Store::Status status, Metrics& metrics, std::string* out) {
+  const bool damaged = status == Store::Status::kAllocatorDamaged;
+  metrics.RecordError(damaged ? ErrorKind::kStoreDamaged : ErrorKind::kOom);
+  resp::AppendError(out, damaged ? kAllocatorDamagedError : kOomError);
+}
+
 }  // namespace
 
 void BurnCpu(std::chrono::microseconds micros) {
@@ -235,17 +242,11 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
         metrics.RecordError(ErrorKind::kWrongArguments);
         resp::AppendError(out, "ERR syntax error");
       } else {
-        switch (store.Set(args[1], args[2])) {
-          case Store::Status::kOk:
-            resp::AppendSimple(out, "OK");
-            break;
-          case Store::Status::kAllocatorDamaged:
-            metrics.RecordError(ErrorKind::kStoreDamaged);
-            resp::AppendError(out, kAllocatorDamagedError);
-            break;
-          default:
-            metrics.RecordError(ErrorKind::kOom);
-            resp::AppendError(out, kOomError);
+        const Store::Status status = store.Set(args[1], args[2]);
+        if (status == Store::Status::kOk) {
+          resp::AppendSimple(out, "OK");
+        } else {
+          StoreRefusal(status, metrics, out);
         }
       }
       break;
@@ -257,7 +258,8 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
     }
     case CommandId::kIncr: {
       std::int64_t result = 0;
-      switch (store.Incr(args[1], 1, &result)) {
+      const Store::Status status = store.Incr(args[1], 1, &result);
+      switch (status) {
         case Store::Status::kOk:
           resp::AppendInteger(out, result);
           break;
@@ -265,17 +267,12 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
           metrics.RecordError(ErrorKind::kWrongArguments);
           resp::AppendError(out, "ERR increment or decrement would overflow");
           break;
-        case Store::Status::kOom:
-          metrics.RecordError(ErrorKind::kOom);
-          resp::AppendError(out, kOomError);
-          break;
-        case Store::Status::kAllocatorDamaged:
-          metrics.RecordError(ErrorKind::kStoreDamaged);
-          resp::AppendError(out, kAllocatorDamagedError);
-          break;
-        default:
+        case Store::Status::kNotInteger:
           metrics.RecordError(ErrorKind::kWrongArguments);
           resp::AppendError(out, "ERR value is not an integer or out of range");
+          break;
+        default:
+          StoreRefusal(status, metrics, out);
       }
       break;
     }
