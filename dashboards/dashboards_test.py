@@ -73,8 +73,14 @@ def query(prometheus, expr, window_seconds=None):
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
             return json.load(response)
-    except urllib.error.HTTPError as error:  # a bad query is a 400 with a JSON body
-        return json.load(error)
+    except urllib.error.HTTPError as error:
+        # A bad query is a 400 with a JSON body; a Prometheus still starting answers 503 with
+        # plain text ("Service Unavailable").
+        body = error.read()
+        try:
+            return json.loads(body)
+        except ValueError:
+            return {"status": "error", "error": f"HTTP {error.code}: {body[:200]!r}"}
 
 
 def wait_for(condition, seconds, what):
