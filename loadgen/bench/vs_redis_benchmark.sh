@@ -9,11 +9,14 @@
 #   3. a 0.5 s stall of the server (SIGSTOP/SIGCONT) mid-run, which must show in the corrected p99
 #      (and, for contrast, what redis-benchmark reports across the same stall).
 # The server runs on one CPU and the load generators on another (taskset) when the machine has two.
-# Usage: loadgen/bench/vs_redis_benchmark.sh [REQUESTS]   (default 400000 per efficiency run)
+# Usage: loadgen/bench/vs_redis_benchmark.sh [REQUESTS]   (default 400000 per efficiency run;
+#        ROUNDS=3 efficiency rounds and SAME_ROUNDS=7 same-load rounds, taken in turn)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 REQUESTS="${1:-400000}"
+ROUNDS="${ROUNDS:-3}"        # efficiency rounds per setting
+SAME_ROUNDS="${SAME_ROUNDS:-7}"  # same-load rounds per connection count
 "$ROOT/switchyard" build --preset release
 SY="$ROOT/build/release/cli/switchyard"
 WORK="$(mktemp -d)"
@@ -36,26 +39,36 @@ echo
 cpu_of() { awk '{print $1 + $2}' "$1"; }
 json_field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); v=d; [v:=v[k] for k in sys.argv[2].split('.')]; print(v)" "$1" "$2"; }
 
-echo "== 1. requests per client CPU-second (closed loop, GET, 64-byte values, $REQUESTS requests)"
-printf '%-22s %14s %14s %14s %8s\n' "connections/pipeline" "redis-bench" "switchyard" "ratio" "sy p50"
+echo "== 1. requests per client CPU-second (closed loop, GET, 64-byte values, $REQUESTS requests;"
+echo "      $ROUNDS rounds taken in turn, medians, and each round's ratio)"
+printf '%-22s %14s %14s %9s  %s\n' "connections/pipeline" "redis-bench" "switchyard" "ratio" "rounds"
 for setting in "50 1" "50 16" "500 1"; do
   read -r conns depth <<<"$setting"
-  /usr/bin/time -f '%U %S' -o "$WORK/rb.time" "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" \
-    -c "$conns" -P "$depth" -n "$REQUESTS" -t get -r 100000 -d 64 --csv >"$WORK/rb.csv" 2>/dev/null
-  /usr/bin/time -f '%U %S' -o "$WORK/sy.time" "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" \
-    -c "$conns" -P "$depth" -n "$REQUESTS" --warmup 0 --mix get --keys 100000 -q \
-    --json "$WORK/sy.json" >/dev/null
-  rb=$(awk -v n="$REQUESTS" -v c="$(cpu_of "$WORK/rb.time")" 'BEGIN{printf "%.0f", n / c}')
-  sy=$(awk -v n="$REQUESTS" -v c="$(cpu_of "$WORK/sy.time")" 'BEGIN{printf "%.0f", n / c}')
-  printf '%-22s %14s %14s %13.2fx %8s\n' "$conns/$depth" "$rb" "$sy" "$(awk -v a="$sy" -v b="$rb" 'BEGIN{print a/b}')" \
-    "$(json_field "$WORK/sy.json" latency.p50)"
+  : >"$WORK/eff"
+  for ((round = 0; round < ROUNDS; round++)); do
+    /usr/bin/time -f '%U %S' -o "$WORK/rb.time" "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" \
+      -c "$conns" -P "$depth" -n "$REQUESTS" -t get -r 100000 -d 64 --csv >"$WORK/rb.csv" 2>/dev/null
+    /usr/bin/time -f '%U %S' -o "$WORK/sy.time" "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" \
+      -c "$conns" -P "$depth" -n "$REQUESTS" --warmup 0 --mix get --keys 100000 -q \
+      --json "$WORK/sy.json" >/dev/null
+    echo "$(cpu_of "$WORK/rb.time") $(cpu_of "$WORK/sy.time")" >>"$WORK/eff"
+  done
+  python3 - "$conns/$depth" "$REQUESTS" "$WORK/eff" <<'PY'
+import statistics, sys
+n = float(sys.argv[2])
+rounds = [tuple(map(float, line.split())) for line in open(sys.argv[3])]
+rb = statistics.median(n / r for r, _ in rounds)
+sy = statistics.median(n / s for _, s in rounds)
+each = " ".join(f"{r / s:.2f}x" for r, s in rounds)
+print(f"{sys.argv[1]:<22} {rb:14.0f} {sy:14.0f} {sy / rb:8.2f}x  {each}")
+PY
 done
 echo
 
-echo "== 2a. the same load: closed loop, 1 and 10 connections, GET; medians of 3 runs taken in turn"
+echo "== 2a. the same load: closed loop, 1 and 10 connections, GET; medians of $SAME_ROUNDS runs taken in turn"
 printf '%-12s %12s %12s %12s %12s\n' "connections" "rb p50" "sy p50" "rb p99" "sy p99"
 for conns in 1 10; do
-  for round in 1 2 3; do
+  for ((round = 0; round < SAME_ROUNDS; round++)); do
     "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" -c "$conns" -P 1 -n 30000 -t get -r 100000 --csv \
       --precision 3 2>/dev/null | tail -1 | tr -d '"' | awk -F, '{print $5 * 1000, $7 * 1000}' \
       >>"$WORK/same_rb_$conns"
