@@ -119,7 +119,7 @@ void PrintResult(std::ostream& out, const pb::LoadResult& result) {
                 result.client_cpu_seconds(), per_cpu_second);
   out << line;
   if (result.client_spin_seconds() > 0) {
-    std::snprintf(line, sizeof line, ", of which %.3f s spinning to send on time",
+    std::snprintf(line, sizeof line, ", of which %.3f s spinning to send and read on time",
                   result.client_spin_seconds());
     out << line;
   }
@@ -523,10 +523,11 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
       ->capture_default_str();
   load->add_option("--spin", options.spin,
                    "Open loop: wake this long before each request is due and spin to the exact "
-                   "time, so the client's own wake-up delay is not charged to the server as "
-                   "latency (costs about rate x spin of CPU, not counted as client load). auto "
-                   "learns it from how late this machine's sleeps end; 0 sleeps until each "
-                   "request is due")
+                   "time, and poll rather than sleep while a reply is owed (at most a quarter "
+                   "of the time), so the client's own wake-up delay is not charged to the server "
+                   "as latency (costs about rate x spin of CPU, not counted as client load). "
+                   "auto learns it from how late this machine's sleeps end; 0 sleeps until each "
+                   "request is due and each reply arrives")
       ->capture_default_str();
   load->add_flag("--busy-poll", config.busy_poll,
                  "Spin instead of sleeping between events: timers and replies are seen at once "
