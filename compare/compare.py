@@ -60,6 +60,15 @@ class Progress:
         self.done += 1
 
 
+class PartlyMeasured(Exception):
+    """A scenario that measured some of its points and could not go on: `points` are kept, and
+    `what` could not be measured, because of `why`."""
+
+    def __init__(self, points, what, why):
+        super().__init__(why)
+        self.points, self.what, self.why = points, what, why
+
+
 class Runner:
     def __init__(self, args):
         self.args = args
@@ -117,8 +126,8 @@ class Runner:
             except RuntimeError as e:
                 # A model that cannot take this many connections (prefork: its workers plus the
                 # listen backlog) keeps the points it did serve; larger counts would fail too.
-                self.not_measured[f"echo at {connections} connections and more"] = str(e)
-                break
+                raise PartlyMeasured(points, f"echo at {connections} connections and more",
+                                     str(e)) from e
         return points
 
     def getset(self, server, progress):
@@ -252,7 +261,6 @@ class Runner:
             # Stopped without waiting for its exit (stop_soon): it is idle by then, so the next
             # scenario's figures are not disturbed, and the run is shorter by its exit time.
             stopping.append(server)
-            self.not_measured = outcome["skipped"]  # where a scenario notes a point it could not run
             try:
                 problem = (verify_grpc(self.binary, server) if model in GRPC_MODELS
                            else verify(server.port))
@@ -260,6 +268,9 @@ class Runner:
                     outcome["skipped"]["all"] = f"failed verification: {problem}"
                     return
                 outcome["scenarios"][scenario] = getattr(self, scenario)(server, progress)
+            except PartlyMeasured as e:
+                outcome["scenarios"][scenario] = e.points
+                outcome["skipped"][e.what] = e.why
             except (ServerError, RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                 outcome["skipped"][scenario] = str(e)
             finally:
