@@ -265,11 +265,11 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
           break;
         case Store::Status::kOverflow:
           metrics.RecordError(ErrorKind::kWrongArguments);
-          resp::AppendError(out, "ERR increment or decrement would overflow");
+          resp::AppendError(out, kOverflowError);
           break;
         case Store::Status::kNotInteger:
           metrics.RecordError(ErrorKind::kWrongArguments);
-          resp::AppendError(out, "ERR value is not an integer or out of range");
+          resp::AppendError(out, kNotIntegerError);
           break;
         default:
           StoreRefusal(status, metrics, out);

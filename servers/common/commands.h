@@ -39,8 +39,11 @@ const std::vector<std::string>& CommandLabels();
 // Longest SY.CPU / SY.WAIT / SY.BLOCK accepted, so a typo cannot park a connection for hours.
 inline constexpr std::int64_t kMaxSimulatedMicros = 60'000'000;
 
-// The store's refusals, in the same words for RESP and gRPC. The second has no Redis counterpart
-// (Redis has no shared allocator a killed process could leave half-updated; see store.cc).
+// What the store's answers mean to a client, in the same words for RESP and gRPC: Redis's for INCR
+// and a full store; the damaged allocator has no Redis counterpart (Redis has no shared allocator
+// a killed process could leave half-updated; see store.cc).
+inline constexpr char kNotIntegerError[] = "ERR value is not an integer or out of range";
+inline constexpr char kOverflowError[] = "ERR increment or decrement would overflow";
 inline constexpr char kOomError[] = "OOM command not allowed when used memory > 'store-bytes'.";
 inline constexpr char kAllocatorDamagedError[] =
     "ERR store allocator may be damaged (a process died inside it): writes that need new memory "

@@ -37,9 +37,6 @@
 namespace switchyard {
 namespace {
 
-constexpr char kNotInteger[] = "ERR value is not an integer or out of range";
-constexpr char kOverflow[] = "ERR increment or decrement would overflow";
-
 class KvService final : public kv::Kv::CallbackService {
  public:
   explicit KvService(ServerContext& context) : context_(context) {}
@@ -103,11 +100,12 @@ class KvService final : public kv::Kv::CallbackService {
           reply->set_value(value);
           break;
         case Store::Status::kOverflow:
-          status = Error(ErrorKind::kWrongArguments, grpc::StatusCode::OUT_OF_RANGE, kOverflow);
+          status =
+              Error(ErrorKind::kWrongArguments, grpc::StatusCode::OUT_OF_RANGE, kOverflowError);
           break;
         case Store::Status::kNotInteger:
-          status =
-              Error(ErrorKind::kWrongArguments, grpc::StatusCode::INVALID_ARGUMENT, kNotInteger);
+          status = Error(ErrorKind::kWrongArguments, grpc::StatusCode::INVALID_ARGUMENT,
+                         kNotIntegerError);
           break;
         default:
           status = StoreRefusal(outcome);

@@ -47,12 +47,13 @@ std::set<int> ChildrenOf(int parent) {
   return children;
 }
 
-// Waits until `parent` has `count` children; returns them (fewer if it did not happen in 10 s).
-std::set<int> WaitForChildren(int parent, std::size_t count) {
+// Waits until `parent` has `count` children, none of them `gone` (a killed child: until it has
+// been reaped and replaced); returns them (as they were after 10 s if that did not happen).
+std::set<int> WaitForChildren(int parent, std::size_t count, int gone = 0) {
   std::set<int> children;
   for (int attempt = 0; attempt < 500; ++attempt) {
     children = ChildrenOf(parent);
-    if (children.size() == count) break;
+    if (children.size() == count && !children.count(gone)) break;
     std::this_thread::sleep_for(20ms);
   }
   return children;
@@ -141,7 +142,7 @@ TEST(Prefork, SigkilledWorkerIsReplacedAndOtherClientsMidPipelineLoseNothing) {
   EXPECT_FALSE(dead && dead->type == REDIS_REPLY_STATUS) << "the killed worker still answered";
 
   // The pool is back to N, with a new process in the dead one's place.
-  const std::set<int> after = WaitForChildren(supervisor, kWorkers);
+  const std::set<int> after = WaitForChildren(supervisor, kWorkers, victim_pid);
   EXPECT_EQ(after.size(), kWorkers);
   EXPECT_FALSE(after.count(victim_pid));
   EXPECT_EQ(MetricValue(ScrapeMetrics(server.metrics_port()), "switchyard_os_processes"),
@@ -170,12 +171,7 @@ TEST(Prefork, WorkerKilledInsideTheAllocatorTurnsOffOnlyWritesThatNeedMemory) {
   const int victim_pid = WorkerPid(victim);
   Reply lost = victim.Command({"SET", "first", "v"});
   EXPECT_FALSE(lost && lost->type == REDIS_REPLY_STATUS) << "the worker did not die";
-  std::set<int> after;
-  for (int attempt = 0; attempt < 500; ++attempt) {  // until reaped and replaced (10 s at most)
-    after = ChildrenOf(supervisor);
-    if (after.size() == kWorkers && !after.count(victim_pid)) break;
-    std::this_thread::sleep_for(20ms);
-  }
+  const std::set<int> after = WaitForChildren(supervisor, kWorkers, victim_pid);
   EXPECT_EQ(after.size(), kWorkers);
   EXPECT_FALSE(after.count(victim_pid)) << "the worker was not replaced";
 
