@@ -59,10 +59,9 @@ def start_server(binary, model):
     return process, int(match.group(1)), int(match.group(2))
 
 
-def query(prometheus, expr, window_seconds=None):
-    """An instant query, or a range query over the last window_seconds; Prometheus's JSON answer.
-    prometheus is a port on 127.0.0.1 or a base URL."""
-    base = prometheus if isinstance(prometheus, str) else f"http://127.0.0.1:{prometheus}"
+def query(base, expr, window_seconds=None):
+    """An instant query, or a range query over the last window_seconds, to the Prometheus at
+    `base` (its URL); Prometheus's JSON answer."""
     if window_seconds is None:
         url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     else:
@@ -211,6 +210,7 @@ def main():
         with open(config_path, "w") as f:
             json.dump(config, f)  # JSON is YAML
         prometheus_port = free_port()
+        prometheus = f"http://127.0.0.1:{prometheus_port}"
         children.append(subprocess.Popen(
             [args.prometheus, f"--config.file={config_path}",
              f"--storage.tsdb.path={os.path.join(workdir, 'data')}",
@@ -219,7 +219,7 @@ def main():
 
         def ready():
             try:
-                return query(prometheus_port, "up")["status"] == "success"
+                return query(prometheus, "up")["status"] == "success"
             except OSError:
                 return False
         wait_for(ready, 30, "Prometheus to answer")
@@ -237,11 +237,11 @@ def main():
         children += load
         print(f"load: switchyard load on {', '.join(MODELS)}", flush=True)
         up = f"sum(up{{job='switchyard'}})"
-        wait_for(lambda: (query(prometheus_port, up)["data"]["result"] or [{"value": [0, "0"]}]
+        wait_for(lambda: (query(prometheus, up)["data"]["result"] or [{"value": [0, "0"]}]
                           )[0]["value"][1] == str(len(MODELS)), 20, "every server target up")
         time.sleep(LOAD_SECONDS - 2)
 
-        evaluated, found = check_queries(dashboards, prometheus_port, MODELS, SCRAPE_SECONDS)
+        evaluated, found = check_queries(dashboards, prometheus, MODELS, SCRAPE_SECONDS)
         problems += found
         print(f"evaluated {evaluated} queries")
     finally:

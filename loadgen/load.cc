@@ -234,8 +234,8 @@ class Worker {
   void AddImminent(Connection* connection) { imminent_.push_back(connection); }
 
   // Requests sent and not yet answered, on every connection of this thread.
-  void RequestsSent(std::size_t count, std::int64_t now) {
-    awaiting_replies_ += count;
+  void RequestSent(std::int64_t now) {
+    ++awaiting_replies_;
     last_send_ns_ = now;
   }
   void RepliesReceived(std::size_t count) { awaiting_replies_ -= count; }
@@ -388,7 +388,7 @@ void Connection::SendDue() {
     const std::int64_t intended = schedule_->Next();
     worker_.workload.AppendRequest(out_, random_);
     in_flight_.Push({intended, now});
-    worker_.RequestsSent(1, now);
+    worker_.RequestSent(now);
     --quota_;
     if (intended >= worker_.warm_end_ns) {
       const std::int64_t lag = now - intended;
@@ -407,7 +407,7 @@ void Connection::SendClosedLoop(std::size_t count, std::int64_t now) {
   for (std::size_t i = 0; i < count && Sending(now); ++i) {
     worker_.workload.AppendRequest(out_, random_);
     in_flight_.Push({now, now});
-    worker_.RequestsSent(1, now);
+    worker_.RequestSent(now);
     --quota_;
     if (now >= worker_.warm_end_ns) {
       ++stats.sent;
