@@ -92,7 +92,9 @@ TEST(MixTest, RequestsAreExactRespWithFixedWidthKeys) {
   std::string out;
   workload.AppendRequest(out, random);
   EXPECT_EQ(out, "*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000000\r\n");
-  const Workload incr(ParseMix("incr"), 1000000, "uniform", ParseSizeRange("64"));
+  // Over a million keys, so that both 6-digit halves of the number are written.
+  const Workload incr(ParseMix("incr"), 3000000, "uniform", ParseSizeRange("64"));
+  int above_a_million = 0;
   for (int i = 0; i < 1000; ++i) {
     out.clear();
     incr.AppendRequest(out, random);
@@ -100,8 +102,10 @@ TEST(MixTest, RequestsAreExactRespWithFixedWidthKeys) {
               std::string("*2\r\n$4\r\nINCR\r\n$20\r\ncounter:000000123456\r\n").size());
     const std::string digits = out.substr(out.size() - 14, 12);
     ASSERT_EQ(digits.find_first_not_of("0123456789"), std::string::npos) << out;
-    ASSERT_LT(std::stoull(digits), 1000000u);
+    ASSERT_LT(std::stoull(digits), 3000000u) << out;  // halves in their places
+    above_a_million += std::stoull(digits) >= 1000000u ? 1 : 0;
   }
+  EXPECT_NEAR(above_a_million, 667, 100);
   const Workload set(ParseMix("set"), 1, "uniform", ParseSizeRange("5"));
   out.clear();
   set.AppendRequest(out, random);
