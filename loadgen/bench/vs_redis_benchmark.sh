@@ -153,8 +153,8 @@ if command -v tcpdump >/dev/null && ((EUID == 0)); then
 import sys
 rate, rb50, rb99, wrb50, wrb99, sy50, sy99, wsy50, wsy99 = map(float, sys.argv[1:])
 print(f"captured round at {rate:.0f}/s (p50 / p99): the server's part on the wire, what the tool reported, the tool's share")
-print(f"  redis-benchmark -c 1  {wrb50:6.1f} / {wrb99:6.1f}us   {rb50:6.1f} / {rb99:6.1f}us   +{rb50 - wrb50:.1f} / {rb99 - wrb99:+.1f}us")
-print(f"  switchyard --rate R   {wsy50:6.1f} / {wsy99:6.1f}us   {sy50:6.1f} / {sy99:6.1f}us   +{sy50 - wsy50:.1f} / {sy99 - wsy99:+.1f}us")
+print(f"  redis-benchmark -c 1  {wrb50:6.1f} / {wrb99:6.1f}us   {rb50:6.1f} / {rb99:6.1f}us   {rb50 - wrb50:+.1f} / {rb99 - wrb99:+.1f}us")
+print(f"  switchyard --rate R   {wsy50:6.1f} / {wsy99:6.1f}us   {sy50:6.1f} / {sy99:6.1f}us   {sy50 - wsy50:+.1f} / {sy99 - wsy99:+.1f}us")
 PY
 else
   echo "(no wire view: tcpdump missing or not root)"
