@@ -71,17 +71,23 @@ PY
 done
 echo
 
+rb_get() {  # CONNECTIONS REQUESTS -> redis-benchmark's "requests/s p50_us p99_us", closed loop
+  "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" -c "$1" -P 1 -n "$2" -t get -r 100000 --csv \
+    --precision 3 2>/dev/null | tail -1 | tr -d '"' | awk -F, '{print $2, $5 * 1000, $7 * 1000}'
+}
+latency_of() {  # JSON -> a switchyard load result's "requests/s p50_us p99_us"
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); l=r['latency']
+print(r['throughput'], l['p50'] * 1e6, l['p99'] * 1e6)" "$1"
+}
+
 echo "== 2a. the same load: closed loop, 1 and 10 connections, GET; medians of $SAME_ROUNDS runs taken in turn"
 printf '%-12s %12s %12s %12s %12s\n' "connections" "rb p50" "sy p50" "rb p99" "sy p99"
 for conns in 1 10; do
   for ((round = 0; round < SAME_ROUNDS; round++)); do
-    "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" -c "$conns" -P 1 -n 30000 -t get -r 100000 --csv \
-      --precision 3 2>/dev/null | tail -1 | tr -d '"' | awk -F, '{print $5 * 1000, $7 * 1000}' \
-      >>"$WORK/same_rb_$conns"
+    rb_get "$conns" 30000 | cut -d' ' -f2- >>"$WORK/same_rb_$conns"
     "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" -c "$conns" -n 30000 --warmup 0 --mix get \
       --keys 100000 -q --json "$WORK/same.json" >/dev/null
-    python3 -c "import json,sys; l=json.load(open(sys.argv[1]))['latency']; print(l['p50']*1e6, l['p99']*1e6)" \
-      "$WORK/same.json" >>"$WORK/same_sy_$conns"
+    latency_of "$WORK/same.json" | cut -d' ' -f2- >>"$WORK/same_sy_$conns"
   done
   python3 - "$conns" "$WORK/same_rb_$conns" "$WORK/same_sy_$conns" <<'PY'
 import statistics, sys
@@ -99,20 +105,15 @@ echo "   (redis-benchmark -c 1 runs back to back at some rate R; switchyard then
 echo "   uniform arrivals on 10 connections: the server sees the same requests at the same rate, far"
 echo "   below its saturation. $RATE_ROUNDS rounds taken in turn, medians. --busy-poll: a client that"
 echo "   never sleeps, the nearest a client gets to the server's own latency)"
-rb_get() {  # redis-benchmark -c 1 -> "requests/s p50_us p99_us"
-  "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" -c 1 -P 1 -n "$1" -t get -r 100000 --csv \
-    --precision 3 2>/dev/null | tail -1 | tr -d '"' | awk -F, '{print $2, $5 * 1000, $7 * 1000}'
-}
 sy_rate() {  # RATE JSON [FLAGS...] -> "achieved p50_us p99_us"
   local rate="$1" json="$2"
   shift 2
   "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" -c 10 --rate "$rate" -d 5s --warmup 1s --mix get \
     --keys 100000 -q "$@" --json "$json" >"$json.txt"
-  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); l=r['latency']
-print(r['throughput'], l['p50'] * 1e6, l['p99'] * 1e6)" "$json"
+  latency_of "$json"
 }
 for ((round = 0; round < RATE_ROUNDS; round++)); do
-  read -r rate rb50 rb99 < <(rb_get 40000)
+  read -r rate rb50 rb99 < <(rb_get 1 40000)
   rate=${rate%.*}
   echo "$rate $rb50 $rb99 $(sy_rate "$rate" "$WORK/fixed.json") $(sy_rate "$rate" "$WORK/busy.json" --busy-poll)" \
     >>"$WORK/fixed"
@@ -144,7 +145,7 @@ if command -v tcpdump >/dev/null && ((EUID == 0)); then
     kill -TERM "$tcpdump"
     wait "$tcpdump" || true
   }
-  read -r rate rb50 rb99 < <(capture "$WORK/rb.pcap" rb_get 40000)
+  read -r rate rb50 rb99 < <(capture "$WORK/rb.pcap" rb_get 1 40000)
   rate=${rate%.*}
   read -r _ sy50 sy99 < <(capture "$WORK/sy.pcap" sy_rate "$rate" "$WORK/wire.json")
   read -r _ wrb50 wrb99 < <("$ROOT/loadgen/bench/wire_latency.py" "$WORK/rb.pcap" "$PORT" 0.5)
