@@ -5,7 +5,8 @@
 #   2. accuracy: (a) the same closed-loop load through both tools; (b) a fixed rate well below
 #      saturation, the rate redis-benchmark's one connection reaches (it has no fixed-rate mode,
 #      so that is the same load): achieved rate within 1% of the target, and p50/p99 beside
-#      redis-benchmark's, and, where tcpdump can run, beside the server's part as loopback saw it
+#      redis-benchmark's, beside redis-benchmark's own repeat (how finely this machine can tell
+#      two runs apart) and, where tcpdump can run, beside the server's part as loopback saw it
 #      (wire_latency.py); (c) a fifth of that rate, where each request finds the server idle;
 #   3. a 0.5 s stall of the server (SIGSTOP/SIGCONT) mid-run, which must show in the corrected p99
 #      (and, for contrast, what redis-benchmark reports across the same stall).
@@ -94,8 +95,10 @@ import statistics, sys
 rb = [list(map(float, l.split())) for l in open(sys.argv[2])]
 sy = [list(map(float, l.split())) for l in open(sys.argv[3])]
 m = lambda runs, i: statistics.median(r[i] for r in runs)
+span = lambda runs, i: f"{min(r[i] for r in runs):.0f}-{max(r[i] for r in runs):.0f}"
 print(f"{sys.argv[1]:<12} {m(rb,0):10.1f}us {m(sy,0):10.1f}us {m(rb,1):10.1f}us {m(sy,1):10.1f}us"
-      f"   p50 {100 * (m(sy,0) / m(rb,0) - 1):+.1f}%, p99 {100 * (m(sy,1) / m(rb,1) - 1):+.1f}%")
+      f"   p50 {100 * (m(sy,0) / m(rb,0) - 1):+.1f}%, p99 {100 * (m(sy,1) / m(rb,1) - 1):+.1f}%"
+      f"   (runs' p99: redis-benchmark {span(rb,1)}, switchyard {span(sy,1)} us)")
 PY
 done
 echo
@@ -112,11 +115,13 @@ sy_rate() {  # RATE JSON [FLAGS...] -> "achieved p50_us p99_us"
     --keys 100000 -q "$@" --json "$json" >"$json.txt"
   latency_of "$json"
 }
+# Each round ends with redis-benchmark once more, the same run again: how far the tool moves
+# from itself a minute later is how finely this machine can compare two tools at all.
 for ((round = 0; round < RATE_ROUNDS; round++)); do
   read -r rate rb50 rb99 < <(rb_get 1 40000)
   rate=${rate%.*}
   echo "$rate $rb50 $rb99 $(sy_rate "$rate" "$WORK/fixed.json") $(sy_rate "$rate" "$WORK/busy.json" --busy-poll)" \
-    >>"$WORK/fixed"
+    "$(rb_get 1 40000 | cut -d' ' -f2-)" >>"$WORK/fixed"
 done
 python3 - "$WORK/fixed" <<'PY'
 import statistics, sys
@@ -129,6 +134,9 @@ print(f"{'redis-benchmark -c 1':22} {m(1):8.1f}us {m(2):8.1f}us")
 print(f"{'switchyard --rate R':22} {m(4):8.1f}us {m(5):8.1f}us   p50 {100 * (m(4) / m(1) - 1):+.1f}%,"
       f" p99 {100 * (m(5) / m(2) - 1):+.1f}% against redis-benchmark")
 print(f"{'  the same, --busy-poll':22} {m(7):8.1f}us {m(8):8.1f}us")
+moved = lambda i: " ".join(f"{100 * (r[i + 8] / r[i] - 1):+.0f}%" for r in rows)
+print(f"redis-benchmark against itself, the same run again at each round's end: p50 {moved(1)},"
+      f" p99 {moved(2)}")
 PY
 # The third view: tcpdump on loopback (root only) times each request from its segment to the
 # server's reply segment, which leaves out both clients' own costs. One more round of each tool,
