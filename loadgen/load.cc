@@ -4,6 +4,8 @@
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <algorithm>
 #include <asio.hpp>
@@ -170,7 +172,8 @@ class Connection {
   void Flush();
   void DoWrite();
   void DoRead();
-  void OnReceived(std::size_t received);
+  void ReadStamped();
+  void OnReceived(std::size_t received, std::int64_t pickup_ns);
   void ArmTimer();
   bool Sending(std::int64_t intended_ns) const;
   void FinishIfIdle();
@@ -187,6 +190,9 @@ class Connection {
   bool write_in_progress_ = false;
   std::vector<char> in_;
   std::size_t in_used_ = 0;
+  // Open loop: replies are read with the kernel's receive time (SO_TIMESTAMPNS), which gives how
+  // long each read's reply waited for this thread: the load generator's own share of a latency.
+  bool stamped_reads_ = false;
   InFlightQueue in_flight_;
   bool done_ = false;
 };
@@ -345,6 +351,11 @@ void Connection::Start() {
     FinishIfIdle();
     return;
   }
+  if (schedule_) {
+    const int on = 1;
+    stamped_reads_ =
+        setsockopt(socket_.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
+  }
   DoRead();
   if (schedule_) {
     ArmTimer();
@@ -456,6 +467,20 @@ void Connection::DoRead() {
     }
     in_.resize(in_.size() * 2);
   }
+  if (stamped_reads_) {
+    // Waits, then reads with recvmsg for the timestamp (asio's reads drop control messages).
+    // The wait costs an epoll_ctl each time, so closed loop, where CPU a request is judged,
+    // keeps asio's read.
+    socket_.async_wait(tcp::socket::wait_read, [this](std::error_code error) {
+      if (done_) return;
+      if (error) {
+        Fail(error.message());
+        return;
+      }
+      ReadStamped();
+    });
+    return;
+  }
   socket_.async_read_some(
       asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
       [this](std::error_code error, std::size_t received) {
@@ -464,11 +489,46 @@ void Connection::DoRead() {
           Fail(error == asio::error::eof ? "closed by the server" : error.message());
           return;
         }
-        OnReceived(received);
+        OnReceived(received, -1);
       });
 }
 
-void Connection::OnReceived(std::size_t received) {
+void Connection::ReadStamped() {
+  iovec space{in_.data() + in_used_, in_.size() - in_used_};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+  msghdr message{};
+  message.msg_iov = &space;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  const ssize_t received = recvmsg(socket_.native_handle(), &message, MSG_DONTWAIT);
+  if (received < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      DoRead();
+    } else {
+      Fail(std::strerror(errno));
+    }
+    return;
+  }
+  if (received == 0) {
+    Fail("closed by the server");
+    return;
+  }
+  // The time the last segment read reached this socket (CLOCK_REALTIME, as the kernel stamps).
+  std::int64_t pickup_ns = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    timespec arrived{}, now{};
+    std::memcpy(&arrived, CMSG_DATA(c), sizeof arrived);
+    clock_gettime(CLOCK_REALTIME, &now);
+    pickup_ns = std::max<std::int64_t>(
+        0, (now.tv_sec - arrived.tv_sec) * 1'000'000'000LL + (now.tv_nsec - arrived.tv_nsec));
+  }
+  OnReceived(static_cast<std::size_t>(received), pickup_ns);
+}
+
+// `pickup_ns`: how long the data waited in the socket before this read (-1: not known).
+void Connection::OnReceived(std::size_t received, std::int64_t pickup_ns) {
   in_used_ += received;
   const std::int64_t now = NowNs();
   ThreadStats& stats = worker_.stats;
@@ -482,6 +542,7 @@ void Connection::OnReceived(std::size_t received) {
     stats.uncorrected.RecordCount(run_uncorrected, run_length);
   };
   const char* failure = nullptr;
+  bool measured = false;  // a reply past the warm-up was read
   while (true) {
     std::size_t consumed = 0;
     bool is_error = false;
@@ -510,10 +571,13 @@ void Connection::OnReceived(std::size_t received) {
       run_length = 0;
     }
     ++run_length;
+    measured = true;
     ++(is_error ? stats.errors : stats.ok);
     stats.last_reply_ns = now;
   }
   record_run();
+  // Once a read, like the wait it measures (replies read together waited together).
+  if (pickup_ns >= 0 && measured) stats.reply_pickup.Record(static_cast<std::uint64_t>(pickup_ns));
   worker_.RepliesReceived(replies);
   if (failure != nullptr) {
     Fail(failure);
@@ -652,6 +716,7 @@ void ThreadStats::MergeTotals(const ThreadStats& other) {
   latency.Merge(other.latency);
   uncorrected.Merge(other.uncorrected);
   schedule_lag.Merge(other.schedule_lag);
+  reply_pickup.Merge(other.reply_pickup);
   ok += other.ok;
   errors += other.errors;
   failed += other.failed;
@@ -729,9 +794,11 @@ pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
   FillLatency(total.latency, result.mutable_latency());
   FillLatency(total.uncorrected, result.mutable_latency_uncorrected());
   FillLatency(total.schedule_lag, result.mutable_schedule_lag());
+  FillLatency(total.reply_pickup, result.mutable_reply_pickup());
   ToProto(total.latency, result.mutable_histogram());
   ToProto(total.uncorrected, result.mutable_histogram_uncorrected());
   ToProto(total.schedule_lag, result.mutable_histogram_schedule_lag());
+  ToProto(total.reply_pickup, result.mutable_histogram_reply_pickup());
 
   // Was the load generator the limit? Its CPU near the ceiling it may use, or (open loop) sending
   // late against its own schedule or short of the rate asked for. gRPC runs I/O on threads of its

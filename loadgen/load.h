@@ -74,6 +74,7 @@ std::int64_t SpinWindowNs(double spin_seconds);
 // Everything one engine thread measures; merged exactly into the run's totals at the end.
 struct ThreadStats {
   Histogram latency, uncorrected, schedule_lag;
+  Histogram reply_pickup;  // open loop: how long replies waited in the socket for this thread
   std::uint64_t ok = 0, errors = 0, failed = 0, sent = 0;
   std::int64_t last_reply_ns = 0, last_send_ns = 0;
   // Published to LiveStats on each tick.

@@ -100,6 +100,9 @@ void PrintResult(std::ostream& out, const pb::LoadResult& result) {
   if (result.target_rate() > 0) {
     PrintLatencyRow(out, "uncorrected", result.latency_uncorrected());
     PrintLatencyRow(out, "schedule lag", result.schedule_lag());
+    if (result.histogram_reply_pickup().total() > 0) {
+      PrintLatencyRow(out, "reply pickup", result.reply_pickup());
+    }
   }
   std::snprintf(line, sizeof line,
                 "throughput %.1f/s over %.2f s: %llu requests, %llu errors, %llu failed\n",
@@ -411,7 +414,7 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
   if (results.empty()) throw std::invalid_argument("nothing to merge");
   pb::LoadResult merged;
   *merged.mutable_spec() = results[0].spec();
-  Histogram latency, uncorrected, lag;
+  Histogram latency, uncorrected, lag, pickup;
   std::string reasons;
   for (std::size_t i = 0; i < results.size(); ++i) {
     const pb::LoadResult& result = results[i];
@@ -441,14 +444,17 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
     latency.Merge(FromProto(result.histogram()));
     uncorrected.Merge(FromProto(result.histogram_uncorrected()));
     lag.Merge(FromProto(result.histogram_schedule_lag()));
+    pickup.Merge(FromProto(result.histogram_reply_pickup()));
   }
   merged.set_client_limited_reason(reasons);
   FillLatency(latency, merged.mutable_latency());
   FillLatency(uncorrected, merged.mutable_latency_uncorrected());
   FillLatency(lag, merged.mutable_schedule_lag());
+  FillLatency(pickup, merged.mutable_reply_pickup());
   ToProto(latency, merged.mutable_histogram());
   ToProto(uncorrected, merged.mutable_histogram_uncorrected());
   ToProto(lag, merged.mutable_histogram_schedule_lag());
+  ToProto(pickup, merged.mutable_histogram_reply_pickup());
   return merged;
 }
 

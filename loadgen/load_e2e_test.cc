@@ -10,8 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -114,6 +117,7 @@ TEST_F(LoadE2eTest, ClosedLoopSendsExactlyTheRequestsAskedAndRedisSeesThem) {
   EXPECT_EQ(result.latency_uncorrected().p99(), result.latency().p99());
   EXPECT_EQ(result.latency_uncorrected().max(), result.latency().max());
   EXPECT_DOUBLE_EQ(result.latency_uncorrected().mean(), result.latency().mean());
+  EXPECT_EQ(result.histogram_reply_pickup().total(), 0u);  // measured in open loop only
   EXPECT_NE(last_output_.find("throughput"), std::string::npos) << last_output_;
   // The server saw SETs on at most 50 keys of ours.
   Client client(redis.port());
@@ -140,6 +144,11 @@ TEST_F(LoadE2eTest, OpenLoopSendsOnSchedule) {
   // Corrected latency counts from the intended time, which is never after the actual write.
   EXPECT_GE(result.latency().max(), result.latency_uncorrected().max());
   EXPECT_GE(result.latency().mean(), result.latency_uncorrected().mean());
+  // Reply pickup, once a read, is part of the latency of every reply that read took: a reply
+  // cannot reach the socket before its request was written.
+  EXPECT_GT(result.histogram_reply_pickup().total(), 0u);
+  EXPECT_LE(result.histogram_reply_pickup().total(), result.requests());
+  EXPECT_LE(result.reply_pickup().max(), result.latency_uncorrected().max());
   // By default it learned how early to wake before each send to spin to the exact time, and
   // says the window it ended with and how long it spun (never more than the CPU it used).
   EXPECT_GT(result.spec().spin_seconds(), 0);
@@ -180,6 +189,57 @@ TEST_F(LoadE2eTest, ServerStallShowsInCorrectedTail) {
   // max is at least the stall (minus a millisecond of scheduling), and p99 well into it.
   EXPECT_GE(result.latency().max(), 0.29);
   EXPECT_GE(result.latency().p99(), 0.15);
+  // And the wait was the server's: no reply sat long in the load generator's sockets.
+  EXPECT_GT(result.histogram_reply_pickup().total(), 0u);
+  EXPECT_LT(result.reply_pickup().max(), 0.1);
+}
+
+// The process running `switchyard load` with `argument` on its command line, or -1.
+int FindLoadProcess(const std::string& argument) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream file(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(" load ") != std::string::npos &&
+        cmdline.find(argument) != std::string::npos) {
+      return std::atoi(entry.path().filename().c_str());
+    }
+  }
+  return -1;
+}
+
+TEST_F(LoadE2eTest, ALoadGeneratorStallShowsInReplyPickupAndIsFlagged) {
+  // Each request waits 5 ms in the server (SY.WAIT, no CPU), so at 1000/s about five are in
+  // flight whenever the load generator is stopped, and their replies wait in its sockets.
+  switchyard::testing::ServerProcess server("coroutine");
+  const std::string name = "client_stall";
+  const std::string json = ::testing::TempDir() + "loadgen_" + std::to_string(getpid()) + "_" +
+                           name + ".json";  // the path Load() gives it
+  pb::LoadResult result;
+  std::thread load([&] {
+    result = Load(
+        server.port(),
+        {"--rate", "1000", "-d", "2s", "--warmup", "0", "-c", "8", "--mix", "sy.wait:5000"}, name);
+  });
+  int pid = -1;
+  for (int attempt = 0; attempt < 200 && pid < 0; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    pid = FindLoadProcess(json);
+  }
+  ASSERT_GT(pid, 0) << "switchyard load never started";
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  kill(pid, SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(pid, SIGCONT);
+  load.join();
+  EXPECT_EQ(result.failed(), 0u);
+  // Replies that came back while it was stopped waited for it in the socket: the reply pickup
+  // says so, as the corrected latency charges the stop to every request due in it, and the run
+  // is flagged as the load generator's limit, not reported as the server's figures.
+  EXPECT_GE(result.reply_pickup().max(), 0.25);
+  EXPECT_GE(result.latency().max(), 0.29);
+  EXPECT_TRUE(result.client_limited()) << result.client_limited_reason();
+  EXPECT_NE(last_output_.find("reply pickup"), std::string::npos) << last_output_;
 }
 
 TEST_F(LoadE2eTest, AgainstOurServerWithEveryCommand) {
@@ -254,6 +314,11 @@ TEST_F(LoadE2eTest, MergeOfTwoRunsIsExact) {
   EXPECT_EQ(got.Buckets(), expected.Buckets());
   EXPECT_EQ(got.max(), expected.max());
   EXPECT_DOUBLE_EQ(rm.latency().p99(), static_cast<double>(expected.ValueAtPercentile(99)) / 1e9);
+  // The open-loop run's reply pickup survives the merge (the closed-loop one has none).
+  EXPECT_GT(rb.histogram_reply_pickup().total(), 0u);
+  EXPECT_EQ(FromProto(rm.histogram_reply_pickup()).Buckets(),
+            FromProto(rb.histogram_reply_pickup()).Buckets());
+  EXPECT_DOUBLE_EQ(rm.reply_pickup().max(), rb.reply_pickup().max());
 }
 
 TEST_F(LoadE2eTest, LiveMetricsDuringTheRun) {
