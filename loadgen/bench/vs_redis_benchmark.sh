@@ -108,12 +108,13 @@ echo "   (redis-benchmark -c 1 runs back to back at some rate R; switchyard then
 echo "   uniform arrivals on 10 connections: the server sees the same requests at the same rate, far"
 echo "   below its saturation. $RATE_ROUNDS rounds taken in turn, medians. --busy-poll: a client that"
 echo "   never sleeps, the nearest a client gets to the server's own latency)"
-sy_rate() {  # RATE JSON [FLAGS...] -> "achieved p50_us p99_us"
+sy_rate() {  # RATE JSON [FLAGS...] -> "achieved p50_us p99_us pickup_p50_us pickup_p99_us"
   local rate="$1" json="$2"
   shift 2
   "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" -c 10 --rate "$rate" -d 5s --warmup 1s --mix get \
     --keys 100000 -q "$@" --json "$json" >"$json.txt"
-  latency_of "$json"
+  echo "$(latency_of "$json") $(python3 -c "import json,sys; p=json.load(open(sys.argv[1]))['reply_pickup']
+print(p['p50'] * 1e6, p['p99'] * 1e6)" "$json")"
 }
 # Each round ends with redis-benchmark once more, the same run again: how far the tool moves
 # from itself a minute later is how finely this machine can compare two tools at all.
@@ -127,14 +128,15 @@ python3 - "$WORK/fixed" <<'PY'
 import statistics, sys
 rows = [list(map(float, line.split())) for line in open(sys.argv[1])]
 m = lambda i: statistics.median(r[i] for r in rows)
-worst = max(abs(r[i] / r[0] - 1) for r in rows for i in (3, 6))  # both switchyard runs
+worst = max(abs(r[i] / r[0] - 1) for r in rows for i in (3, 8))  # both switchyard runs
 print(f"R (median) {m(0):.0f}/s; achieved within {100 * worst:.3f}% of R in every run")
 print(f"{'':22} {'p50':>10} {'p99':>10}")
 print(f"{'redis-benchmark -c 1':22} {m(1):8.1f}us {m(2):8.1f}us")
 print(f"{'switchyard --rate R':22} {m(4):8.1f}us {m(5):8.1f}us   p50 {100 * (m(4) / m(1) - 1):+.1f}%,"
       f" p99 {100 * (m(5) / m(2) - 1):+.1f}% against redis-benchmark")
-print(f"{'  the same, --busy-poll':22} {m(7):8.1f}us {m(8):8.1f}us")
-moved = lambda i: " ".join(f"{100 * (r[i + 8] / r[i] - 1):+.0f}%" for r in rows)
+print(f"{'  its reply pickup':22} {m(6):8.1f}us {m(7):8.1f}us   (its own share: replies waiting for it)")
+print(f"{'  the same, --busy-poll':22} {m(9):8.1f}us {m(10):8.1f}us   reply pickup {m(11):.1f} / {m(12):.1f}us")
+moved = lambda i: " ".join(f"{100 * (r[i + 12] / r[i] - 1):+.0f}%" for r in rows)
 print(f"redis-benchmark against itself, the same run again at each round's end: p50 {moved(1)},"
       f" p99 {moved(2)}")
 PY
@@ -155,15 +157,17 @@ if command -v tcpdump >/dev/null && ((EUID == 0)); then
   }
   read -r rate rb50 rb99 < <(capture "$WORK/rb.pcap" rb_get 1 40000)
   rate=${rate%.*}
-  read -r _ sy50 sy99 < <(capture "$WORK/sy.pcap" sy_rate "$rate" "$WORK/wire.json")
+  read -r _ sy50 sy99 pick50 pick99 < <(capture "$WORK/sy.pcap" sy_rate "$rate" "$WORK/wire.json")
   read -r _ wrb50 wrb99 < <("$ROOT/loadgen/bench/wire_latency.py" "$WORK/rb.pcap" "$PORT" 0.5)
   read -r _ wsy50 wsy99 < <("$ROOT/loadgen/bench/wire_latency.py" "$WORK/sy.pcap" "$PORT" 1)
-  python3 - "$rate" "$rb50" "$rb99" "$wrb50" "$wrb99" "$sy50" "$sy99" "$wsy50" "$wsy99" <<'PY'
+  python3 - "$rate" "$rb50" "$rb99" "$wrb50" "$wrb99" "$sy50" "$sy99" "$wsy50" "$wsy99" \
+    "$pick50" "$pick99" <<'PY'
 import sys
-rate, rb50, rb99, wrb50, wrb99, sy50, sy99, wsy50, wsy99 = map(float, sys.argv[1:])
+rate, rb50, rb99, wrb50, wrb99, sy50, sy99, wsy50, wsy99, pick50, pick99 = map(float, sys.argv[1:])
 print(f"captured round at {rate:.0f}/s (p50 / p99): the server's part on the wire, what the tool reported, the tool's share")
 print(f"  redis-benchmark -c 1  {wrb50:6.1f} / {wrb99:6.1f}us   {rb50:6.1f} / {rb99:6.1f}us   {rb50 - wrb50:+.1f} / {rb99 - wrb99:+.1f}us")
-print(f"  switchyard --rate R   {wsy50:6.1f} / {wsy99:6.1f}us   {sy50:6.1f} / {sy99:6.1f}us   {sy50 - wsy50:+.1f} / {sy99 - wsy99:+.1f}us")
+print(f"  switchyard --rate R   {wsy50:6.1f} / {wsy99:6.1f}us   {sy50:6.1f} / {sy99:6.1f}us   {sy50 - wsy50:+.1f} / {sy99 - wsy99:+.1f}us"
+      f"   (its own reply pickup: {pick50:.1f} / {pick99:.1f}us)")
 PY
 else
   echo "(no wire view: tcpdump missing or not root)"
