@@ -628,6 +628,19 @@ void FillLatency(const Histogram& histogram, pb::Latency* latency) {
   latency->set_mean(histogram.mean() / 1e9);
 }
 
+void SetHistograms(const Histogram& latency, const Histogram& uncorrected,
+                   const Histogram& schedule_lag, const Histogram& reply_pickup,
+                   pb::LoadResult* result) {
+  FillLatency(latency, result->mutable_latency());
+  FillLatency(uncorrected, result->mutable_latency_uncorrected());
+  FillLatency(schedule_lag, result->mutable_schedule_lag());
+  FillLatency(reply_pickup, result->mutable_reply_pickup());
+  ToProto(latency, result->mutable_histogram());
+  ToProto(uncorrected, result->mutable_histogram_uncorrected());
+  ToProto(schedule_lag, result->mutable_histogram_schedule_lag());
+  ToProto(reply_pickup, result->mutable_histogram_reply_pickup());
+}
+
 void ToProto(const Histogram& histogram, pb::Histogram* message) {
   message->set_total(histogram.total());
   message->set_min_ns(histogram.min());
@@ -791,14 +804,7 @@ pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
   result.set_processes(1);
   result.set_connections_lost(total.connections_lost);
   result.set_first_loss(total.first_loss);
-  FillLatency(total.latency, result.mutable_latency());
-  FillLatency(total.uncorrected, result.mutable_latency_uncorrected());
-  FillLatency(total.schedule_lag, result.mutable_schedule_lag());
-  FillLatency(total.reply_pickup, result.mutable_reply_pickup());
-  ToProto(total.latency, result.mutable_histogram());
-  ToProto(total.uncorrected, result.mutable_histogram_uncorrected());
-  ToProto(total.schedule_lag, result.mutable_histogram_schedule_lag());
-  ToProto(total.reply_pickup, result.mutable_histogram_reply_pickup());
+  SetHistograms(total.latency, total.uncorrected, total.schedule_lag, total.reply_pickup, &result);
 
   // Was the load generator the limit? Its CPU near the ceiling it may use, or (open loop) sending
   // late against its own schedule or short of the rate asked for. gRPC runs I/O on threads of its

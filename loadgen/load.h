@@ -158,5 +158,9 @@ pb::LoadResult RunLoad(const LoadConfig& config, LiveStats* live);
 void FillLatency(const Histogram& histogram, pb::Latency* latency);
 void ToProto(const Histogram& histogram, pb::Histogram* message);
 Histogram FromProto(const pb::Histogram& message);
+// A result's four histograms, each as percentiles and whole: the one place that lists them.
+void SetHistograms(const Histogram& latency, const Histogram& uncorrected,
+                   const Histogram& schedule_lag, const Histogram& reply_pickup,
+                   pb::LoadResult* result);
 
 }  // namespace switchyard::loadgen

@@ -447,14 +447,7 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
     pickup.Merge(FromProto(result.histogram_reply_pickup()));
   }
   merged.set_client_limited_reason(reasons);
-  FillLatency(latency, merged.mutable_latency());
-  FillLatency(uncorrected, merged.mutable_latency_uncorrected());
-  FillLatency(lag, merged.mutable_schedule_lag());
-  FillLatency(pickup, merged.mutable_reply_pickup());
-  ToProto(latency, merged.mutable_histogram());
-  ToProto(uncorrected, merged.mutable_histogram_uncorrected());
-  ToProto(lag, merged.mutable_histogram_schedule_lag());
-  ToProto(pickup, merged.mutable_histogram_reply_pickup());
+  SetHistograms(latency, uncorrected, lag, pickup, &merged);
   return merged;
 }
 
