@@ -71,11 +71,13 @@ class RedisServer {
 
 class LoadE2eTest : public ::testing::Test {
  protected:
+  // Where a temporary file of this test goes (TempFile also removes it at the end).
+  static std::string TempPath(const std::string& name) {
+    return ::testing::TempDir() + "loadgen_" + std::to_string(getpid()) + "_" + name;
+  }
   std::string TempFile(const std::string& name) {
-    const std::string path =
-        ::testing::TempDir() + "loadgen_" + std::to_string(getpid()) + "_" + name;
-    files_.push_back(path);
-    return path;
+    files_.push_back(TempPath(name));
+    return files_.back();
   }
   ~LoadE2eTest() override {
     for (const auto& path : files_) std::remove(path.c_str());
@@ -213,8 +215,7 @@ TEST_F(LoadE2eTest, ALoadGeneratorStallShowsInReplyPickupAndIsFlagged) {
   // flight whenever the load generator is stopped, and their replies wait in its sockets.
   switchyard::testing::ServerProcess server("coroutine");
   const std::string name = "client_stall";
-  const std::string json = ::testing::TempDir() + "loadgen_" + std::to_string(getpid()) + "_" +
-                           name + ".json";  // the path Load() gives it
+  const std::string json = TempPath(name + ".json");  // the path Load() gives it
   pb::LoadResult result;
   std::thread load([&] {
     result = Load(
