@@ -76,9 +76,12 @@ rb_get() {  # CONNECTIONS REQUESTS -> redis-benchmark's "requests/s p50_us p99_u
   "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" -c "$1" -P 1 -n "$2" -t get -r 100000 --csv \
     --precision 3 2>/dev/null | tail -1 | tr -d '"' | awk -F, '{print $2, $5 * 1000, $7 * 1000}'
 }
-latency_of() {  # JSON -> a switchyard load result's "requests/s p50_us p99_us"
+latency_of() {  # JSON [pickup] -> a switchyard load result's "requests/s p50_us p99_us", and
+                #   with "pickup" its reply pickup's "p50_us p99_us" after them
   python3 -c "import json,sys; r=json.load(open(sys.argv[1])); l=r['latency']
-print(r['throughput'], l['p50'] * 1e6, l['p99'] * 1e6)" "$1"
+figures = [r['throughput'], l['p50'] * 1e6, l['p99'] * 1e6]
+if len(sys.argv) > 2: figures += [r['reply_pickup']['p50'] * 1e6, r['reply_pickup']['p99'] * 1e6]
+print(*figures)" "$@"
 }
 
 echo "== 2a. the same load: closed loop, 1 and 10 connections, GET; medians of $SAME_ROUNDS runs taken in turn"
@@ -113,8 +116,7 @@ sy_rate() {  # RATE JSON [FLAGS...] -> "achieved p50_us p99_us pickup_p50_us pic
   shift 2
   "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" -c 10 --rate "$rate" -d 5s --warmup 1s --mix get \
     --keys 100000 -q "$@" --json "$json" >"$json.txt"
-  echo "$(latency_of "$json") $(python3 -c "import json,sys; p=json.load(open(sys.argv[1]))['reply_pickup']
-print(p['p50'] * 1e6, p['p99'] * 1e6)" "$json")"
+  latency_of "$json" pickup
 }
 # Each round ends with redis-benchmark once more, the same run again: how far the tool moves
 # from itself a minute later is how finely this machine can compare two tools at all.
@@ -184,12 +186,12 @@ echo "   --spin 0 (sleep until each send is due and each reply arrives)"
 for mode in default --spin=0; do
   extra=()
   [[ "$mode" != default ]] && extra=("$mode")
-  sy_rate "$RATE" "$WORK/rate_${mode//[-=]/}.json" "${extra[@]}" >/dev/null
+  achieved=$(sy_rate "$RATE" "$WORK/rate_${mode//[-=]/}.json" "${extra[@]}")  # a failure stops here
+  achieved=${achieved%% *}
   echo "-- switchyard load $mode"
   cat "$WORK/rate_${mode//[-=]/}.json.txt"
-  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); rate=float(sys.argv[2])
-print(f\"target {rate:.0f}/s, achieved {r['throughput']:.1f}/s: {100 * (r['throughput'] / rate - 1):+.3f}%\")" \
-    "$WORK/rate_${mode//[-=]/}.json" "$RATE"
+  awk -v rate="$RATE" -v achieved="$achieved" \
+    'BEGIN {printf "target %d/s, achieved %.1f/s: %+.3f%%\n", rate, achieved, 100 * (achieved / rate - 1)}'
 done
 echo
 
