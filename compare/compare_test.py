@@ -53,6 +53,8 @@ def main():
         if "results" not in data.get("switchcost", {}):
             problems.append(f"no switch-cost figures: {data.get('switchcost')}")
         report = (latest / "report.md").read_text()
+        if "- steal (CPU time the hypervisor gave to others" not in report:
+            problems.append("the report's machine section does not say how much was stolen")
         for model in data["models"]:
             name = model["model"]
             if name not in report:

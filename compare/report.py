@@ -300,6 +300,34 @@ def _reading(results):
     return lines
 
 
+def _load_results(node, where=""):
+    """(where, load result) for every load generator result under `node`, however nested."""
+    if isinstance(node, dict):
+        if "latency" in node and "throughput" in node:
+            yield where, node
+        for key, value in node.items():
+            yield from _load_results(value, f"{where}/{key}" if where else key)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _load_results(value, where)
+
+
+def _steal_line(results):
+    """How much of the machine the hypervisor took during the load runs (a VM's stalls, which
+    open-loop tails count); protobuf JSON leaves a zero out."""
+    steals = []
+    for model in results["models"]:
+        for where, result in _load_results(model["scenarios"]):
+            steals.append((result.get("machine_steal_fraction", 0), f"{model['model']} {where}"))
+    if not steals or max(steals)[0] == 0:
+        return "- steal (CPU time the hypervisor gave to others): none during the load runs"
+    worst, where = max(steals)
+    median = sorted(s for s, _ in steals)[len(steals) // 2]
+    return (f"- steal (CPU time the hypervisor gave to others, whose stalls are in every tail): "
+            f"median {median * 100:.2f}% of the machine over the {len(steals)} load runs, "
+            f"highest {worst * 100:.2f}% ({where})")
+
+
 def _machine_lines(results):
     m = results["machine"]
     lines = [f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB",
@@ -311,6 +339,7 @@ def _machine_lines(results):
     affected = [f"{k}: {v}" for k, v in m["mitigations"].items() if v != "Not affected"]
     if affected:
         lines.append("- mitigations (the rest: not affected): " + "; ".join(affected))
+    lines.append(_steal_line(results))
     lines.append(f"- run: {'--quick' if results['quick'] else 'full'}, "
                  f"{results['elapsed_seconds']:.0f} s; "
                  + ("one run a point" if results["quick"] else

@@ -811,6 +811,7 @@ pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
   // own besides ours; the process's CPU counts them, and the ceiling stays what our threads may
   // use, so a busy gRPC client is flagged rather than excused.
   const double wall_seconds = static_cast<double>(run.end_ns - warm_end_ns) / 1e9;
+  result.set_machine_steal_fraction(StealFraction(run.steal_start, run.steal_end, wall_seconds));
   const double cpu_ceiling = std::min<double>(run.threads, UsableCpus());
   const double busy = (run.cpu_seconds - spin_seconds) / (wall_seconds * cpu_ceiling);
   std::string reason;

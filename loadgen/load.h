@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "loadgen/histogram.h"
+#include "loadgen/machine_steal.h"
 #include "loadgen/workload.h"
 #include "proto/loadgen.pb.h"
 
@@ -99,6 +100,7 @@ struct RunTotals {
   std::int64_t warm_end_ns = 0;     // when measuring began
   std::int64_t end_ns = 0;          // when the last thread finished
   std::int64_t spin_window_ns = 0;  // the widest thread's window at the end; 0: no spinning
+  MachineSteal steal_start, steal_end;  // the machine's steal over the measured part
 };
 
 // What both engines check and set up before connecting: the counts are at least 1 and the rate
@@ -136,8 +138,10 @@ RunTotals RunWorkers(const LoadConfig& config, std::vector<std::unique_ptr<Worke
   run.warm_end_ns = start_ns + static_cast<std::int64_t>(config.warmup_seconds * 1e9);
   std::this_thread::sleep_until(ToTimePoint(run.warm_end_ns));
   const double cpu_start = ProcessCpuSeconds();
+  run.steal_start = ReadMachineSteal();
   for (auto& thread : running) thread.join();
   run.cpu_seconds = ProcessCpuSeconds() - cpu_start;
+  run.steal_end = ReadMachineSteal();
   run.end_ns = std::max(NowNs(), run.warm_end_ns + 1);
   for (auto& worker : workers) {
     run.merged.MergeTotals(worker->stats);

@@ -127,6 +127,13 @@ void PrintResult(std::ostream& out, const pb::LoadResult& result) {
     out << line;
   }
   out << "\n";
+  if (result.machine_steal_fraction() > 0) {
+    std::snprintf(line, sizeof line,
+                  "machine steal %.2f%%: the hypervisor gave that share of this machine's CPU "
+                  "time to others; their stalls are in the tail\n",
+                  result.machine_steal_fraction() * 100);
+    out << line;
+  }
   if (result.connections_lost() > 0) {
     out << "connections lost: " << result.connections_lost() << " (first: " << result.first_loss()
         << ")\n";
@@ -433,6 +440,8 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
     merged.set_failed(merged.failed() + result.failed());
     merged.set_client_cpu_seconds(merged.client_cpu_seconds() + result.client_cpu_seconds());
     merged.set_client_spin_seconds(merged.client_spin_seconds() + result.client_spin_seconds());
+    merged.set_machine_steal_fraction(
+        std::max(merged.machine_steal_fraction(), result.machine_steal_fraction()));
     merged.set_duration_seconds(std::max(merged.duration_seconds(), result.duration_seconds()));
     merged.set_processes(merged.processes() + result.processes());
     if (merged.connections_lost() == 0) merged.set_first_loss(result.first_loss());

@@ -156,6 +156,9 @@ TEST_F(LoadE2eTest, OpenLoopSendsOnSchedule) {
   EXPECT_GT(result.spec().spin_seconds(), 0);
   EXPECT_LE(result.spec().spin_seconds(), 0.0021);
   EXPECT_LE(result.client_spin_seconds(), result.client_cpu_seconds());
+  // The machine's steal over the run is a share of its CPU time (0 on bare metal).
+  EXPECT_GE(result.machine_steal_fraction(), 0);
+  EXPECT_LT(result.machine_steal_fraction(), 1);
   // Sleeping until each request is due, and spinning all the time, keep the same schedule.
   const pb::LoadResult slept =
       Load(redis.port(),
@@ -320,6 +323,9 @@ TEST_F(LoadE2eTest, MergeOfTwoRunsIsExact) {
   EXPECT_EQ(FromProto(rm.histogram_reply_pickup()).Buckets(),
             FromProto(rb.histogram_reply_pickup()).Buckets());
   EXPECT_DOUBLE_EQ(rm.reply_pickup().max(), rb.reply_pickup().max());
+  // A merge keeps the noisiest machine's steal.
+  EXPECT_DOUBLE_EQ(rm.machine_steal_fraction(),
+                   std::max(ra.machine_steal_fraction(), rb.machine_steal_fraction()));
 }
 
 TEST_F(LoadE2eTest, LiveMetricsDuringTheRun) {

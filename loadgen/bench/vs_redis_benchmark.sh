@@ -76,11 +76,22 @@ rb_get() {  # CONNECTIONS REQUESTS -> redis-benchmark's "requests/s p50_us p99_u
   "${CLIENT_CPU[@]}" redis-benchmark -p "$PORT" -c "$1" -P 1 -n "$2" -t get -r 100000 --csv \
     --precision 3 2>/dev/null | tail -1 | tr -d '"' | awk -F, '{print $2, $5 * 1000, $7 * 1000}'
 }
+steal_ticks() { awk '/^cpu /{print $9}' /proc/stat; }  # the hypervisor's, all CPUs, 1/USER_HZ s
+rb_get_steal() {  # as rb_get, then the machine's steal over the run in % of its CPU time
+  local before started figures
+  before=$(steal_ticks)
+  started=$(date +%s.%N)
+  figures=$(rb_get "$@")
+  echo "$figures $(awk -v t="$(($(steal_ticks) - before))" -v hz="$(getconf CLK_TCK)" \
+    -v start="$started" -v end="$(date +%s.%N)" -v cpus="$(nproc --all)" \
+    'BEGIN {printf "%.2f", 100 * t / hz / ((end - start) * cpus)}')"
+}
 latency_of() {  # JSON [pickup] -> a switchyard load result's "requests/s p50_us p99_us", and
-                #   with "pickup" its reply pickup's "p50_us p99_us" after them
+                #   with "pickup" its reply pickup's "p50_us p99_us" and the machine's steal (%)
   python3 -c "import json,sys; r=json.load(open(sys.argv[1])); l=r['latency']
 figures = [r['throughput'], l['p50'] * 1e6, l['p99'] * 1e6]
-if len(sys.argv) > 2: figures += [r['reply_pickup']['p50'] * 1e6, r['reply_pickup']['p99'] * 1e6]
+if len(sys.argv) > 2: figures += [r['reply_pickup']['p50'] * 1e6, r['reply_pickup']['p99'] * 1e6,
+                                  round(100 * r.get('machine_steal_fraction', 0), 2)]
 print(*figures)" "$@"
 }
 
@@ -111,36 +122,59 @@ echo "   (redis-benchmark -c 1 runs back to back at some rate R; switchyard then
 echo "   uniform arrivals on 10 connections: the server sees the same requests at the same rate, far"
 echo "   below its saturation. $RATE_ROUNDS rounds taken in turn, medians. --busy-poll: a client that"
 echo "   never sleeps, the nearest a client gets to the server's own latency)"
-sy_rate() {  # RATE JSON [FLAGS...] -> "achieved p50_us p99_us pickup_p50_us pickup_p99_us"
+sy_rate() {  # RATE JSON [FLAGS...] -> "achieved p50_us p99_us pickup_p50_us pickup_p99_us steal_%"
   local rate="$1" json="$2"
   shift 2
   "${CLIENT_CPU[@]}" "$SY" load --port "$PORT" -c 10 --rate "$rate" -d 5s --warmup 1s --mix get \
     --keys 100000 -q "$@" --json "$json" >"$json.txt"
   latency_of "$json" pickup
 }
+# How this machine stalls a CPU that is busy: a busy loop on the load generator's CPU for 3 s
+# notes every gap over 100 us in its reading of the clock (the hypervisor running something else,
+# or an interrupt). An open loop counts every request that falls into such a gap; a closed loop
+# only the one it has in flight. -> "% of the time lost, gaps, longest_ms"
+stall_probe() {
+  "${CLIENT_CPU[@]}" python3 -c '
+import time
+end = time.perf_counter_ns() + 3_000_000_000
+prev, lost, gaps, longest = time.perf_counter_ns(), 0, 0, 0
+while prev < end:
+    now = time.perf_counter_ns()
+    if now - prev > 100_000:
+        lost, gaps, longest = lost + now - prev, gaps + 1, max(longest, now - prev)
+    prev = now
+print(f"{100 * lost / 3e9:.2f} {gaps} {longest / 1e6:.2f}")'
+}
 # Each round ends with redis-benchmark once more, the same run again: how far the tool moves
 # from itself a minute later is how finely this machine can compare two tools at all.
 for ((round = 0; round < RATE_ROUNDS; round++)); do
-  read -r rate rb50 rb99 < <(rb_get 1 40000)
+  read -r rate rb50 rb99 rbsteal < <(rb_get_steal 1 40000)
   rate=${rate%.*}
-  echo "$rate $rb50 $rb99 $(sy_rate "$rate" "$WORK/fixed.json") $(sy_rate "$rate" "$WORK/busy.json" --busy-poll)" \
-    "$(rb_get 1 40000 | cut -d' ' -f2-)" >>"$WORK/fixed"
+  echo "$rate $rb50 $rb99 $rbsteal $(sy_rate "$rate" "$WORK/fixed.json")" \
+    "$(sy_rate "$rate" "$WORK/busy.json" --busy-poll) $(rb_get_steal 1 40000 | cut -d' ' -f2-)" \
+    "$(stall_probe)" >>"$WORK/fixed"
 done
 python3 - "$WORK/fixed" <<'PY'
 import statistics, sys
+# A row: R, redis-benchmark p50 p99 steal; switchyard achieved p50 p99 pickup-p50 pickup-p99 steal,
+# the same --busy-poll; redis-benchmark again p50 p99 steal; the stall probe's % lost, gaps, longest.
 rows = [list(map(float, line.split())) for line in open(sys.argv[1])]
 m = lambda i: statistics.median(r[i] for r in rows)
-worst = max(abs(r[i] / r[0] - 1) for r in rows for i in (3, 8))  # both switchyard runs
+span = lambda i: f"{min(r[i] for r in rows):g}-{max(r[i] for r in rows):g}"
+worst = max(abs(r[i] / r[0] - 1) for r in rows for i in (4, 10))  # both switchyard runs
 print(f"R (median) {m(0):.0f}/s; achieved within {100 * worst:.3f}% of R in every run")
-print(f"{'':22} {'p50':>10} {'p99':>10}")
-print(f"{'redis-benchmark -c 1':22} {m(1):8.1f}us {m(2):8.1f}us")
-print(f"{'switchyard --rate R':22} {m(4):8.1f}us {m(5):8.1f}us   p50 {100 * (m(4) / m(1) - 1):+.1f}%,"
-      f" p99 {100 * (m(5) / m(2) - 1):+.1f}% against redis-benchmark")
-print(f"{'  its reply pickup':22} {m(6):8.1f}us {m(7):8.1f}us   (its own share: replies waiting for it)")
-print(f"{'  the same, --busy-poll':22} {m(9):8.1f}us {m(10):8.1f}us   reply pickup {m(11):.1f} / {m(12):.1f}us")
-moved = lambda i: " ".join(f"{100 * (r[i + 12] / r[i] - 1):+.0f}%" for r in rows)
+print(f"{'':22} {'p50':>10} {'p99':>10}   machine steal during the runs (median)")
+print(f"{'redis-benchmark -c 1':22} {m(1):8.1f}us {m(2):8.1f}us   {m(3):.2f}%")
+print(f"{'switchyard --rate R':22} {m(5):8.1f}us {m(6):8.1f}us   {m(9):.2f}%   p50 {100 * (m(5) / m(1) - 1):+.1f}%,"
+      f" p99 {100 * (m(6) / m(2) - 1):+.1f}% against redis-benchmark")
+print(f"{'  its reply pickup':22} {m(7):8.1f}us {m(8):8.1f}us   (its own share: replies waiting for it)")
+print(f"{'  the same, --busy-poll':22} {m(11):8.1f}us {m(12):8.1f}us   {m(15):.2f}%   reply pickup {m(13):.1f} / {m(14):.1f}us")
+moved = lambda i: " ".join(f"{100 * (r[i + 15] / r[i] - 1):+.0f}%" for r in rows)
 print(f"redis-benchmark against itself, the same run again at each round's end: p50 {moved(1)},"
       f" p99 {moved(2)}")
+print(f"a busy loop on the load generator's CPU, 3 s each round: {span(19)}% of its time lost in"
+      f" {span(20)} gaps over 100 us, the longest {span(21)} ms (an open loop at R counts every"
+      f" request that falls into one; past 1% of the time, its p99 is such a gap)")
 PY
 # The third view: tcpdump on loopback (root only) times each request from its segment to the
 # server's reply segment, which leaves out both clients' own costs. One more round of each tool,
@@ -159,7 +193,7 @@ if command -v tcpdump >/dev/null && ((EUID == 0)); then
   }
   read -r rate rb50 rb99 < <(capture "$WORK/rb.pcap" rb_get 1 40000)
   rate=${rate%.*}
-  read -r _ sy50 sy99 pick50 pick99 < <(capture "$WORK/sy.pcap" sy_rate "$rate" "$WORK/wire.json")
+  read -r _ sy50 sy99 pick50 pick99 _ < <(capture "$WORK/sy.pcap" sy_rate "$rate" "$WORK/wire.json")
   read -r _ wrb50 wrb99 < <("$ROOT/loadgen/bench/wire_latency.py" "$WORK/rb.pcap" "$PORT" 0.5)
   read -r _ wsy50 wsy99 < <("$ROOT/loadgen/bench/wire_latency.py" "$WORK/sy.pcap" "$PORT" 1)
   python3 - "$rate" "$rb50" "$rb99" "$wrb50" "$wrb99" "$sy50" "$sy99" "$wsy50" "$wsy99" \
