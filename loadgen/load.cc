@@ -14,6 +14,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -153,13 +154,14 @@ class Connection {
       SendDue();
     }
   }
-  // Spin mode: sends what is due if the next request is due by `now`, and re-arms the timer.
-  // True when the connection no longer needs watching (it sent, or it is done).
+  // Open loop: sends what is due if the next request is due by `now`, and asks the worker to
+  // wake it for the next one. True when the connection no longer needs watching (it sent, or it
+  // is done).
   bool SendIfDue(std::int64_t now) {
     if (done_) return true;
     if (schedule_->Peek() > now) return false;
     SendDue();
-    ArmTimer();
+    WaitForNextSend();
     return true;
   }
   // Stops at once: requests still owed a reply count as failed.
@@ -174,7 +176,7 @@ class Connection {
   void DoRead();
   void ReadStamped();
   void OnReceived(std::size_t received, std::int64_t pickup_ns);
-  void ArmTimer();
+  void WaitForNextSend();
   bool Sending(std::int64_t intended_ns) const;
   void FinishIfIdle();
   // Gives the connection up: what it still owes counts as failed, and `why` is reported.
@@ -182,7 +184,6 @@ class Connection {
 
   Worker& worker_;
   tcp::socket socket_;
-  asio::steady_timer timer_;
   std::uint64_t quota_;  // requests this connection may still send
   Random random_;
   std::optional<Schedule> schedule_;
@@ -205,7 +206,8 @@ class Worker {
         workload(workload),
         spin(config.rate > 0 && !config.busy_poll ? SpinWindowNs(config.spin_seconds) : 0),
         live_(live),
-        tick_(io) {}
+        tick_(io),
+        wake_timer_(io) {}
 
   void Run(std::int64_t start_ns) {
     warm_end_ns = start_ns + static_cast<std::int64_t>(config.warmup_seconds * 1e9);
@@ -228,16 +230,19 @@ class Worker {
           for (auto& connection : connections) connection->PollSchedule(now);
         }
       }
-    } else if (spin.enabled()) {
-      RunSpinningNearDeadlines();
+    } else if (config.rate > 0) {
+      RunOpenLoop();
     } else {
       io.run();
     }
     Publish();
   }
 
-  // A connection whose next request is due within the spin window: watched until it is sent.
-  void AddImminent(Connection* connection) { imminent_.push_back(connection); }
+  // Open loop: `connection` is to be watched from `wake_ns` (its next send time less the spin
+  // window) until that send is due.
+  void WakeAt(std::int64_t wake_ns, Connection* connection) {
+    waiting_.push({wake_ns, connection});
+  }
 
   // Requests sent and not yet answered, on every connection of this thread.
   void RequestSent(std::int64_t now) {
@@ -247,7 +252,12 @@ class Worker {
   void RepliesReceived(std::size_t count) { awaiting_replies_ -= count; }
 
   void ConnectionDone() {
-    if (++done_connections_ == connections.size()) tick_.cancel();
+    if (++done_connections_ < connections.size()) return;
+    tick_.cancel();
+    // Nothing left to wake for: the loop runs out of work and ends.
+    waiting_ = {};
+    armed_wake_ns_ = INT64_MAX;
+    wake_timer_.cancel();
   }
 
   asio::io_context io;
@@ -260,9 +270,15 @@ class Worker {
   std::int64_t send_end_ns = 0;  // no request intended at or after this time is sent
 
  private:
-  // Sleeps in epoll while no request is due within the spin window; once one is (its
-  // connection's timer, set that much early, put it on imminent_), polls the loop without
-  // sleeping, so replies are still read, and sends each request at its exact time.
+  // Open loop (not --busy-poll). Sleeps in epoll while no request is due within the spin window;
+  // once one is, polls the loop without sleeping, so replies are still read, and sends each
+  // request at its exact time (with --spin 0 the window is empty: it sleeps to each send).
+  //
+  // The connections waiting for their next send are a heap, and one timer wakes the thread for
+  // the earliest, armed only when the thread is about to sleep. A timer a connection, re-armed
+  // after every send, cost a timerfd_settime a send even while the thread was spinning, and on
+  // a VM that reprogramming of the CPU's timer is an exit to the host: at 24,000/s on one
+  // thread here, 46% of the load generator's CPU, enough to make it the limit.
   //
   // It also polls while a reply is owed for a request sent less than kReplySpinNs ago: a reply
   // that finds this thread asleep is read only once the thread has been woken, 50-100 µs later on
@@ -270,9 +286,14 @@ class Worker {
   // against redis-server here it added about 40 µs to the p50). Bounded: at most a quarter of
   // each 100 ms tick is spent so, so a rate that always owes replies does not cost a whole CPU;
   // past that the thread sleeps until the next tick. Counted as spin, like the send-side wait.
-  void RunSpinningNearDeadlines() {
+  void RunOpenLoop() {
     while (!io.stopped()) {
+      for (const std::int64_t now = NowNs(); !waiting_.empty() && waiting_.top().first <= now;) {
+        imminent_.push_back(waiting_.top().second);
+        waiting_.pop();
+      }
       if (imminent_.empty() && !ReplyDueSoon()) {
+        ArmWakeTimer();
         if (io.run_one() == 0) break;
         continue;
       }
@@ -301,8 +322,26 @@ class Worker {
   static constexpr std::int64_t kTickSpinBudgetNs = 25'000'000;  // of each 100 ms tick
 
   bool ReplyDueSoon() const {
-    return awaiting_replies_ > 0 && NowNs() - last_send_ns_ < kReplySpinNs &&
+    return spin.enabled() && awaiting_replies_ > 0 && NowNs() - last_send_ns_ < kReplySpinNs &&
            tick_spin_ns_ < kTickSpinBudgetNs;
+  }
+
+  // Before sleeping: the timer set for the earliest waiting connection, unless it already is.
+  // Its wake-ups teach the spin window how late this thread's sleeps end.
+  void ArmWakeTimer() {
+    const std::int64_t wake_ns = waiting_.empty() ? INT64_MAX : waiting_.top().first;
+    if (wake_ns == armed_wake_ns_) return;
+    armed_wake_ns_ = wake_ns;
+    if (wake_ns == INT64_MAX) {
+      wake_timer_.cancel();
+      return;
+    }
+    wake_timer_.expires_at(ToTimePoint(wake_ns));
+    wake_timer_.async_wait([this, wake_ns](std::error_code error) {
+      if (error) return;  // re-armed for an earlier connection, or cancelled
+      armed_wake_ns_ = INT64_MAX;
+      spin.Woke(wake_ns, NowNs());
+    });
   }
 
   // A few times a second: publish live figures, honour Ctrl-C, and give up on replies that are
@@ -332,19 +371,20 @@ class Worker {
   LiveStats* live_;
   asio::steady_timer tick_;
   std::size_t done_connections_ = 0;
+  // Open loop: connections by the time to start watching them (earliest first), and those
+  // being watched until their send is due.
+  using Wake = std::pair<std::int64_t, Connection*>;
+  std::priority_queue<Wake, std::vector<Wake>, std::greater<>> waiting_;
   std::vector<Connection*> imminent_;
+  asio::steady_timer wake_timer_;
+  std::int64_t armed_wake_ns_ = INT64_MAX;  // what wake_timer_ is set for; INT64_MAX: not set
   std::size_t awaiting_replies_ = 0;
   std::int64_t last_send_ns_ = 0;
   std::int64_t tick_spin_ns_ = 0;  // polled without work since the last tick
 };
 
 Connection::Connection(Worker& worker, tcp::socket socket, std::uint64_t quota, std::uint64_t seed)
-    : worker_(worker),
-      socket_(std::move(socket)),
-      timer_(worker.io),
-      quota_(quota),
-      random_(seed),
-      in_(64 * 1024) {}
+    : worker_(worker), socket_(std::move(socket)), quota_(quota), random_(seed), in_(64 * 1024) {}
 
 void Connection::Start() {
   if (quota_ == 0) {
@@ -358,7 +398,7 @@ void Connection::Start() {
   }
   DoRead();
   if (schedule_) {
-    ArmTimer();
+    WaitForNextSend();
   } else {
     SendClosedLoop(worker_.config.pipeline, NowNs());
   }
@@ -368,26 +408,13 @@ bool Connection::Sending(std::int64_t intended_ns) const {
   return !done_ && quota_ > 0 && intended_ns < worker_.send_end_ns;
 }
 
-void Connection::ArmTimer() {
+void Connection::WaitForNextSend() {
   if (!Sending(schedule_->Peek())) {
     FinishIfIdle();
     return;
   }
   if (worker_.config.busy_poll) return;  // the worker's loop polls the schedule
-  const std::int64_t wake_ns = schedule_->Peek() - worker_.spin.ns();
-  timer_.expires_at(ToTimePoint(wake_ns));
-  timer_.async_wait([this, wake_ns](std::error_code error) {
-    if (error || done_) return;
-    const std::int64_t now = NowNs();
-    worker_.spin.Woke(wake_ns, now);
-    // Woken early on purpose: the worker spins to the exact time. Woken late: send now.
-    if (worker_.spin.enabled() && schedule_->Peek() > now) {
-      worker_.AddImminent(this);
-      return;
-    }
-    SendDue();
-    ArmTimer();
-  });
+  worker_.WakeAt(schedule_->Peek() - worker_.spin.ns(), this);
 }
 
 void Connection::SendDue() {
@@ -598,7 +625,6 @@ void Connection::FinishIfIdle() {
   std::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
-  timer_.cancel();
   worker_.ConnectionDone();
 }
 

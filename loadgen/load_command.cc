@@ -130,7 +130,7 @@ void PrintResult(std::ostream& out, const pb::LoadResult& result) {
   if (result.machine_steal_fraction() > 0) {
     std::snprintf(line, sizeof line,
                   "machine steal %.2f%%: the hypervisor gave that share of this machine's CPU "
-                  "time to others; their stalls are in the tail\n",
+                  "time to others, in stalls a tail can include\n",
                   result.machine_steal_fraction() * 100);
     out << line;
   }
