@@ -278,7 +278,7 @@ class Worker {
   // the earliest, armed only when the thread is about to sleep. A timer a connection, re-armed
   // after every send, cost a timerfd_settime a send even while the thread was spinning, and on
   // a VM that reprogramming of the CPU's timer is an exit to the host: at 24,000/s on one
-  // thread here, 46% of the load generator's CPU, enough to make it the limit.
+  // thread here, 43% of the load generator's CPU, enough to make it the limit.
   //
   // It also polls while a reply is owed for a request sent less than kReplySpinNs ago: a reply
   // that finds this thread asleep is read only once the thread has been woken, 50-100 µs later on
