@@ -323,7 +323,7 @@ def _steal_line(results):
         return "- steal (CPU time the hypervisor gave to others): none during the load runs"
     worst, where = max(steals)
     median = sorted(s for s, _ in steals)[len(steals) // 2]
-    return (f"- steal (CPU time the hypervisor gave to others, whose stalls are in every tail): "
+    return (f"- steal (CPU time the hypervisor gave to others, in stalls a tail can include): "
             f"median {median * 100:.2f}% of the machine over the {len(steals)} load runs, "
             f"highest {worst * 100:.2f}% ({where})")
 
