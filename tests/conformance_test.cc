@@ -90,6 +90,20 @@ TEST_P(Conformance, PingAndEcho) {
   ExpectError(client, {"PING", "a", "b"}, "ERR wrong number of arguments for 'ping' command");
 }
 
+// Nagle's algorithm off on every accepted connection (as Redis does): with it on, a reply written
+// while the previous one is unacknowledged waits for the client's delayed ACK, 40 ms on Linux.
+TEST_P(Conformance, EveryConnectionHasNoDelay) {
+  std::vector<std::unique_ptr<RawConnection>> connections;
+  for (int i = 0; i < 3; ++i) {
+    connections.push_back(std::make_unique<RawConnection>(port()));
+    connections.back()->Send("PING\r\n");
+    ASSERT_EQ(connections.back()->ReadSome(7), "+PONG\r\n");  // accepted and being served
+  }
+  const std::vector<bool> no_delay = ServerConnectionsNoDelay(*server_);
+  EXPECT_EQ(no_delay.size(), 3u) << "the server's connections on its port";
+  for (const bool on : no_delay) EXPECT_TRUE(on) << "an accepted connection without TCP_NODELAY";
+}
+
 TEST_P(Conformance, InlineCommands) {
   RawConnection raw(port());
   raw.Send("PING\r\nPING\nECHO \"a b\\x41\"\r\n");

@@ -3,14 +3,18 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -50,7 +54,58 @@ int ConnectLoopback(std::uint16_t port) {
   return fd;
 }
 
+// `pid` and every process below it, from each thread's /proc children list.
+void CollectProcessTree(int pid, std::vector<int>* pids) {
+  pids->push_back(pid);
+  std::error_code ec;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream children(task.path() / "children");
+    for (int child; children >> child;) CollectProcessTree(child, pids);
+  }
+}
+
+std::uint16_t PortOf(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+}
+
 }  // namespace
+
+std::vector<bool> ServerConnectionsNoDelay(const ServerProcess& server) {
+  std::vector<int> pids;
+  CollectProcessTree(server.pid(), &pids);
+  std::vector<bool> no_delay;
+  for (const int pid : pids) {
+    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) continue;  // exited meanwhile
+    std::error_code ec;
+    const std::string fds = "/proc/" + std::to_string(pid) + "/fd";
+    for (const auto& entry : std::filesystem::directory_iterator(fds, ec)) {
+      const auto target = std::filesystem::read_symlink(entry.path(), ec);
+      if (ec || target.string().rfind("socket:", 0) != 0) continue;
+      const int fd = static_cast<int>(
+          syscall(SYS_pidfd_getfd, pidfd, std::stoi(entry.path().filename().string()), 0));
+      if (fd < 0) continue;
+      sockaddr_storage local{}, peer{};
+      socklen_t local_length = sizeof local, peer_length = sizeof peer;
+      int value = 0;
+      socklen_t value_length = sizeof value;
+      if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) == 0 &&
+          (local.ss_family == AF_INET || local.ss_family == AF_INET6) &&
+          PortOf(local) == server.port() &&
+          getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0 &&
+          getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &value_length) == 0) {
+        no_delay.push_back(value != 0);
+      }
+      close(fd);
+    }
+    close(pidfd);
+  }
+  return no_delay;
+}
 
 ServerProcess::ServerProcess(const std::string& model,
                              const std::vector<std::string>& extra_flags) {

@@ -34,6 +34,11 @@ class ServerProcess {
   std::uint16_t metrics_port_ = 0;
 };
 
+// TCP_NODELAY of each connection the server holds on its service port, read from the server's own
+// sockets (pidfd_getfd copies each descriptor of the server and of its child processes into this
+// process): one entry a connected socket, true where Nagle's algorithm is off.
+std::vector<bool> ServerConnectionsNoDelay(const ServerProcess& server);
+
 // A loopback port nothing listens on right now (bound, read back, released).
 std::uint16_t FreeLoopbackPort();
 

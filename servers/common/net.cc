@@ -47,6 +47,11 @@ int ListenTcp(const std::string& bind, std::uint16_t port, int backlog) {
   return fd;
 }
 
+void SetNoDelay(int fd) {
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 std::uint16_t LocalPort(int fd) {
   sockaddr_storage address{};
   socklen_t length = sizeof address;

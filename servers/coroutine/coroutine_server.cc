@@ -66,6 +66,7 @@ class CoroutineServer {
         co_await pause.async_wait(use_awaitable);
         continue;
       }
+      SetNoDelay(socket.native_handle());
       if (active_.load() >= context_.config.max_clients) {
         context_.metrics.ConnectionRejected();
         asio::write(socket, asio::buffer(kMaxClientsReply), ec);

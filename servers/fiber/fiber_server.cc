@@ -142,6 +142,7 @@ class FiberServer {
         Sleep(pause);
         continue;
       }
+      SetNoDelay(socket.native_handle());
       if (active_.load() >= context_.config.max_clients) {
         context_.metrics.ConnectionRejected();
         asio::write(socket, asio::buffer(kMaxClientsReply), ec);  // still blocking: a few bytes

@@ -32,6 +32,7 @@
 
 #include "proto/kv.grpc.pb.h"
 #include "servers/common/commands.h"
+#include "servers/common/net.h"
 #include "servers/common/shutdown_signal.h"
 
 namespace switchyard {
@@ -263,6 +264,7 @@ void AcceptUntilSignalled(ServerContext& context, grpc::Server& server, int list
       }
       continue;
     }
+    SetNoDelay(fd);
     context.metrics.ConnectionAccepted();
     context.metrics.ConnectionClosed();  // gRPC owns it from here and never says when it closes
     grpc::AddInsecureChannelFromFd(&server, fd);

@@ -114,6 +114,22 @@ TEST_F(GrpcServer, EveryOperation) {
   EXPECT_EQ(value, -4);
 }
 
+// As every model: Nagle's algorithm off on each accepted connection, here on the socket this
+// model accepts itself and hands to gRPC.
+TEST_F(GrpcServer, EveryConnectionHasNoDelay) {
+  std::vector<std::unique_ptr<kv::Kv::Stub>> stubs;
+  for (int i = 0; i < 2; ++i) {
+    stubs.push_back(kv::Kv::NewStub(Connect(server_->port())));
+    kv::EchoRequest echo;
+    kv::EchoReply echoed;
+    ASSERT_TRUE(stubs.back()->Echo(Call().get(), echo, &echoed).ok());
+  }
+  ASSERT_TRUE(Set("k", "v").ok());  // the fixture's own channel
+  const std::vector<bool> no_delay = ServerConnectionsNoDelay(*server_);
+  EXPECT_EQ(no_delay.size(), 3u) << "the server's connections on its port";
+  for (const bool on : no_delay) EXPECT_TRUE(on) << "an accepted connection without TCP_NODELAY";
+}
+
 TEST_F(GrpcServer, ErrorsForNonIntegersAndOverflow) {
   std::int64_t value = 0;
   for (const char* bad : {"abc", " 1", "1 ", "+1", "01", "1.5", ""}) {

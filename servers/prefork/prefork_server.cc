@@ -149,6 +149,7 @@ void ServeConnection(ServerContext& context, int fd) {
       continue;  // EINTR and the like: the loop checks whether to stop
     }
     accept_failing = false;
+    SetNoDelay(fd);
     g_worker_connection.store(fd);
     if (g_worker_stopping.load()) shutdown(fd, SHUT_RD);  // SIGTERM came before the store above
     if (context.metrics.TryAdmitConnection(context.config.max_clients)) {

@@ -53,6 +53,7 @@ class ThreadPerConnServer {
         }
         continue;
       }
+      SetNoDelay(fd);
       Start(fd);
     }
   }

@@ -118,6 +118,7 @@ class ThreadPoolServer {
       }
       return;
     }
+    SetNoDelay(fd);
     std::unique_lock lock(mutex_);
     if (open_.size() >= context_.config.max_clients) {
       lock.unlock();
