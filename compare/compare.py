@@ -10,6 +10,7 @@ results/<timestamp>/ with report.md, report.html, PNG charts and every raw resul
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,17 +34,19 @@ GRPC_MODELS = {"grpc"}
 # Sizes of each scenario, quick (CI, a first look) and full.
 PLAN = {
     "quick": dict(repeat=1, duration="1s", warmup="300ms", echo_connections=[1, 32, 512],
-                  sweep_steps=4, wait_connections=200, block_rate=2000, idle_counts=[1000],
-                  switchcost=["--quick"]),
+                  sweep_steps=4, sweep_runs=1, sweep_precision=10, wait_connections=200,
+                  block_rate=2000, idle_counts=[1000], switchcost=["--quick"]),
     # Sized to finish within fifteen minutes on a 2-core machine: each point repeated three times
-    # (median and spread), 2 s measured after 0.5 s of warm-up.
+    # (median and spread), 2 s measured after 0.5 s of warm-up; the sweep's deciding steps run
+    # three times (the majority decides) and bisect the knee to within 5% of the peak.
     "full": dict(repeat=3, duration="2s", warmup="500ms", echo_connections=[1, 10, 100, 1000, 4000],
-                 sweep_steps=8, wait_connections=1000, block_rate=5000, idle_counts=[1000, 10000],
-                 switchcost=["--runs", "3"]),
+                 sweep_steps=8, sweep_runs=3, sweep_precision=5, wait_connections=1000,
+                 block_rate=5000, idle_counts=[1000, 10000], switchcost=["--runs", "3"]),
 }
 WAIT_MICROS = 10_000     # scenario 3: a 10 ms downstream call per request
 BLOCK_MICROS = 100_000   # scenario 4: a 100 ms blocking call, twice a second
 CPU_MICROS = 1_000       # scenario 5: 1 ms of CPU per request
+REDIS_LACKS = ("wait", "block", "cpu")  # scenarios that need SY.* commands
 
 
 class Progress:
@@ -134,7 +137,9 @@ class Runner:
         progress.step(f"{server.model} · get/set zipfian sweep to the knee (p99 < 1 ms)")
         flags = ["--connections", "32", "--mix", "get:90,set:10", "--keys", "100000",
                  "--key-dist", "zipfian:0.99", "--value-size", "64", "--sweep", "--slo", "99:1ms",
-                 "--sweep-steps", str(self.plan["sweep_steps"]), "--duration",
+                 "--sweep-steps", str(self.plan["sweep_steps"]),
+                 "--sweep-runs", str(self.plan["sweep_runs"]),
+                 "--sweep-precision", str(self.plan["sweep_precision"]), "--duration",
                  self.plan["duration"], "--warmup", self.plan["warmup"]]
         return self.load(server, flags, "getset-sweep")
 
@@ -247,9 +252,8 @@ class Runner:
 
     def run_scenarios(self, model, scenarios, progress, outcome, stopping):
         for scenario in scenarios:
-            if model == "redis" and scenario in ("wait", "block", "cpu"):
-                outcome["skipped"][scenario] = "redis has no simulated-work commands"
-                progress.step(f"{model} · {scenario} skipped")
+            if model == "redis" and scenario in REDIS_LACKS:
+                outcome["skipped"][scenario] = "redis-server has no simulated-work commands"
                 continue
             # A fresh server for each scenario, so one scenario's leftovers never bias the next.
             cpus = None if scenario == "cpu" else self.server_cpus
@@ -339,8 +343,9 @@ def main():
                         help="comma-separated models to run (default: all)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help="comma-separated scenarios: " + ", ".join(SCENARIOS))
-    parser.add_argument("--include-redis", action="store_true",
-                        help="add redis-server, when installed, as a reference row")
+    parser.add_argument("--no-redis", action="store_true",
+                        help="leave out redis-server, the reference row measured in the same run "
+                             "under the same load (by default it runs wherever it is installed)")
     parser.add_argument("--results", default="results", help="where results/<timestamp>/ goes")
     parser.add_argument("--no-switchcost", action="store_true", help="skip the microbenchmarks")
     args = parser.parse_args()
@@ -357,20 +362,26 @@ def main():
     args.out = Path(args.results) / stamp
     runner = Runner(args)
     plan = runner.plan
-    steps_per_model = sum({"echo": len(plan["echo_connections"]), "idle": len(plan["idle_counts"])}
-                          .get(s, 1) for s in scenarios)
-    rows = list(models) + (["redis"] if args.include_redis else [])
-    progress = Progress(steps_per_model * len(rows) + (0 if args.no_switchcost else 1))
+    # redis-server, measured in the same run under the same load, is the ruler: how much of a tail
+    # is the machine's and how much the model's. It runs the scenarios it can serve.
+    with_redis = not args.no_redis and shutil.which("redis-server") is not None
+    if not args.no_redis and not with_redis:
+        print("switchyard compare: redis-server is not installed, so there is no reference row "
+              "(apt-get install redis-server)", file=sys.stderr)
+    rows = (["redis"] if with_redis else []) + list(models)
+
+    def steps_of(model):
+        return sum({"echo": len(plan["echo_connections"]), "idle": len(plan["idle_counts"])}
+                   .get(s, 1) for s in scenarios if not (model == "redis" and s in REDIS_LACKS))
+    progress = Progress(sum(steps_of(m) for m in rows) + (0 if args.no_switchcost else 1))
 
     results = {"machine": machine.describe(args.binary), "quick": args.quick,
                "pinning": {"server": runner.server_cpus, "load": runner.load_cpus},
                "started": stamp, "models": []}
     if not args.no_switchcost:
         results["switchcost"] = run_switchcost(runner, progress)
-    for model in models:
+    for model in rows:
         results["models"].append(runner.run_model(model, scenarios, progress))
-    if args.include_redis:
-        results["models"].append(runner.run_model("redis", scenarios, progress))
     results["elapsed_seconds"] = round(time.monotonic() - progress.started, 1)
 
     (args.out / "results.json").write_text(json.dumps(results, indent=2))

@@ -5,6 +5,7 @@ every chart written, and the report naming every model."""
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,26 @@ def grpc_problems(model):
     return problems
 
 
+def sweep_problems(name, sweep):
+    """The sweep states its knee with where it lies, and keeps every run it made."""
+    if not sweep:
+        return []
+    problems = []
+    decisions = sweep.get("decisions", [])
+    if not decisions:
+        problems.append(f"{name} getset: no decisions in the sweep")
+    runs = sum(len(d.get("observed_seconds", [])) + d.get("client_limited_runs", 0)
+               for d in decisions)
+    if runs != len(sweep.get("steps", [])):
+        problems.append(f"{name} getset: {runs} runs decided, {len(sweep.get('steps', []))} kept")
+    knee, missed = sweep.get("highest_rate_meeting_slo", 0), sweep.get("lowest_rate_missing_slo", 0)
+    if missed and missed <= knee:
+        problems.append(f"{name} getset: missed at {missed}/s, below the knee {knee}/s")
+    if sweep.get("knee_is_lower_bound") and not sweep.get("knee_note"):
+        problems.append(f"{name} getset: a lower-bound knee without a note saying why")
+    return problems
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
@@ -55,13 +76,21 @@ def main():
         report = (latest / "report.md").read_text()
         if "- steal (CPU time the hypervisor gave to others" not in report:
             problems.append("the report's machine section does not say how much was stolen")
+        names = [model["model"] for model in data["models"]]
+        if shutil.which("redis-server") and "redis" not in names:
+            problems.append("redis-server is installed but is not the reference row")
+        elif "redis-server, the reference measured in the same run" not in report:
+            problems.append("the reading does not set the knees beside redis-server's")
         for model in data["models"]:
             name = model["model"]
             if name not in report:
                 problems.append(f"{name} missing from the report")
-            for scenario in ["echo", "getset", "wait", "block", "cpu", "idle"]:
+            expected = (["echo", "getset", "idle"] if name == "redis"
+                        else ["echo", "getset", "wait", "block", "cpu", "idle"])
+            for scenario in expected:
                 if scenario not in model["scenarios"]:
                     problems.append(f"{name}/{scenario} not measured: {model['skipped']}")
+            problems += sweep_problems(name, model["scenarios"].get("getset"))
             problems += grpc_problems(model) if name == "grpc" else []
         for chart in CHARTS:
             path = latest / chart

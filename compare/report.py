@@ -77,28 +77,67 @@ def _switchcost_table(switchcost):
 
 def _echo_table(results):
     rows = []
+    redis = {p["connections"]: p for p in (_reference(results, "echo") or [])}
     for model, points in _measured(results, "echo"):
         for p in points:
             s = p["server"]
+            ruler = redis.get(p["connections"])
+            versus = (f"{p['latency']['p99'] / ruler['latency']['p99']:.1f}×"
+                      if ruler and model != "redis" and ruler["latency"]["p99"] > 0 else "—")
             rows.append([model, p["connections"], _throughput(p),
-                         _us(p["latency"]["p50"]), _p99(p),
+                         _us(p["latency"]["p50"]), _p99(p), versus,
                          _us(p["latency"]["p999"]),
                          f"{s['voluntary_switches_per_request']:.2f}",
                          f"{s['involuntary_switches_per_request']:.3f}",
                          f"{s['user_switches_per_request']:.2f}",
                          f"{s['cpu_seconds_per_request'] * 1e6:.1f} µs",
                          f"{p.get('failed', 0):,}"])
-    return _table(["model", "connections", "throughput", "p50", "p99", "p99.9", "vol. switches/req",
+    return _table(["model", "connections", "throughput", "p50", "p99", "p99 vs redis-server",
+                   "p99.9", "vol. switches/req",
                    "invol. switches/req", "user switches/req", "CPU/req", "unanswered"], rows)
+
+
+def _knee(sweep):
+    """The knee as the report states it: "≥ X/s" when the sweep found only a lower bound."""
+    knee = sweep.get("highest_rate_meeting_slo", 0)
+    return ("≥ " if sweep.get("knee_is_lower_bound") else "") + _rate(knee)
+
+
+def _knee_interval(sweep):
+    """Where the knee lies: between the highest rate that met and the lowest that missed."""
+    met, missed = sweep.get("highest_rate_meeting_slo", 0), sweep.get("lowest_rate_missing_slo", 0)
+    if sweep.get("knee_is_lower_bound"):
+        return sweep.get("knee_note", "")
+    return f"{met:,.0f}–{missed:,.0f}/s" if missed else "—"
+
+
+def _knee_runs(sweep):
+    """The objective's percentile in each run at the knee's rate: the spread behind the verdict."""
+    knee = sweep.get("highest_rate_meeting_slo", 0)
+    for decision in sweep.get("decisions", []):
+        if knee and abs(decision.get("rate", 0) - knee) < 0.5:
+            return " / ".join(_us(v) for v in decision.get("observed_seconds", []))
+    return "—"
+
+
+def _reference(results, scenario):
+    """redis-server's figures in `scenario`, when it ran as the reference row."""
+    return dict(_measured(results, scenario)).get("redis")
 
 
 def _getset_table(results):
     rows = []
+    redis = _reference(results, "getset")
+    redis_knee = redis.get("highest_rate_meeting_slo", 0) if redis else 0
     for model, sweep in _measured(results, "getset"):
-        rows.append([model, _rate(sweep.get("peak_throughput", 0)),
-                     _rate(sweep.get("highest_rate_meeting_slo", 0)), sweep.get("slo", ""),
+        knee = sweep.get("highest_rate_meeting_slo", 0)
+        versus = f"{knee / redis_knee:.2f}×" if redis_knee and model != "redis" else "—"
+        rows.append([model, _rate(sweep.get("peak_throughput", 0)), _knee(sweep),
+                     _knee_interval(sweep), _knee_runs(sweep), versus, sweep.get("slo", ""),
                      len(sweep.get("steps", []))])
-    return _table(["model", "closed-loop peak", "highest rate meeting the SLO", "SLO", "steps"], rows)
+    return _table(["model", "closed-loop peak", "knee (highest rate meeting the SLO)",
+                   "knee lies in", "p99 of the knee's runs", "knee vs redis-server", "SLO",
+                   "runs"], rows)
 
 
 def _wait_table(results):
@@ -187,11 +226,27 @@ def _charts(results, folder):
     if getset:
         fig, ax = plt.subplots(figsize=(11, 4))
         for model, sweep in getset:
-            steps = sorted(sweep.get("steps", []), key=lambda s: s.get("throughput", 0))
-            ax.plot([s.get("throughput", 0) for s in steps],
-                    [s["latency"]["p99"] * 1e3 for s in steps], marker="o", label=model)
+            # Every run the sweep made is a point (repeats and re-runs included); the line joins
+            # each rate's median run.
+            runs = sweep.get("steps", [])
+            by_rate = {}
+            for run in runs:
+                by_rate.setdefault(run.get("target_rate", 0), []).append(run)
+            medians = [sorted(rs, key=lambda r: r["latency"]["p99"])[len(rs) // 2]
+                       for _, rs in sorted(by_rate.items())]
+            style = dict(color="black", linestyle="--") if model == "redis" else {}
+            line, = ax.plot([r.get("throughput", 0) for r in medians],
+                            [r["latency"]["p99"] * 1e3 for r in medians], marker="o",
+                            label=("redis-server (reference)" if model == "redis" else model),
+                            **style)
+            ax.scatter([r.get("throughput", 0) for r in runs],
+                       [r["latency"]["p99"] * 1e3 for r in runs], s=10, alpha=0.5,
+                       color=line.get_color())
+        slo = getset[0][1].get("slo_seconds", 0)
+        if slo:
+            ax.axhline(slo * 1e3, color="grey", linewidth=0.8, linestyle=":")
         ax.set(yscale="log", xlabel="achieved requests/s", ylabel="p99 (ms, log)",
-               title="GET/SET zipfian: latency against throughput")
+               title="GET/SET zipfian: latency against throughput, every run of the sweep")
         ax.legend(fontsize=8)
         charts.append(("Latency against throughput", _save(fig, folder / "latency_throughput.png")))
 
@@ -226,7 +281,7 @@ def _charts(results, folder):
 # -- the reading ------------------------------------------------------------------------------
 def _reading(results):
     lines = []
-    echo = _measured(results, "echo")
+    echo = [(m, pts) for m, pts in _measured(results, "echo") if m != "redis"]
     if echo:
         at = {m: pts[-1] for m, pts in echo}
         best = max(at, key=lambda m: at[m]["throughput"])
@@ -246,22 +301,40 @@ def _reading(results):
         cheap, dear = min(cpu, key=cpu.get), max(cpu, key=cpu.get)
         lines.append(f"Server CPU per request ranged from {cpu[cheap] * 1e6:.1f} µs ({cheap}) to "
                      f"{cpu[dear] * 1e6:.1f} µs ({dear}).")
+        redis = {p["connections"]: p for p in (_reference(results, "echo") or [])}.get(conns)
+        if redis:
+            lines.append(f"redis-server at {conns} connections (the reference): "
+                         f"{_rate(redis['throughput'])}{_limited(redis)}, p99 "
+                         f"{_us(redis['latency']['p99'])}; the models' p99 there: " +
+                         ", ".join(f"{m} {_us(at[m]['latency']['p99'])}" for m in at) + ".")
         limited = [m for m in at if at[m].get("client_limited")]
         if limited:
             lines.append("The load generator, not the server, was the limit for: " +
                          ", ".join(limited) + " (flagged ⚠; those figures are a floor).")
     getset = _measured(results, "getset")
     if getset:
-        knees = {m: s.get("highest_rate_meeting_slo", 0) for m, s in getset}
-        best = max(knees, key=knees.get)
+        sweeps = {m: s for m, s in getset if m != "redis"}
+        knees = {m: s.get("highest_rate_meeting_slo", 0) for m, s in sweeps.items()}
+        best = max(knees, key=knees.get) if knees else None
         missed = [m for m, k in knees.items() if k == 0]
-        if knees[best] > 0:
-            others = ", ".join(f"{m} {_rate(k)}" for m, k in knees.items() if m != best and k > 0)
+        if best and knees[best] > 0:
+            others = ", ".join(f"{m} {_knee(sweeps[m])}" for m, k in knees.items()
+                               if m != best and k > 0)
             lines.append(f"GET/SET with zipfian keys: {best} held p99 under the SLO up to "
-                         f"{_rate(knees[best])}" + (f"; {others}" if others else "") + ".")
+                         f"{_knee(sweeps[best])}" + (f"; {others}" if others else "") + ".")
+        redis = _reference(results, "getset")
+        if redis:
+            lines.append(f"redis-server, the reference measured in the same run under the same "
+                         f"load, held it up to {_knee(redis)} (closed-loop peak "
+                         f"{_rate(redis.get('peak_throughput', 0))}): a model's knee well below "
+                         f"it is the model's, not the machine's.")
+        bounded = [m for m, s in getset if s.get("knee_is_lower_bound") and
+                   s.get("highest_rate_meeting_slo", 0) < s.get("peak_throughput", 0)]
+        if bounded:
+            lines.append("The load generator stayed the limit before the knee for: " +
+                         ", ".join(bounded) + " (their knees are lower bounds).")
         if missed:
-            lines.append("No sweep step met the SLO (or the load generator became the limit "
-                         "first) for: " + ", ".join(missed) + ".")
+            lines.append("No rate met the SLO for: " + ", ".join(missed) + ".")
     wait = _measured(results, "wait")
     if wait:
         carried = {m: r["concurrent_waits"] for m, r in wait}
@@ -287,12 +360,15 @@ def _reading(results):
                      ", ".join(f"{used[m]:.2f} cores on {m}" for m in used) +
                      f" (the machine has {results['machine']['cores']}).")
     idle = _measured(results, "idle")
-    if idle:
-        last = {m: pts[-1] for m, pts in idle}
+    if [m for m, _ in idle if m != "redis"]:
+        reference = dict(idle).get("redis")
+        last = {m: pts[-1] for m, pts in idle if m != "redis"}
         per = {m: p["pss_bytes_per_connection"] for m, p in last.items()}
         small, big = min(per, key=per.get), max(per, key=per.get)
         lines.append(f"Holding {last[small]['connections']:,} idle connections cost {_kib(per[small])} "
-                     f"each on {small} and {_kib(per[big])} on {big}.")
+                     f"each on {small} and {_kib(per[big])} on {big}" +
+                     (f" (redis-server: {_kib(reference[-1]['pss_bytes_per_connection'])})."
+                      if reference else "."))
         short = [f"{m} served {p['answered']:,} of {p['opened']:,}" for m, p in last.items()
                  if p["answered"] < p["opened"]]
         if short:

@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "loadgen/grpc_load.h"
+#include "loadgen/sweep.h"
 
 namespace switchyard::loadgen {
 namespace {
@@ -285,12 +286,12 @@ pb::LoadResult RunWithProgress(const LoadConfig& config, const LoadCommandOption
 void OnSignal(int) { g_stop_requested.store(true); }
 
 int RunSweep(LoadCommandOptions& options) {
-  double percentile = 0, slo_seconds = 0;
-  ParseSlo(options.slo, &percentile, &slo_seconds);
-  pb::SweepResult sweep;
-  sweep.set_slo(options.slo);
-  sweep.set_slo_percentile(percentile);
-  sweep.set_slo_seconds(slo_seconds);
+  SweepPlan plan;
+  ParseSlo(options.slo, &plan.percentile, &plan.slo_seconds);
+  plan.steps = options.sweep_steps;
+  plan.runs_per_step = options.sweep_runs;
+  plan.retries = options.sweep_retries;
+  plan.precision = options.sweep_precision / 100;
 
   // First the closed-loop peak, to know how far the rates should go.
   LoadConfig peak_config = options.config;
@@ -298,61 +299,59 @@ int RunSweep(LoadCommandOptions& options) {
   std::cerr << "switchyard load: sweep: measuring the closed-loop peak first\n";
   Live peak_live(-1, 0);
   const pb::LoadResult peak = RunWithProgress(peak_config, options, peak_live);
-  sweep.set_peak_throughput(peak.throughput());
   std::printf("closed-loop peak: %.1f/s%s\n", peak.throughput(),
               peak.client_limited() ? " (CLIENT-LIMITED: the knee may lie beyond it)" : "");
   std::printf("%12s %12s %9s %9s %9s %9s %9s  %s\n", "target/s", "achieved/s", "p50", "p90", "p99",
-              "p99.9", "max", "SLO");
+              "p99.9", "max", "SLO (this run)");
   std::fflush(stdout);
 
   Live live(options.metrics_port, 0);
-  // Runs one step at `rate`, prints its row, keeps it; true if it met the objective.
-  const auto run_step = [&](double rate) {
+  const auto run_at = [&](double rate) {
     LoadConfig config = options.config;
     config.rate = rate;
-    live.SetTarget(config.rate);
-    const pb::LoadResult result = RunWithProgress(config, options, live);
-    const auto histogram = FromProto(result.histogram());
-    const double observed = static_cast<double>(histogram.ValueAtPercentile(percentile)) / 1e9;
-    const bool meets = observed <= slo_seconds && result.failed() == 0 && !result.client_limited();
-    if (meets) sweep.set_highest_rate_meeting_slo(std::max(sweep.highest_rate_meeting_slo(), rate));
-    std::printf("%12.0f %12.0f %9s %9s %9s %9s %9s  %s\n", config.rate, result.throughput(),
-                FormatSeconds(result.latency().p50()).c_str(),
-                FormatSeconds(result.latency().p90()).c_str(),
-                FormatSeconds(result.latency().p99()).c_str(),
-                FormatSeconds(result.latency().p999()).c_str(),
-                FormatSeconds(result.latency().max()).c_str(),
-                result.client_limited() ? "CLIENT-LIMITED"
-                : meets                 ? "met"
-                                        : "missed");
-    std::fflush(stdout);
-    *sweep.add_steps() = result;
-    return meets;
+    live.SetTarget(rate);
+    return RunWithProgress(config, options, live);
   };
-  double lowest_rate = 0;
-  for (unsigned step = 1; step <= options.sweep_steps && !g_stop_requested; ++step) {
-    const double rate = peak.throughput() * step / options.sweep_steps;
-    if (rate < 1) break;
-    if (lowest_rate == 0) lowest_rate = rate;
-    if (!run_step(rate)) break;  // past the knee: higher rates only queue more
+  const auto print_run = [](const pb::LoadResult& run, const std::string& verdict) {
+    std::printf(
+        "%12.0f %12.0f %9s %9s %9s %9s %9s  %s\n", run.target_rate(), run.throughput(),
+        FormatSeconds(run.latency().p50()).c_str(), FormatSeconds(run.latency().p90()).c_str(),
+        FormatSeconds(run.latency().p99()).c_str(), FormatSeconds(run.latency().p999()).c_str(),
+        FormatSeconds(run.latency().max()).c_str(),
+        verdict == "client-limited"
+            ? ("CLIENT-LIMITED, run again: " + run.client_limited_reason()).c_str()
+            : verdict.c_str());
+    std::fflush(stdout);
+  };
+  pb::SweepResult sweep =
+      Sweep(plan, peak.throughput(), run_at, print_run, [] { return g_stop_requested.load(); });
+  sweep.set_slo(options.slo);
+  sweep.set_slo_percentile(plan.percentile);
+  sweep.set_slo_seconds(plan.slo_seconds);
+
+  if (plan.runs_per_step > 1) {
+    std::printf("decisions (the majority of each rate's runs decides):\n");
+    for (const auto& decision : sweep.decisions()) {
+      std::string figures;
+      for (const double seconds : decision.observed_seconds()) {
+        figures += (figures.empty() ? "" : " ") + FormatSeconds(seconds);
+      }
+      std::printf("%12.0f  %-14s p%g of its runs: %s%s\n", decision.rate(),
+                  decision.verdict().c_str(), plan.percentile, figures.c_str(),
+                  decision.client_limited_runs() > 0
+                      ? (" (" + std::to_string(decision.client_limited_runs()) +
+                         " client-limited, not counted)")
+                            .c_str()
+                      : "");
+    }
   }
-  // Not even the lowest step met the objective: the knee lies below it (on a busy machine a
-  // server's p99 can miss 1 ms at an eighth of its peak), so halve the rate a few times.
-  constexpr int kHalvings = 4;
-  for (int halving = 1; halving <= kHalvings && sweep.highest_rate_meeting_slo() == 0 &&
-                        lowest_rate / 2 >= 1 && !g_stop_requested;
-       ++halving) {
-    lowest_rate /= 2;
-    run_step(lowest_rate);
+  std::printf("highest rate meeting p%g <= %s: %.0f/s", plan.percentile,
+              FormatSeconds(plan.slo_seconds).c_str(), sweep.highest_rate_meeting_slo());
+  if (sweep.lowest_rate_missing_slo() > 0) {
+    std::printf(" (missed at %.0f/s)", sweep.lowest_rate_missing_slo());
   }
-  // Steps in rising order, whichever order they ran in, so the curve reads left to right.
-  std::vector<pb::LoadResult> steps(sweep.steps().begin(), sweep.steps().end());
-  std::stable_sort(steps.begin(), steps.end(),
-                   [](const auto& a, const auto& b) { return a.target_rate() < b.target_rate(); });
-  sweep.clear_steps();
-  for (auto& step : steps) *sweep.add_steps() = std::move(step);
-  std::printf("highest rate meeting p%g <= %s: %.0f/s\n", percentile,
-              FormatSeconds(slo_seconds).c_str(), sweep.highest_rate_meeting_slo());
+  std::printf("\n");
+  if (sweep.knee_is_lower_bound()) std::printf("%s\n", sweep.knee_note().c_str());
   if (!options.json_file.empty()) WriteJsonFile(options.json_file, sweep);
   return 0;
 }
@@ -523,9 +522,26 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
                  "steps up to it until --slo is missed; report each step and the knee");
   load->add_option("--slo", options.slo, "Sweep objective, PERCENTILE:LATENCY")
       ->capture_default_str();
-  load->add_option("--sweep-steps", options.sweep_steps, "Rate steps up to the peak")
+  load->add_option("--sweep-steps", options.sweep_steps,
+                   "Rate steps up to the peak; the first that misses is bisected against the "
+                   "last that met")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000u));
+  load->add_option("--sweep-runs", options.sweep_runs,
+                   "Runs of each step that decides the knee (a miss, the last rate that met, "
+                   "each bisection step); the majority decides")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 99u));
+  load->add_option(
+          "--sweep-retries", options.sweep_retries,
+          "Extra runs of a step in which the load generator was the limit; a step still "
+          "limited after them ends the sweep, the knee then \"at least\" the last rate met")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 20u));
+  load->add_option("--sweep-precision", options.sweep_precision,
+                   "Bisect until the knee is known within this percentage of the peak")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 100.0));
   load->add_option("--connect-timeout", options.connect_timeout,
                    "How long each connection may take to be accepted before the run gives up")
       ->capture_default_str();

@@ -28,7 +28,10 @@ struct LoadCommandOptions {
   bool sweep = false;
   std::string slo = "99:1ms";
   unsigned sweep_steps = 10;
-  bool quiet = false;  // no progress line
+  unsigned sweep_runs = 1;
+  unsigned sweep_retries = 2;
+  double sweep_precision = 5;  // percent of the peak
+  bool quiet = false;          // no progress line
   std::vector<std::string> merge_files;
 };
 

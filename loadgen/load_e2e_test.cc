@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -362,11 +363,27 @@ pb::SweepResult ReadSweep(const std::string& path) {
   return sweep;
 }
 
+// Every run a sweep made is kept in rising order of rate, and each is one of its decisions' runs.
+void ExpectRunsMatchDecisions(const pb::SweepResult& sweep) {
+  std::map<double, int> runs_at;
+  for (int i = 0; i < sweep.steps_size(); ++i) {
+    ++runs_at[sweep.steps(i).target_rate()];
+    if (i > 0) {
+      EXPECT_GE(sweep.steps(i).target_rate(), sweep.steps(i - 1).target_rate());
+    }
+  }
+  for (const auto& decision : sweep.decisions()) {
+    EXPECT_EQ(runs_at[decision.rate()],
+              decision.observed_seconds_size() + static_cast<int>(decision.client_limited_runs()))
+        << decision.rate();
+  }
+}
+
 TEST_F(LoadE2eTest, SweepStepsUpToThePeakAndStopsAtTheSlo) {
   RedisServer redis;
   const std::string port = std::to_string(redis.port());
-  // An SLO nothing can meet: the first step misses it, the ladder stops there, the rate is halved
-  // four times looking for a knee below it, and no rate qualifies. Steps come in rising order.
+  // An SLO nothing can meet: the first step misses it, the climb stops there, the rate is halved
+  // four times looking for a knee below it, and no rate qualifies.
   const std::string strict = TempFile("strict.json");
   std::string output;
   ASSERT_EQ(RunBinary({"load", "--port", port, "--sweep", "--sweep-steps", "4", "--slo", "99:1us",
@@ -376,42 +393,41 @@ TEST_F(LoadE2eTest, SweepStepsUpToThePeakAndStopsAtTheSlo) {
       << output;
   const pb::SweepResult missed = ReadSweep(strict);
   EXPECT_GT(missed.peak_throughput(), 0);
-  ASSERT_EQ(missed.steps_size(), 5) << output;
-  for (int i = 0; i < 5; ++i) {
-    EXPECT_NEAR(missed.steps(i).target_rate(), missed.peak_throughput() / 4 / (1 << (4 - i)), 1)
-        << i;
-  }
+  ExpectRunsMatchDecisions(missed);
+  // On a busy machine a step may instead stay limited by the client, which ends the sweep early:
+  // either way no rate is counted as meeting the objective.
   EXPECT_EQ(missed.highest_rate_meeting_slo(), 0);
-  // On a busy machine the step may instead be flagged as limited by the client: either way it is
-  // not counted as meeting the SLO.
-  EXPECT_TRUE(output.find("missed") != std::string::npos ||
-              output.find("CLIENT-LIMITED") != std::string::npos)
-      << output;
-  // A lenient SLO: the steps rise by a quarter of the peak each, and the knee is one of them.
+  ASSERT_GE(missed.decisions_size(), 1) << output;
+  for (int i = 0; i < missed.decisions_size(); ++i) {
+    EXPECT_NEAR(missed.decisions(i).rate(), missed.peak_throughput() / 4 / (1 << i), 1) << i;
+    EXPECT_EQ(missed.decisions(i).phase(), i == 0 ? "climb" : "halving");
+  }
+  if (missed.decisions(missed.decisions_size() - 1).verdict() != "client-limited") {
+    EXPECT_EQ(missed.decisions_size(), 5) << output;
+  }
+  EXPECT_NE(output.find("missed"), std::string::npos) << output;
+
+  // A lenient SLO with every deciding step run twice: the climb rises by half the peak and meets
+  // it all the way, so the knee is "at least" the peak, and the last rate is confirmed.
   const std::string lenient = TempFile("lenient.json");
-  ASSERT_EQ(RunBinary({"load", "--port", port, "--sweep", "--sweep-steps", "2", "--slo", "99:5s",
-                       "-d", "300ms", "--warmup", "0", "-c", "4", "-q", "--json", lenient},
+  ASSERT_EQ(RunBinary({"load", "--port", port, "--sweep", "--sweep-steps", "2", "--sweep-runs", "2",
+                       "--slo", "99:5s", "-d", "300ms", "--warmup", "0", "-c", "4", "-q", "--json",
+                       lenient},
                       &output),
             0)
       << output;
   const pb::SweepResult swept = ReadSweep(lenient);
-  ASSERT_GE(swept.steps_size(), 1);
-  // Half the peak, then the peak; or, had the first step been flagged client-limited on a busy
-  // machine, halvings of the first below it.
-  for (int i = 0; i < swept.steps_size(); ++i) {
-    const double rate = swept.steps(i).target_rate(), half = swept.peak_throughput() / 2;
-    bool expected = std::abs(rate - 2 * half) < 1;
-    for (int h = 0; h <= 4; ++h) expected |= std::abs(rate - half / (1 << h)) < 1;
-    EXPECT_TRUE(expected) << "step " << i << " at " << rate << "/s";
-    if (i > 0) {
-      EXPECT_GT(rate, swept.steps(i - 1).target_rate());
-    }
+  ExpectRunsMatchDecisions(swept);
+  EXPECT_EQ(swept.runs_per_step(), 2u);
+  ASSERT_GE(swept.decisions_size(), 1) << output;
+  EXPECT_NEAR(swept.decisions(0).rate(), swept.peak_throughput() / 2, 1);
+  if (swept.decisions_size() == 2 && swept.decisions(1).verdict() == "met") {
+    EXPECT_NEAR(swept.highest_rate_meeting_slo(), swept.peak_throughput(), 1);
+    EXPECT_EQ(swept.decisions(1).observed_seconds_size(), 2) << "the knee's rate is confirmed";
+    EXPECT_TRUE(swept.knee_is_lower_bound());
+    EXPECT_NE(output.find("the knee is at least"), std::string::npos) << output;
   }
-  bool knee_is_a_step = swept.highest_rate_meeting_slo() == 0;
-  for (const auto& step : swept.steps()) {
-    knee_is_a_step |= step.target_rate() == swept.highest_rate_meeting_slo();
-  }
-  EXPECT_TRUE(knee_is_a_step) << output;
+  EXPECT_EQ(swept.lowest_rate_missing_slo(), 0) << "nothing misses a 5 s objective";
 }
 
 // A server whose listen backlog is full never answers a new connection's SYN: without a timeout
