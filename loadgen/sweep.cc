@@ -71,6 +71,8 @@ class Sweeper {
       if (verdict == "client-limited") limited = middle;
     }
 
+    // The knee's own runs in full, for the spread the report gives beside it.
+    if (met > 0 && !Stopped()) Decide(met, runs, decisions_[met].phase(), /*all=*/true);
     result_.set_highest_rate_meeting_slo(met);
     result_.set_lowest_rate_missing_slo(missed > met ? missed : 0);
     char note[200] = "";
@@ -102,9 +104,10 @@ class Sweeper {
     return run.failed() == 0 && ObservedAtObjective(run, plan_.percentile) <= plan_.slo_seconds;
   }
 
-  // Runs `rate` until it has `wanted` runs that were the server's own (or the retries for runs the
-  // load generator limited are spent), then decides: the majority of those runs, a tie a miss.
-  std::string Decide(double rate, unsigned wanted, const std::string& phase) {
+  // Runs `rate` until it has `wanted` runs that were the server's own, or fewer once a majority of
+  // `wanted` agrees (unless `all`), or until the retries for runs the load generator limited are
+  // spent; then decides: the majority of the runs counted, a tie a miss.
+  std::string Decide(double rate, unsigned wanted, const std::string& phase, bool all = false) {
     auto [found, is_new] = decisions_.try_emplace(rate);
     pb::SweepDecision& decision = found->second;
     if (is_new) {
@@ -112,7 +115,9 @@ class Sweeper {
       decision.set_phase(phase);
       order_.push_back(rate);
     }
+    const unsigned majority = wanted / 2 + 1;
     while (static_cast<unsigned>(decision.observed_seconds_size()) < wanted &&
+           (all || std::max(met_runs_[rate], missed_runs_[rate]) < majority) &&
            decision.client_limited_runs() <= plan_.retries && !Stopped()) {
       pb::LoadResult run = run_(rate);
       std::string verdict;

@@ -7,8 +7,10 @@
 // A run in which the load generator was the limit says nothing about the server: it is run again
 // (a bounded number of times) and never read as a miss; a rate that stays limited ends the sweep
 // with the knee reported as "at least" the highest rate that met. Steps that decide the knee (a
-// miss, the last rate that met, every bisection step) are run several times when asked, and the
-// median of their runs decides, so one noisy run cannot move the knee by a whole step.
+// miss, the last rate that met, every bisection step) are run several times when asked and the
+// majority of their runs decides (the median's verdict), so one noisy run cannot move the knee by
+// a whole step; a step stops early once its majority is settled, and the knee's rate runs them
+// all, for the spread reported beside it.
 #pragma once
 
 #include <functional>
