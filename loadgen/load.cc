@@ -21,6 +21,7 @@
 
 #include "loadgen/resp_reply.h"
 #include "loadgen/spin_window.h"
+#include "loadgen/stall_signature.h"
 
 namespace switchyard::loadgen {
 
@@ -667,6 +668,13 @@ void SetHistograms(const Histogram& latency, const Histogram& uncorrected,
   ToProto(reply_pickup, result->mutable_histogram_reply_pickup());
 }
 
+void SetDelayedAckStall(const Histogram& latency, pb::LoadResult* result) {
+  const StallSignature stall = DelayedAckStall(latency);
+  result->set_delayed_ack_stall(stall.fired);
+  result->set_delayed_ack_stall_fraction(stall.fraction);
+  result->set_delayed_ack_stall_message(stall.message);
+}
+
 void ToProto(const Histogram& histogram, pb::Histogram* message) {
   message->set_total(histogram.total());
   message->set_min_ns(histogram.min());
@@ -831,6 +839,7 @@ pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
   result.set_connections_lost(total.connections_lost);
   result.set_first_loss(total.first_loss);
   SetHistograms(total.latency, total.uncorrected, total.schedule_lag, total.reply_pickup, &result);
+  SetDelayedAckStall(total.latency, &result);
 
   // Was the load generator the limit? Its CPU near the ceiling it may use, or (open loop) sending
   // late against its own schedule or short of the rate asked for. gRPC runs I/O on threads of its

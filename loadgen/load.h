@@ -166,5 +166,8 @@ Histogram FromProto(const pb::Histogram& message);
 void SetHistograms(const Histogram& latency, const Histogram& uncorrected,
                    const Histogram& schedule_lag, const Histogram& reply_pickup,
                    pb::LoadResult* result);
+// The delayed-ACK stall signature of a result's latency histogram (stall_signature.h): set by a
+// run and recomputed by a merge.
+void SetDelayedAckStall(const Histogram& latency, pb::LoadResult* result);
 
 }  // namespace switchyard::loadgen

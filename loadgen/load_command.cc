@@ -138,6 +138,9 @@ void PrintResult(std::ostream& out, const pb::LoadResult& result) {
     out << "connections lost: " << result.connections_lost() << " (first: " << result.first_loss()
         << ")\n";
   }
+  if (result.delayed_ack_stall()) {
+    out << "DELAYED-ACK STALL: " << result.delayed_ack_stall_message() << "\n";
+  }
   if (result.client_limited()) {
     out << "CLIENT-LIMITED: the load generator, not the server, was the limit ("
         << result.client_limited_reason() << "); these are not the server's figures\n";
@@ -457,6 +460,7 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
   }
   merged.set_client_limited_reason(reasons);
   SetHistograms(latency, uncorrected, lag, pickup, &merged);
+  SetDelayedAckStall(latency, &merged);
   return merged;
 }
 
