@@ -85,6 +85,8 @@ struct ThreadStats {
   std::uint64_t connections_lost = 0;
   std::string first_loss;    // why the first lost connection was given up
   std::int64_t spin_ns = 0;  // time spent spinning to send on schedule (--spin)
+  // Measured part: time the thread was runnable but waiting for a CPU (other work on its CPU).
+  std::int64_t run_queue_wait_ns = 0;
 
   // Adds another thread's figures (not the live ones).
   void MergeTotals(const ThreadStats& other);

@@ -443,6 +443,8 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
     merged.set_failed(merged.failed() + result.failed());
     merged.set_client_cpu_seconds(merged.client_cpu_seconds() + result.client_cpu_seconds());
     merged.set_client_spin_seconds(merged.client_spin_seconds() + result.client_spin_seconds());
+    merged.set_client_run_queue_wait_seconds(merged.client_run_queue_wait_seconds() +
+                                             result.client_run_queue_wait_seconds());
     merged.set_machine_steal_fraction(
         std::max(merged.machine_steal_fraction(), result.machine_steal_fraction()));
     merged.set_duration_seconds(std::max(merged.duration_seconds(), result.duration_seconds()));

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -159,6 +160,8 @@ TEST_F(LoadE2eTest, OpenLoopSendsOnSchedule) {
   EXPECT_GT(result.spec().spin_seconds(), 0);
   EXPECT_LE(result.spec().spin_seconds(), 0.0021);
   EXPECT_LE(result.client_spin_seconds(), result.client_cpu_seconds());
+  EXPECT_GE(result.client_run_queue_wait_seconds(), 0);
+  EXPECT_LT(result.client_run_queue_wait_seconds(), 1.3);  // it cannot wait longer than it ran
   // The machine's steal over the run is a share of its CPU time (0 on bare metal).
   EXPECT_GE(result.machine_steal_fraction(), 0);
   EXPECT_LT(result.machine_steal_fraction(), 1);
@@ -362,6 +365,44 @@ TEST_F(LoadE2eTest, ANagleStallIsNamedAndOurServerHasNone) {
   EXPECT_FALSE(clean.delayed_ack_stall()) << clean.delayed_ack_stall_message();
   EXPECT_TRUE(clean.delayed_ack_stall_message().empty());
   EXPECT_EQ(last_output_.find("DELAYED-ACK STALL"), std::string::npos) << last_output_;
+}
+
+// A load generator that shares its CPU with a busy process waits for it, and lags its schedule for
+// that reason alone: the result says how long its threads waited for the CPU, and a run flagged
+// for lag says that other work held it (the machine, not the load generator's code).
+TEST_F(LoadE2eTest, ACpuSharedWithABusyProcessShowsAsRunQueueWait) {
+  RedisServer redis;
+  cpu_set_t original;
+  ASSERT_EQ(sched_getaffinity(0, sizeof original, &original), 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  for (int cpu = CPU_SETSIZE - 1; cpu >= 0; --cpu) {
+    if (CPU_ISSET(cpu, &original)) {
+      CPU_SET(cpu, &one);
+      break;
+    }
+  }
+  const pid_t spinner = fork();
+  if (spinner == 0) {  // busy on that CPU for at most 10 s, killed sooner
+    sched_setaffinity(0, sizeof one, &one);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < end) {
+    }
+    _exit(0);
+  }
+  // The load generator inherits this thread's CPU set.
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  const pb::LoadResult result =
+      Load(redis.port(), {"--rate", "2000", "-d", "1s", "--warmup", "200ms", "-c", "8"}, "shared");
+  sched_setaffinity(0, sizeof original, &original);
+  kill(spinner, SIGKILL);
+  waitpid(spinner, nullptr, 0);
+  EXPECT_EQ(result.failed(), 0u);
+  EXPECT_GT(result.client_run_queue_wait_seconds(), 0.01) << last_output_;
+  if (result.client_limited()) {
+    EXPECT_NE(result.client_limited_reason().find("held by other work"), std::string::npos)
+        << result.client_limited_reason();
+  }
 }
 
 TEST_F(LoadE2eTest, AgainstOurServerWithEveryCommand) {
