@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -21,6 +22,7 @@
 
 #include "loadgen/resp_reply.h"
 #include "loadgen/spin_window.h"
+#include "loadgen/stall_signature.h"
 
 namespace switchyard::loadgen {
 
@@ -52,6 +54,15 @@ double ProcessCpuSeconds() {
 namespace {
 
 using asio::ip::tcp;
+
+// How long the calling thread has waited, runnable, for a CPU (the kernel's schedstat run_delay);
+// -1 where the kernel does not say.
+std::int64_t ThreadRunQueueWaitNs() {
+  std::ifstream file("/proc/thread-self/schedstat");
+  std::int64_t running = 0, waiting = -1;
+  file >> running >> waiting;
+  return file ? waiting : -1;
+}
 
 // CPUs this process may run on (taskset limits it): the ceiling of its own CPU use.
 unsigned UsableCpus() {
@@ -235,6 +246,9 @@ class Worker {
     } else {
       io.run();
     }
+    const std::int64_t waited = ThreadRunQueueWaitNs();
+    if (run_queue_wait_start_ns_ >= 0 && waited >= run_queue_wait_start_ns_)
+      stats.run_queue_wait_ns = waited - run_queue_wait_start_ns_;
     Publish();
   }
 
@@ -358,6 +372,8 @@ class Worker {
     Publish();
     if (done_connections_ == connections.size()) return;
     tick_spin_ns_ = 0;
+    if (run_queue_wait_start_ns_ < 0 && now >= warm_end_ns)
+      run_queue_wait_start_ns_ = ThreadRunQueueWaitNs();
     tick_.expires_after(std::chrono::milliseconds(100));
     tick_.async_wait([this](std::error_code error) {
       if (!error) Tick();
@@ -380,7 +396,8 @@ class Worker {
   std::int64_t armed_wake_ns_ = INT64_MAX;  // what wake_timer_ is set for; INT64_MAX: not set
   std::size_t awaiting_replies_ = 0;
   std::int64_t last_send_ns_ = 0;
-  std::int64_t tick_spin_ns_ = 0;  // polled without work since the last tick
+  std::int64_t tick_spin_ns_ = 0;              // polled without work since the last tick
+  std::int64_t run_queue_wait_start_ns_ = -1;  // at the first tick past the warm-up
 };
 
 Connection::Connection(Worker& worker, tcp::socket socket, std::uint64_t quota, std::uint64_t seed)
@@ -667,6 +684,13 @@ void SetHistograms(const Histogram& latency, const Histogram& uncorrected,
   ToProto(reply_pickup, result->mutable_histogram_reply_pickup());
 }
 
+void SetDelayedAckStall(const Histogram& latency, pb::LoadResult* result) {
+  const StallSignature stall = DelayedAckStall(latency);
+  result->set_delayed_ack_stall(stall.fired);
+  result->set_delayed_ack_stall_fraction(stall.fraction);
+  result->set_delayed_ack_stall_message(stall.message);
+}
+
 void ToProto(const Histogram& histogram, pb::Histogram* message) {
   message->set_total(histogram.total());
   message->set_min_ns(histogram.min());
@@ -765,6 +789,7 @@ void ThreadStats::MergeTotals(const ThreadStats& other) {
   if (connections_lost == 0) first_loss = other.first_loss;
   connections_lost += other.connections_lost;
   spin_ns += other.spin_ns;
+  run_queue_wait_ns += other.run_queue_wait_ns;
 }
 
 void ThreadStats::PublishTo(LiveStats& live, bool measuring) {
@@ -831,6 +856,7 @@ pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
   result.set_connections_lost(total.connections_lost);
   result.set_first_loss(total.first_loss);
   SetHistograms(total.latency, total.uncorrected, total.schedule_lag, total.reply_pickup, &result);
+  SetDelayedAckStall(total.latency, &result);
 
   // Was the load generator the limit? Its CPU near the ceiling it may use, or (open loop) sending
   // late against its own schedule or short of the rate asked for. gRPC runs I/O on threads of its
@@ -838,6 +864,8 @@ pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
   // use, so a busy gRPC client is flagged rather than excused.
   const double wall_seconds = static_cast<double>(run.end_ns - warm_end_ns) / 1e9;
   result.set_machine_steal_fraction(StealFraction(run.steal_start, run.steal_end, wall_seconds));
+  const double run_queue_wait = static_cast<double>(total.run_queue_wait_ns) / 1e9;
+  result.set_client_run_queue_wait_seconds(run_queue_wait);
   const double cpu_ceiling = std::min<double>(run.threads, UsableCpus());
   const double busy = (run.cpu_seconds - spin_seconds) / (wall_seconds * cpu_ceiling);
   std::string reason;
@@ -860,6 +888,13 @@ pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
                     reason.empty() ? "" : "; ", result.sent_rate(), config.rate);
       reason += text;
     }
+  }
+  // Say so when the client lagged because other work held its CPU: the machine, not the code.
+  if (!reason.empty() && run_queue_wait >= 0.001) {
+    std::snprintf(text, sizeof text,
+                  "; its threads waited %.0f ms in all for a CPU held by other work (run queue)",
+                  run_queue_wait * 1e3);
+    reason += text;
   }
   result.set_client_limited(!reason.empty());
   result.set_client_limited_reason(reason);

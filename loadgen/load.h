@@ -85,6 +85,8 @@ struct ThreadStats {
   std::uint64_t connections_lost = 0;
   std::string first_loss;    // why the first lost connection was given up
   std::int64_t spin_ns = 0;  // time spent spinning to send on schedule (--spin)
+  // Measured part: time the thread was runnable but waiting for a CPU (other work on its CPU).
+  std::int64_t run_queue_wait_ns = 0;
 
   // Adds another thread's figures (not the live ones).
   void MergeTotals(const ThreadStats& other);
@@ -166,5 +168,8 @@ Histogram FromProto(const pb::Histogram& message);
 void SetHistograms(const Histogram& latency, const Histogram& uncorrected,
                    const Histogram& schedule_lag, const Histogram& reply_pickup,
                    pb::LoadResult* result);
+// The delayed-ACK stall signature of a result's latency histogram (stall_signature.h): set by a
+// run and recomputed by a merge.
+void SetDelayedAckStall(const Histogram& latency, pb::LoadResult* result);
 
 }  // namespace switchyard::loadgen

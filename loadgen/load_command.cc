@@ -139,6 +139,9 @@ void PrintResult(std::ostream& out, const pb::LoadResult& result) {
     out << "connections lost: " << result.connections_lost() << " (first: " << result.first_loss()
         << ")\n";
   }
+  if (result.delayed_ack_stall()) {
+    out << "DELAYED-ACK STALL: " << result.delayed_ack_stall_message() << "\n";
+  }
   if (result.client_limited()) {
     out << "CLIENT-LIMITED: the load generator, not the server, was the limit ("
         << result.client_limited_reason() << "); these are not the server's figures\n";
@@ -439,6 +442,8 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
     merged.set_failed(merged.failed() + result.failed());
     merged.set_client_cpu_seconds(merged.client_cpu_seconds() + result.client_cpu_seconds());
     merged.set_client_spin_seconds(merged.client_spin_seconds() + result.client_spin_seconds());
+    merged.set_client_run_queue_wait_seconds(merged.client_run_queue_wait_seconds() +
+                                             result.client_run_queue_wait_seconds());
     merged.set_machine_steal_fraction(
         std::max(merged.machine_steal_fraction(), result.machine_steal_fraction()));
     merged.set_duration_seconds(std::max(merged.duration_seconds(), result.duration_seconds()));
@@ -456,6 +461,7 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
   }
   merged.set_client_limited_reason(reasons);
   SetHistograms(latency, uncorrected, lag, pickup, &merged);
+  SetDelayedAckStall(latency, &merged);
   return merged;
 }
 

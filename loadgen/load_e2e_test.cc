@@ -5,12 +5,16 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -157,6 +161,8 @@ TEST_F(LoadE2eTest, OpenLoopSendsOnSchedule) {
   EXPECT_GT(result.spec().spin_seconds(), 0);
   EXPECT_LE(result.spec().spin_seconds(), 0.0021);
   EXPECT_LE(result.client_spin_seconds(), result.client_cpu_seconds());
+  EXPECT_GE(result.client_run_queue_wait_seconds(), 0);
+  EXPECT_LT(result.client_run_queue_wait_seconds(), 1.3);  // it cannot wait longer than it ran
   // The machine's steal over the run is a share of its CPU time (0 on bare metal).
   EXPECT_GE(result.machine_steal_fraction(), 0);
   EXPECT_LT(result.machine_steal_fraction(), 1);
@@ -245,6 +251,159 @@ TEST_F(LoadE2eTest, ALoadGeneratorStallShowsInReplyPickupAndIsFlagged) {
   EXPECT_GE(result.latency().max(), 0.29);
   EXPECT_TRUE(result.client_limited()) << result.client_limited_reason();
   EXPECT_NE(last_output_.find("reply pickup"), std::string::npos) << last_output_;
+}
+
+// A RESP responder as servers were written before TCP_NODELAY was the rule: Nagle's algorithm
+// left on, and every fourth reply on a connection written in two small writes ("+PONG", then
+// "\r\n"). The second write finds the first unacknowledged and waits for the client's delayed ACK,
+// about 40 ms; the other replies go out at once, so the median stays fast. Answers PING only.
+class NagleResponder {
+ public:
+  NagleResponder() {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        listen(listen_fd_, 64) != 0 ||
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error("cannot listen on loopback");
+    }
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~NagleResponder() {
+    stop_ = true;
+    thread_.join();
+    for (const Peer& peer : peers_) close(peer.fd);
+    close(listen_fd_);
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  struct Peer {
+    int fd;
+    std::string input;
+    std::uint64_t answered = 0;
+  };
+
+  // Bounded in time and rounds: 20 ms a wait, and at most a minute in all, whatever the test does.
+  void Serve() {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    for (int round = 0; round < 100'000 && !stop_ && std::chrono::steady_clock::now() < give_up;
+         ++round) {
+      std::vector<pollfd> fds = {{listen_fd_, POLLIN, 0}};
+      for (const Peer& peer : peers_) fds.push_back({peer.fd, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), 20) <= 0) continue;
+      // Closed connections are dropped after the loop, so indices into peers_ stay valid.
+      for (std::size_t i = 1; i < fds.size(); ++i) {
+        if (fds[i].revents != 0 && !Answer(peers_[i - 1])) {
+          close(peers_[i - 1].fd);
+          peers_[i - 1].fd = -1;
+        }
+      }
+      std::erase_if(peers_, [](const Peer& peer) { return peer.fd < 0; });
+      if (fds[0].revents & POLLIN) {
+        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) peers_.push_back({fd, {}, 0});
+      }
+    }
+  }
+
+  // False once the peer has closed.
+  bool Answer(Peer& peer) {
+    char buffer[4096];
+    const ssize_t received = read(peer.fd, buffer, sizeof buffer);
+    if (received <= 0) return false;
+    peer.input.append(buffer, static_cast<std::size_t>(received));
+    // "*1\r\n$4\r\nPING\r\n" each: one reply a complete PING line.
+    for (std::size_t end; (end = peer.input.find("PING\r\n")) != std::string::npos;) {
+      peer.input.erase(0, end + 6);
+      if (++peer.answered % 4 == 0) {
+        Write(peer.fd, "+PONG");
+        Write(peer.fd, "\r\n");
+      } else {
+        Write(peer.fd, "+PONG\r\n");
+      }
+    }
+    return true;
+  }
+
+  static void Write(int fd, std::string_view text) {
+    [[maybe_unused]] const ssize_t written = write(fd, text.data(), text.size());
+  }
+
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::vector<Peer> peers_;
+  std::thread thread_;
+};
+
+// Nagle left on in a server shows as the delayed-ACK stall signature; our own models set
+// TCP_NODELAY and do not show it. Closed loop, one request in flight a connection: once a split
+// reply's first part is read, the client has nothing to send until the rest comes, so only its
+// delayed-ACK timer releases it. (In an open loop the client's next request carries the ACK, or,
+// with gaps longer than the timer, the kernel acknowledges at once on the read, not being in
+// "ping-pong" mode: a stall then ends early and does not gather at 40 ms.)
+TEST_F(LoadE2eTest, ANagleStallIsNamedAndOurServerHasNone) {
+  NagleResponder nagle;
+  const pb::LoadResult stalled =
+      Load(nagle.port(), {"-d", "1s", "--warmup", "200ms", "-c", "4", "--mix", "ping:1"}, "nagle");
+  EXPECT_EQ(stalled.failed(), 0u);
+  EXPECT_TRUE(stalled.delayed_ack_stall()) << stalled.delayed_ack_stall_fraction() << "\n"
+                                           << last_output_;
+  // About one reply in four waited for the delayed ACK, and the median did not.
+  EXPECT_GT(stalled.delayed_ack_stall_fraction(), 0.1) << last_output_;
+  EXPECT_LT(stalled.latency().p50(), 0.004) << last_output_;
+  EXPECT_NE(last_output_.find("DELAYED-ACK STALL"), std::string::npos) << last_output_;
+
+  switchyard::testing::ServerProcess server("coroutine");
+  const pb::LoadResult clean = Load(
+      server.port(), {"-d", "1s", "--warmup", "200ms", "-c", "4", "--mix", "ping:1"}, "nodelay");
+  EXPECT_EQ(clean.failed(), 0u);
+  EXPECT_FALSE(clean.delayed_ack_stall()) << clean.delayed_ack_stall_message();
+  EXPECT_TRUE(clean.delayed_ack_stall_message().empty());
+  EXPECT_EQ(last_output_.find("DELAYED-ACK STALL"), std::string::npos) << last_output_;
+}
+
+// A load generator that shares its CPU with a busy process waits for it, and lags its schedule for
+// that reason alone: the result says how long its threads waited for the CPU, and a run flagged
+// for lag says that other work held it (the machine, not the load generator's code).
+TEST_F(LoadE2eTest, ACpuSharedWithABusyProcessShowsAsRunQueueWait) {
+  RedisServer redis;
+  cpu_set_t original;
+  ASSERT_EQ(sched_getaffinity(0, sizeof original, &original), 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  for (int cpu = CPU_SETSIZE - 1; cpu >= 0; --cpu) {
+    if (CPU_ISSET(cpu, &original)) {
+      CPU_SET(cpu, &one);
+      break;
+    }
+  }
+  const pid_t spinner = fork();
+  if (spinner == 0) {  // busy on that CPU for at most 10 s, killed sooner
+    sched_setaffinity(0, sizeof one, &one);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < end) {
+    }
+    _exit(0);
+  }
+  // The load generator inherits this thread's CPU set.
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  const pb::LoadResult result =
+      Load(redis.port(), {"--rate", "2000", "-d", "1s", "--warmup", "200ms", "-c", "8"}, "shared");
+  sched_setaffinity(0, sizeof original, &original);
+  kill(spinner, SIGKILL);
+  waitpid(spinner, nullptr, 0);
+  EXPECT_EQ(result.failed(), 0u);
+  EXPECT_GT(result.client_run_queue_wait_seconds(), 0.01) << last_output_;
+  if (result.client_limited()) {
+    EXPECT_NE(result.client_limited_reason().find("held by other work"), std::string::npos)
+        << result.client_limited_reason();
+  }
 }
 
 TEST_F(LoadE2eTest, AgainstOurServerWithEveryCommand) {
