@@ -49,39 +49,49 @@ class Sweeper {
       missed = met;
       met = HighestMetBelow(met);
     }
+    // Where the search stops looking upward: the lowest rate that missed, or at which the load
+    // generator stayed the limit (the server's figure there is unknown, so nothing above counts).
+    const auto ceiling = [&] {
+      return limited > 0 && (missed == 0 || limited < missed) ? limited : missed;
+    };
+    const auto record = [&](double rate, const std::string& verdict) {
+      if (verdict == "met") met = rate;
+      if (verdict == "missed") missed = rate;
+      if (verdict == "client-limited") limited = rate;
+    };
     // Not even the lowest step met the objective: the knee lies below it (on a busy machine a
     // server's p99 can miss 1 ms at an eighth of its peak), so halve the rate a few times.
     for (unsigned halving = 1;
-         met == 0 && limited == 0 && halving <= plan_.max_halvings && lowest / 2 >= 1 && !Stopped();
-         ++halving) {
+         met == 0 && halving <= plan_.max_halvings && lowest / 2 >= 1 && !Stopped(); ++halving) {
       lowest /= 2;
-      const std::string verdict = Decide(lowest, runs, "halving");
-      if (verdict == "met") met = lowest;
-      if (verdict == "missed") missed = lowest;
-      if (verdict == "client-limited") limited = lowest;
+      record(lowest, Decide(lowest, runs, "halving"));
     }
-    // Bisection between the highest rate that met and the lowest that missed.
-    for (int round = 0; round < 16 && met > 0 && missed > met && limited == 0 &&
-                        missed - met > plan_.precision * peak_ && !Stopped();
+    // Bisection between the highest rate that met and the ceiling: the knee itself when a rate
+    // missed, else a tighter lower bound below the rate the load generator could not drive.
+    for (int round = 0; round < 16 && met > 0 && ceiling() > met &&
+                        ceiling() - met > plan_.precision * peak_ && !Stopped();
          ++round) {
-      const double middle = (met + missed) / 2;
-      const std::string verdict = Decide(middle, runs, "bisection");
-      if (verdict == "met") met = middle;
-      if (verdict == "missed") missed = middle;
-      if (verdict == "client-limited") limited = middle;
+      const double middle = (met + ceiling()) / 2;
+      record(middle, Decide(middle, runs, "bisection"));
     }
+    if (missed > 0 && missed < limited) limited = 0;  // the knee was found below it
 
     // The knee's own runs in full, for the spread the report gives beside it.
     if (met > 0 && !Stopped()) Decide(met, runs, decisions_[met].phase(), /*all=*/true);
     result_.set_highest_rate_meeting_slo(met);
-    result_.set_lowest_rate_missing_slo(missed > met ? missed : 0);
+    result_.set_lowest_rate_missing_slo(limited == 0 && missed > met ? missed : 0);
     char note[200] = "";
-    if (limited > 0) {
+    if (limited > 0 && met > 0) {
       std::snprintf(note, sizeof note,
                     "the load generator stayed the limit at %.0f/s after %u re-runs: the knee is "
                     "at least %.0f/s",
                     limited, plan_.retries, met);
-    } else if (met > 0 && missed <= met) {
+    } else if (limited > 0) {
+      std::snprintf(note, sizeof note,
+                    "the load generator stayed the limit at %.0f/s after %u re-runs, and no "
+                    "lower rate met the objective",
+                    limited, plan_.retries);
+    } else if (met > 0 && missed == 0) {
       std::snprintf(note, sizeof note,
                     "every rate up to the closed-loop peak met the objective: the knee is at "
                     "least %.0f/s",

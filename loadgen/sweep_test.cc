@@ -127,10 +127,33 @@ TEST(Sweep, ARateThatStaysClientLimitedEndsTheSweepWithALowerBound) {
   const pb::SweepResult sweep = Sweep(plan, kPeak, server);
   EXPECT_EQ(runs_at[50'000], 3) << "one run and two retries";
   EXPECT_EQ(runs_at.count(62'500), 0u) << "nothing above a rate that stayed limited";
-  EXPECT_EQ(sweep.highest_rate_meeting_slo(), 37'500);
-  EXPECT_EQ(sweep.lowest_rate_missing_slo(), 0);
+  // Bisected below it, as below a miss: 43.75k and 46.875k met, within 5% of the peak of 50k.
+  EXPECT_EQ(sweep.highest_rate_meeting_slo(), 46'875);
+  EXPECT_EQ(sweep.lowest_rate_missing_slo(), 0) << "no rate missed";
   EXPECT_TRUE(sweep.knee_is_lower_bound());
-  EXPECT_NE(sweep.knee_note().find("at least 37500/s"), std::string::npos) << sweep.knee_note();
+  EXPECT_NE(sweep.knee_note().find("limit at 50000/s"), std::string::npos) << sweep.knee_note();
+  EXPECT_NE(sweep.knee_note().find("at least 46875/s"), std::string::npos) << sweep.knee_note();
+}
+
+TEST(Sweep, AMissBelowARateTheLoadGeneratorCouldNotDriveIsTheKnee) {
+  // Limited from 50k/s, but the server misses from 45k/s: bisection finds the real knee.
+  const auto server = [](double rate) {
+    return RunResult(rate, rate <= 45'000 ? kFast : kSlow, /*client_limited=*/rate >= 50'000);
+  };
+  const pb::SweepResult sweep = Sweep(Plan(), kPeak, server);
+  EXPECT_EQ(sweep.highest_rate_meeting_slo(), 43'750);
+  EXPECT_EQ(sweep.lowest_rate_missing_slo(), 46'875);
+  EXPECT_FALSE(sweep.knee_is_lower_bound()) << sweep.knee_note();
+}
+
+TEST(Sweep, AFirstStepTheLoadGeneratorCouldNotDriveIsHalved) {
+  const auto server = [](double rate) {
+    return RunResult(rate, kFast, /*client_limited=*/rate > 10'000);
+  };
+  const pb::SweepResult sweep = Sweep(Plan(), kPeak, server);
+  // 12.5k limited, 6.25k met, then bisected up toward 12.5k: 9.375k met, 10.9375k limited.
+  EXPECT_EQ(sweep.highest_rate_meeting_slo(), 9'375);
+  EXPECT_TRUE(sweep.knee_is_lower_bound());
 }
 
 TEST(Sweep, MeetingTheObjectiveUpToThePeakIsALowerBound) {
