@@ -34,13 +34,15 @@ GRPC_MODELS = {"grpc"}
 # Sizes of each scenario, quick (CI, a first look) and full.
 PLAN = {
     "quick": dict(repeat=1, duration="1s", warmup="300ms", echo_connections=[1, 32, 512],
-                  sweep_steps=4, sweep_runs=1, sweep_precision=10, wait_connections=200,
+                  sweep_steps=4, sweep_runs=1, sweep_precision=10, sweep_retries=1,
+                  wait_connections=200,
                   block_rate=2000, idle_counts=[1000], switchcost=["--quick"]),
     # Sized to finish within fifteen minutes on a 2-core machine: each point repeated three times
     # (median and spread), 2 s measured after 0.5 s of warm-up; the sweep's deciding steps run
     # three times (the majority decides) and bisect the knee to within 5% of the peak.
     "full": dict(repeat=3, duration="2s", warmup="500ms", echo_connections=[1, 10, 100, 1000, 4000],
-                 sweep_steps=8, sweep_runs=3, sweep_precision=5, wait_connections=1000,
+                 sweep_steps=8, sweep_runs=3, sweep_precision=5, sweep_retries=2,
+                 wait_connections=1000,
                  block_rate=5000, idle_counts=[1000, 10000], switchcost=["--runs", "3"]),
 }
 WAIT_MICROS = 10_000     # scenario 3: a 10 ms downstream call per request
@@ -139,6 +141,7 @@ class Runner:
                  "--key-dist", "zipfian:0.99", "--value-size", "64", "--sweep", "--slo", "99:1ms",
                  "--sweep-steps", str(self.plan["sweep_steps"]),
                  "--sweep-runs", str(self.plan["sweep_runs"]),
+                 "--sweep-retries", str(self.plan["sweep_retries"]),
                  "--sweep-precision", str(self.plan["sweep_precision"]), "--duration",
                  self.plan["duration"], "--warmup", self.plan["warmup"]]
         return self.load(server, flags, "getset-sweep")

@@ -868,6 +868,7 @@ pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
   result.set_client_run_queue_wait_seconds(run_queue_wait);
   const double cpu_ceiling = std::min<double>(run.threads, UsableCpus());
   const double busy = (run.cpu_seconds - spin_seconds) / (wall_seconds * cpu_ceiling);
+  result.set_client_busy_fraction(busy);
   std::string reason;
   char text[160];
   // A busy-polling client uses all its CPU by design; only its lag can tell.

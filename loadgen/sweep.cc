@@ -126,7 +126,8 @@ class Sweeper {
       order_.push_back(rate);
     }
     const unsigned majority = wanted / 2 + 1;
-    while (static_cast<unsigned>(decision.observed_seconds_size()) < wanted &&
+    bool saturated = false;
+    while (!saturated && static_cast<unsigned>(decision.observed_seconds_size()) < wanted &&
            (all || std::max(met_runs_[rate], missed_runs_[rate]) < majority) &&
            decision.client_limited_runs() <= plan_.retries && !Stopped()) {
       pb::LoadResult run = run_(rate);
@@ -134,6 +135,10 @@ class Sweeper {
       if (run.client_limited()) {
         decision.set_client_limited_runs(decision.client_limited_runs() + 1);
         verdict = "client-limited";
+        // Out of CPU at this rate rather than held up for a moment: another run would be too.
+        if (run.client_busy_fraction() > kSaturated && !run.spec().busy_poll()) {
+          saturated = true;
+        }
       } else {
         decision.add_observed_seconds(ObservedAtObjective(run, plan_.percentile));
         if (run.failed() > 0) decision.set_runs_with_failures(decision.runs_with_failures() + 1);
@@ -162,6 +167,8 @@ class Sweeper {
     }
     return best;
   }
+
+  static constexpr double kSaturated = 0.9;  // the load generator's own client-limited mark
 
   const SweepPlan& plan_;
   const double peak_;

@@ -25,9 +25,11 @@ struct SweepPlan {
   double slo_seconds = 1e-3;   // ... at most this latency
   unsigned steps = 10;         // the climb: peak/steps, 2 peak/steps, ... up to the peak
   unsigned runs_per_step = 1;  // runs of each deciding step; the median decides
-  unsigned retries = 2;        // extra runs a step may take when the load generator was the limit
-  double precision = 0.05;     // bisection stops once the knee is known within this share of peak
-  unsigned max_halvings = 4;   // below a first step that missed: halve the rate at most this often
+  // Extra runs a step may take when the load generator was the limit for a moment (its schedule
+  // lagged); none when it was out of CPU at that rate (client_busy_fraction), as a rerun would be.
+  unsigned retries = 2;
+  double precision = 0.05;    // bisection stops once the knee is known within this share of peak
+  unsigned max_halvings = 4;  // below a first step that missed: halve the rate at most this often
 };
 
 // Runs the server at `rate` requests per second for one step and returns the result.

@@ -156,6 +156,20 @@ TEST(Sweep, AFirstStepTheLoadGeneratorCouldNotDriveIsHalved) {
   EXPECT_TRUE(sweep.knee_is_lower_bound());
 }
 
+TEST(Sweep, ARateTheLoadGeneratorHasNoCpuForIsNotRunAgain) {
+  std::map<double, int> runs_at;
+  const auto server = [&](double rate) {
+    ++runs_at[rate];
+    pb::LoadResult run = RunResult(rate, kFast, /*client_limited=*/rate >= 50'000);
+    run.set_client_busy_fraction(rate >= 50'000 ? 0.97 : 0.5);
+    return run;
+  };
+  const pb::SweepResult sweep = Sweep(Plan(), kPeak, server);
+  EXPECT_EQ(runs_at[50'000], 1) << "out of CPU: a rerun would say the same";
+  EXPECT_EQ(sweep.highest_rate_meeting_slo(), 46'875);
+  EXPECT_TRUE(sweep.knee_is_lower_bound());
+}
+
 TEST(Sweep, MeetingTheObjectiveUpToThePeakIsALowerBound) {
   const pb::SweepResult sweep = Sweep(Plan(), kPeak, ServerWithKnee(1e9));
   EXPECT_EQ(sweep.highest_rate_meeting_slo(), kPeak);
