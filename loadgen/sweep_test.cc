@@ -116,6 +116,23 @@ TEST(Sweep, ARunTheLoadGeneratorLimitedIsRunAgainNotReadAsAMiss) {
   EXPECT_EQ(sweep.decisions(0).verdict(), "met");
 }
 
+TEST(Sweep, ARunWithLateSendsThatStillMetCountsAsMet) {
+  std::map<double, int> runs_at;
+  const auto server = [&](double rate) {
+    ++runs_at[rate];
+    // Every run lags its schedule (flagged), but sends the whole rate with CPU to spare.
+    pb::LoadResult run = RunResult(rate, rate <= 37'000 ? kFast : kSlow, /*client_limited=*/true);
+    run.set_sent_rate(rate);
+    run.set_client_busy_fraction(0.4);
+    return run;
+  };
+  const pb::SweepResult sweep = Sweep(Plan(), kPeak, server);
+  EXPECT_EQ(runs_at[12'500], 1) << "met despite the lag: counted";
+  EXPECT_EQ(runs_at[37'500], 3) << "a miss with late sends is not read as the server's";
+  EXPECT_EQ(sweep.highest_rate_meeting_slo(), 34'375);
+  EXPECT_TRUE(sweep.knee_is_lower_bound()) << "no miss was the server's own";
+}
+
 TEST(Sweep, ARateThatStaysClientLimitedEndsTheSweepWithALowerBound) {
   std::map<double, int> runs_at;
   const auto server = [&](double rate) {
