@@ -213,10 +213,11 @@ def hold_idle_grpc_connections(binary, port, count, cpus=None, timeout=30.0):
                     process.wait()
 
 
-def hold_idle_connections(port, count, timeout=10.0):
-    """Opens `count` connections, sends one PING on each and waits for the PONGs. Returns the open
-    sockets (the caller closes them) and how many were answered: a model that cannot serve them
-    all (prefork beyond its workers) leaves the rest waiting in the listen backlog."""
+def hold_idle_connections(port, count, timeout=10.0, quiet=1.0):
+    """Opens `count` connections, sends one PING on each and waits for the PONGs, until all came,
+    `timeout` passed, or none came for `quiet` seconds. Returns the open sockets (the caller closes
+    them) and how many were answered: a model that cannot serve them all (prefork beyond its
+    workers) leaves the rest waiting in the listen backlog, and they would wait for ever."""
     _raise_fd_limit(count + 256)
     sockets, answered = [], 0
     try:
@@ -232,8 +233,10 @@ def hold_idle_connections(port, count, timeout=10.0):
     for fd in waiting:
         poller.register(fd, select.POLLIN)
     deadline = time.monotonic() + timeout
-    while waiting and time.monotonic() < deadline:
+    last_answer = time.monotonic()
+    while waiting and time.monotonic() < min(deadline, last_answer + quiet):
         for fd, _ in poller.poll(100):
+            last_answer = time.monotonic()
             conn = waiting.pop(fd, None)
             poller.unregister(fd)
             try:
