@@ -114,13 +114,12 @@ class Sweeper {
     return run.failed() == 0 && ObservedAtObjective(run, plan_.percentile) <= plan_.slo_seconds;
   }
 
-  // A run flagged only because some of its sends went out late (the load generator's thread held
-  // up for a moment), that sent the whole rate and still met the objective: lateness bunches
-  // requests and is charged to their latency, so it can only have made the server look worse,
-  // and the met stands. Late sends are never read as a miss.
-  bool MetDespiteLateSends(const pb::LoadResult& run) const {
-    return run.client_busy_fraction() <= kSaturated &&
-           run.sent_rate() >= 0.99 * run.target_rate() && RunMet(run);
+  // A run in which the load generator was the limit (busy, or sending late) but that still sent
+  // the whole rate and met the objective: a struggling client bunches its sends and reads replies
+  // late, and both are charged to the latency, so it can only have made the server look worse,
+  // and the met stands. Such a run is never read as a miss.
+  bool MetDespiteTheClient(const pb::LoadResult& run) const {
+    return run.sent_rate() >= 0.99 * run.target_rate() && RunMet(run);
   }
 
   // Runs `rate` until it has `wanted` runs that were the server's own, or fewer once a majority of
@@ -141,7 +140,7 @@ class Sweeper {
            decision.client_limited_runs() <= plan_.retries && !Stopped()) {
       pb::LoadResult run = run_(rate);
       std::string verdict;
-      if (run.client_limited() && !MetDespiteLateSends(run)) {
+      if (run.client_limited() && !MetDespiteTheClient(run)) {
         decision.set_client_limited_runs(decision.client_limited_runs() + 1);
         verdict = "client-limited";
         // Out of CPU at this rate rather than held up for a moment: another run would be too.

@@ -116,11 +116,11 @@ TEST(Sweep, ARunTheLoadGeneratorLimitedIsRunAgainNotReadAsAMiss) {
   EXPECT_EQ(sweep.decisions(0).verdict(), "met");
 }
 
-TEST(Sweep, ARunWithLateSendsThatStillMetCountsAsMet) {
+TEST(Sweep, AFlaggedRunThatSentTheWholeRateAndStillMetCountsAsMet) {
   std::map<double, int> runs_at;
   const auto server = [&](double rate) {
     ++runs_at[rate];
-    // Every run lags its schedule (flagged), but sends the whole rate with CPU to spare.
+    // Every run lags its schedule (flagged), but sends the whole rate.
     pb::LoadResult run = RunResult(rate, rate <= 37'000 ? kFast : kSlow, /*client_limited=*/true);
     run.set_sent_rate(rate);
     run.set_client_busy_fraction(0.4);
