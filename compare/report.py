@@ -318,14 +318,18 @@ def _reading(results):
         best = max(knees, key=knees.get) if knees else None
         missed = [m for m, k in knees.items() if k == 0]
         if best and knees[best] > 0:
-            others = ", ".join(f"{m} {_knee(sweeps[m])}" for m, k in knees.items()
+            def prose(sweep):
+                return _knee(sweep).replace("≥ ", "at least ")
+            others = ", ".join(f"{m} {prose(sweeps[m])}" for m, k in knees.items()
                                if m != best and k > 0)
-            lines.append(f"GET/SET with zipfian keys: {best} held p99 under the SLO up to "
-                         f"{_knee(sweeps[best])}" + (f"; {others}" if others else "") + ".")
+            slo = sweeps[best].get("slo", "the SLO").replace(":", " ≤ ", 1)
+            lines.append(f"GET/SET with zipfian keys: {best} held p{slo} up to "
+                         f"{prose(sweeps[best])}" + (f"; {others}" if others else "") + ".")
         redis = _reference(results, "getset")
         if redis:
             lines.append(f"redis-server, the reference measured in the same run under the same "
-                         f"load, held it up to {_knee(redis)} (closed-loop peak "
+                         f"load, held it up to {_knee(redis).replace('≥ ', 'at least ')} "
+                         f"(closed-loop peak "
                          f"{_rate(redis.get('peak_throughput', 0))}): a model's knee well below "
                          f"it is the model's, not the machine's.")
         bounded = [m for m, s in getset if s.get("knee_is_lower_bound") and
@@ -333,6 +337,11 @@ def _reading(results):
         if bounded:
             lines.append("The load generator stayed the limit before the knee for: " +
                          ", ".join(bounded) + " (their knees are lower bounds).")
+        at_peak = [m for m, s in getset if s.get("knee_is_lower_bound") and
+                   s.get("highest_rate_meeting_slo", 0) >= s.get("peak_throughput", 0) > 0]
+        if at_peak:
+            lines.append("Met the objective at every rate up to the closed-loop peak (the knee lies "
+                         "beyond what the load generator drove): " + ", ".join(at_peak) + ".")
         if missed:
             lines.append("No rate met the SLO for: " + ", ".join(missed) + ".")
     wait = _measured(results, "wait")
