@@ -76,6 +76,11 @@ def main():
         report = (latest / "report.md").read_text()
         if "- steal (CPU time the hypervisor gave to others" not in report:
             problems.append("the report's machine section does not say how much was stolen")
+        if "- delayed-ACK stall" not in report:
+            problems.append("the report does not say whether any run showed Nagle's stalls")
+        elif "- delayed-ACK stall signature" in report:
+            problems.append("a model's replies were held by Nagle's algorithm: " +
+                            report.split("- delayed-ACK stall signature", 1)[1].split("\n")[0])
         names = [model["model"] for model in data["models"]]
         if shutil.which("redis-server") and "redis" not in names:
             problems.append("redis-server is installed but is not the reference row")

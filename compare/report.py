@@ -413,6 +413,18 @@ def _steal_line(results):
             f"highest {worst * 100:.2f}% ({where})")
 
 
+def _stall_line(results):
+    """Whether any run showed the delayed-ACK stall signature (a cluster of latencies at 40 ms: a
+    server that leaves Nagle's algorithm on); protobuf JSON leaves a false flag out."""
+    stalled = [f"{model['model']} {where}" for model in results["models"]
+               for where, result in _load_results(model["scenarios"])
+               if result.get("delayed_ack_stall")]
+    if not stalled:
+        return "- delayed-ACK stalls (replies held by Nagle's algorithm): none in any load run"
+    return ("- delayed-ACK stall signature (a cluster at the 40 ms delayed-ACK timeout: replies "
+            "held by Nagle's algorithm) in: " + ", ".join(stalled))
+
+
 def _machine_lines(results):
     m = results["machine"]
     lines = [f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB",
@@ -425,6 +437,7 @@ def _machine_lines(results):
     if affected:
         lines.append("- mitigations (the rest: not affected): " + "; ".join(affected))
     lines.append(_steal_line(results))
+    lines.append(_stall_line(results))
     lines.append(f"- run: {'--quick' if results['quick'] else 'full'}, "
                  f"{results['elapsed_seconds']:.0f} s; "
                  + ("one run a point" if results["quick"] else
