@@ -29,6 +29,7 @@ struct LoadCommandOptions {
   std::string slo = "99:1ms";
   unsigned sweep_steps = 10;
   unsigned sweep_runs = 1;
+  unsigned sweep_peak_runs = 1;
   unsigned sweep_retries = 2;
   double sweep_precision = 5;  // percent of the peak
   bool quiet = false;          // no progress line
