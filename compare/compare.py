@@ -43,7 +43,7 @@ PLAN = {
     # peak, its deciding steps run three times (the majority decides), and it bisects the knee to
     # within 5% of the peak.
     "full": dict(repeat=3, duration="2s", warmup="300ms", echo_connections=[1, 10, 100, 1000, 4000],
-                 sweep_steps=4, sweep_runs=3, sweep_precision=5, sweep_retries=2, sweep_peak_runs=3,
+                 sweep_steps=4, sweep_runs=3, sweep_precision=5, sweep_retries=2, sweep_peak_runs=2,
                  wait_connections=1000,
                  block_rate=5000, idle_counts=[1000, 10000], switchcost=["--runs", "3"]),
 }
