@@ -35,7 +35,8 @@ GRPC_MODELS = {"grpc"}
 PLAN = {
     # Quick: about two minutes on a 2-core machine, redis-server's reference row included.
     "quick": dict(repeat=1, duration="500ms", warmup="200ms", echo_connections=[1, 512],
-                  sweep_steps=4, sweep_runs=1, sweep_precision=10, sweep_retries=1, sweep_peak_runs=2,
+                  sweep_steps=4, sweep_runs=1, sweep_precision=10, sweep_retries=1,
+                  sweep_peak_runs=2,
                   wait_connections=200,
                   block_rate=2000, idle_counts=[1000], switchcost=["--quick"]),
     # Sized to finish within fifteen minutes on a 2-core machine: each point repeated three times
@@ -43,7 +44,8 @@ PLAN = {
     # peak, its deciding steps run three times (the majority decides), and it bisects the knee to
     # within 5% of the peak.
     "full": dict(repeat=3, duration="2s", warmup="300ms", echo_connections=[1, 10, 100, 1000, 4000],
-                 sweep_steps=4, sweep_runs=3, sweep_precision=5, sweep_retries=2, sweep_peak_runs=2,
+                 sweep_steps=4, sweep_runs=3, sweep_precision=5, sweep_retries=2,
+                 sweep_peak_runs=2,
                  wait_connections=1000,
                  block_rate=5000, idle_counts=[1000, 10000], switchcost=["--runs", "3"]),
 }
@@ -349,7 +351,7 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", required=True, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true",
-                        help="small sizes and one run a point: about two minutes (CI, a first look)")
+                        help="small sizes and one run a point: under two minutes (CI, a first look)")
     parser.add_argument("--models", default=",".join(MODELS),
                         help="comma-separated models to run (default: all)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
