@@ -564,7 +564,10 @@ TEST_F(LoadE2eTest, SweepStepsUpToThePeakAndStopsAtTheSlo) {
   if (missed.decisions(missed.decisions_size() - 1).verdict() != "client-limited") {
     EXPECT_EQ(missed.decisions_size(), 5) << output;
   }
-  EXPECT_NE(output.find("missed"), std::string::npos) << output;
+  // Under a sanitizer the load generator itself may lag every run: then no run is the server's.
+  EXPECT_TRUE(output.find("missed") != std::string::npos ||
+              output.find("CLIENT-LIMITED") != std::string::npos)
+      << output;
 
   // A lenient SLO with every deciding step run twice: the climb rises by half the peak and meets
   // it all the way, so the knee is "at least" the peak, and the last rate is confirmed.
