@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +24,30 @@ std::string Bulk(const redisReply* reply) {
   if (reply == nullptr) return "<no reply>";
   if (reply->type == REDIS_REPLY_NIL) return "<nil>";
   return std::string(reply->str, reply->len);
+}
+
+// True once `connections` established sockets on the server's side of `port` (IPv4 loopback) have
+// empty receive queues, /proc/net/tcp's rx_queue: the server has read what was sent. Bounded.
+bool ServerReadEverything(std::uint16_t port, int connections, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  do {
+    std::ifstream table("/proc/net/tcp");
+    std::string line;
+    std::getline(table, line);  // the header
+    int drained = 0, waiting = 0;
+    while (std::getline(table, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues;
+      fields >> slot >> local >> remote >> state >> queues;
+      if (state != "01" || std::stoul(local.substr(local.find(':') + 1), nullptr, 16) != port) {
+        continue;
+      }
+      (std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16) == 0 ? drained : waiting)++;
+    }
+    if (drained >= connections && waiting == 0) return true;
+    std::this_thread::sleep_for(5ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
 }
 
 class Conformance : public ::testing::TestWithParam<std::string> {
@@ -393,7 +419,9 @@ TEST_P(Conformance, SigtermDeliversRepliesInFlight) {
     connections.push_back(std::make_unique<RawConnection>(port()));
     connections.back()->Send("*2\r\n$7\r\nSY.WAIT\r\n$6\r\n300000\r\n*1\r\n$4\r\nPING\r\n");
   }
-  std::this_thread::sleep_for(50ms);  // the requests are in, their replies not yet due
+  // The requests are in (the server has read them: nothing waits in its sockets' receive
+  // queues), their replies not yet due.
+  ASSERT_TRUE(ServerReadEverything(port(), kConnections, 2s));
   ASSERT_EQ(kill(server_->pid(), SIGTERM), 0);
   for (auto& connection : connections) {
     std::string received;
