@@ -872,7 +872,7 @@ pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
   std::string reason;
   char text[160];
   // A busy-polling client uses all its CPU by design; only its lag can tell.
-  if (busy > 0.9 && !config.busy_poll) {
+  if (busy > kClientBusyLimit && !config.busy_poll) {
     std::snprintf(text, sizeof text, "client CPU at %.0f%% of the %.0f CPU(s) it may use",
                   busy * 100, cpu_ceiling);
     reason = text;

@@ -63,6 +63,10 @@ struct LiveStats {
   bool measuring = false;  // past the warm-up
 };
 
+// Above this share of the CPU it may use, the load generator flags a run client-limited: it is out
+// of CPU at that rate (the sweep does not run such a rate again).
+inline constexpr double kClientBusyLimit = 0.9;
+
 // Shared by both engines: steady-clock nanoseconds (the unit of every schedule and latency),
 // back to a time point, and this process's CPU time (user + system) so far.
 std::int64_t NowNs();

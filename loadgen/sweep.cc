@@ -110,18 +110,6 @@ class Sweeper {
  private:
   bool Stopped() const { return should_stop_ && should_stop_(); }
 
-  bool RunMet(const pb::LoadResult& run) const {
-    return run.failed() == 0 && ObservedAtObjective(run, plan_.percentile) <= plan_.slo_seconds;
-  }
-
-  // A run in which the load generator was the limit (busy, or sending late) but that still sent
-  // the whole rate and met the objective: a struggling client bunches its sends and reads replies
-  // late, and both are charged to the latency, so it can only have made the server look worse,
-  // and the met stands. Such a run is never read as a miss.
-  bool MetDespiteTheClient(const pb::LoadResult& run) const {
-    return run.sent_rate() >= 0.99 * run.target_rate() && RunMet(run);
-  }
-
   // Runs `rate` until it has `wanted` runs that were the server's own, or fewer once a majority of
   // `wanted` agrees (unless `all`), or until the retries for runs the load generator limited are
   // spent; then decides: the majority of the runs counted, a tie a miss.
@@ -139,18 +127,25 @@ class Sweeper {
            (all || std::max(met_runs_[rate], missed_runs_[rate]) < majority) &&
            decision.client_limited_runs() <= plan_.retries && !Stopped()) {
       pb::LoadResult run = run_(rate);
+      const double observed = ObservedAtObjective(run, plan_.percentile);
+      const bool met = run.failed() == 0 && observed <= plan_.slo_seconds;
+      // A run in which the load generator was the limit (busy, or sending late) but that still
+      // sent the whole rate and met the objective: a struggling client bunches its sends and
+      // reads replies late, and both are charged to the latency, so it can only have made the
+      // server look worse, and the met stands. Such a run is never read as a miss.
+      const bool met_despite_the_client = met && run.sent_rate() >= 0.99 * run.target_rate();
       std::string verdict;
-      if (run.client_limited() && !MetDespiteTheClient(run)) {
+      if (run.client_limited() && !met_despite_the_client) {
         decision.set_client_limited_runs(decision.client_limited_runs() + 1);
         verdict = "client-limited";
         // Out of CPU at this rate rather than held up for a moment: another run would be too.
-        if (run.client_busy_fraction() > kSaturated && !run.spec().busy_poll()) {
+        if (run.client_busy_fraction() > kClientBusyLimit && !run.spec().busy_poll()) {
           saturated = true;
         }
       } else {
-        decision.add_observed_seconds(ObservedAtObjective(run, plan_.percentile));
+        decision.add_observed_seconds(observed);
         if (run.failed() > 0) decision.set_runs_with_failures(decision.runs_with_failures() + 1);
-        verdict = RunMet(run) ? "met" : "missed";
+        verdict = met ? "met" : "missed";
         (verdict == "met" ? met_runs_ : missed_runs_)[rate] += 1;
       }
       if (on_run_) on_run_(run, verdict);
@@ -175,8 +170,6 @@ class Sweeper {
     }
     return best;
   }
-
-  static constexpr double kSaturated = 0.9;  // the load generator's own client-limited mark
 
   const SweepPlan& plan_;
   const double peak_;
