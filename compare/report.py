@@ -77,7 +77,7 @@ def _switchcost_table(switchcost):
 
 def _echo_table(results):
     rows = []
-    redis = {p["connections"]: p for p in (_reference(results, "echo") or [])}
+    redis = _reference_echo(results)
     for model, points in _measured(results, "echo"):
         for p in points:
             s = p["server"]
@@ -103,6 +103,11 @@ def _knee(sweep):
     return ("≥ " if sweep.get("knee_is_lower_bound") else "") + _rate(knee)
 
 
+def _knee_in_words(sweep):
+    """The knee in a sentence: "at least X/s" when the sweep found only a lower bound."""
+    return _knee(sweep).replace("≥ ", "at least ")
+
+
 def _knee_interval(sweep):
     """Where the knee lies: between the highest rate that met and the lowest that missed."""
     met, missed = sweep.get("highest_rate_meeting_slo", 0), sweep.get("lowest_rate_missing_slo", 0)
@@ -123,6 +128,11 @@ def _knee_runs(sweep):
 def _reference(results, scenario):
     """redis-server's figures in `scenario`, when it ran as the reference row."""
     return dict(_measured(results, scenario)).get("redis")
+
+
+def _reference_echo(results):
+    """redis-server's echo points by connection count ({} when it did not run)."""
+    return {p["connections"]: p for p in (_reference(results, "echo") or [])}
 
 
 def _getset_table(results):
@@ -301,7 +311,7 @@ def _reading(results):
         cheap, dear = min(cpu, key=cpu.get), max(cpu, key=cpu.get)
         lines.append(f"Server CPU per request ranged from {cpu[cheap] * 1e6:.1f} µs ({cheap}) to "
                      f"{cpu[dear] * 1e6:.1f} µs ({dear}).")
-        redis = {p["connections"]: p for p in (_reference(results, "echo") or [])}.get(conns)
+        redis = _reference_echo(results).get(conns)
         if redis:
             lines.append(f"redis-server at {conns} connections (the reference): "
                          f"{_rate(redis['throughput'])}{_limited(redis)}, p99 "
@@ -318,17 +328,15 @@ def _reading(results):
         best = max(knees, key=knees.get) if knees else None
         missed = [m for m, k in knees.items() if k == 0]
         if best and knees[best] > 0:
-            def prose(sweep):
-                return _knee(sweep).replace("≥ ", "at least ")
-            others = ", ".join(f"{m} {prose(sweeps[m])}" for m, k in knees.items()
+            others = ", ".join(f"{m} {_knee_in_words(sweeps[m])}" for m, k in knees.items()
                                if m != best and k > 0)
             slo = sweeps[best].get("slo", "the SLO").replace(":", " ≤ ", 1)
             lines.append(f"GET/SET with zipfian keys: {best} held p{slo} up to "
-                         f"{prose(sweeps[best])}" + (f"; {others}" if others else "") + ".")
+                         f"{_knee_in_words(sweeps[best])}" + (f"; {others}" if others else "") + ".")
         redis = _reference(results, "getset")
         if redis:
             lines.append(f"redis-server, the reference measured in the same run under the same "
-                         f"load, held it up to {_knee(redis).replace('≥ ', 'at least ')} "
+                         f"load, held it up to {_knee_in_words(redis)} "
                          f"(closed-loop peak "
                          f"{_rate(redis.get('peak_throughput', 0))}): a model's knee well below "
                          f"it is the model's, not the machine's.")
