@@ -33,7 +33,7 @@ GRPC_MODELS = {"grpc"}
 
 # Sizes of each scenario, quick (CI, a first look) and full.
 PLAN = {
-    # Quick: about two minutes on a 2-core machine, redis-server's reference row included.
+    # Quick: under two minutes on a 2-core machine, redis-server's reference row included.
     "quick": dict(repeat=1, duration="500ms", warmup="200ms", echo_connections=[1, 512],
                   sweep_steps=4, sweep_runs=1, sweep_precision=10, sweep_retries=1,
                   sweep_peak_runs=2,
