@@ -16,8 +16,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace switchyard {
 
@@ -25,7 +29,17 @@ class Store {
  public:
   // kAllocatorDamaged: a process died inside the segment allocator, which may be damaged, so no
   // write that needs new memory is made any more (see store.cc); nothing changed.
-  enum class Status { kOk, kNotFound, kOom, kNotInteger, kOverflow, kAllocatorDamaged };
+  // kNotWritten: a conditional write (SetIf, MultiSet's if-all-absent) found its condition false
+  // and changed nothing.
+  enum class Status {
+    kOk,
+    kNotFound,
+    kOom,
+    kNotInteger,
+    kOverflow,
+    kAllocatorDamaged,
+    kNotWritten
+  };
 
   // Maps `bytes` of anonymous shared memory and builds `shards` empty shards in it. Create it
   // before fork(): children inherit the mapping and share every key. Throws std::runtime_error with
@@ -51,12 +65,59 @@ class Store {
   Status Set(std::string_view key, std::string_view value);
   // True if the key existed. Works with the allocator damaged too (the memory is then kept).
   bool Del(std::string_view key);
-  // Atomic across every thread and process: read, add, write under the shard lock. A missing key
+  // INCRBY. Atomic across every thread and process: read, add, write under the shard lock. A missing key
   // counts as 0. kNotInteger if the stored value is not a strict 64-bit decimal integer (Redis
   // string2ll rules: optional '-', no '+', no leading zeros except "0", no spaces, at most 20
   // chars); kOverflow if the result would overflow int64; kOom or kAllocatorDamaged if it cannot
   // be stored. `*result` is written only on kOk.
   Status Incr(std::string_view key, std::int64_t delta, std::int64_t* result);
+
+  // SET's conditions (NX, XX).
+  enum class SetIf { kAlways, kAbsent, kPresent };
+  // Under the key's lock: reads the previous value into `*old` (when `old` is not null; `*had_old`
+  // says whether there was one), then writes `value` if `condition` holds. kOk when written,
+  // kNotWritten when the condition kept it (nothing changed), kOom or kAllocatorDamaged.
+  Status SetWith(std::string_view key, std::string_view value, SetIf condition, std::string* old,
+                 bool* had_old);
+
+  // Under the key's lock: `edit` sees the current value (null when the key is missing) and returns
+  // true to store `*replacement`, false to leave the key as it is (a read, or an edit refused: its
+  // reply is the caller's). kOk, or the write's kOom or kAllocatorDamaged (nothing changed). For
+  // the commands whose new value is computed from the old: INCRBYFLOAT, APPEND, STRLEN.
+  using Edit = bool (*)(void* state, const std::string_view* current, std::string* replacement);
+  Status Update(std::string_view key, Edit edit, void* state);
+  template <class F>  // F: bool(const std::string_view* current, std::string* replacement)
+  Status Update(std::string_view key, F&& edit) {
+    return Update(
+        key,
+        [](void* state, const std::string_view* current, std::string* replacement) {
+          return (*static_cast<std::remove_reference_t<F>*>(state))(current, replacement);
+        },
+        &edit);
+  }
+
+  // Removes the key and returns its value: kOk, or kNotFound (GETDEL).
+  Status GetDel(std::string_view key, std::string* value);
+
+  // The multi-key operations hold every involved shard's lock at once (taken in shard order, so
+  // they never deadlock), so no other client sees them half done: as in Redis, whose commands run
+  // one at a time. A process killed in the middle of one (prefork) may leave it half done: each
+  // key's own update is still all-or-nothing (see store.cc).
+  //
+  // Each key's value, or nullopt where it is missing (MGET).
+  void MultiGet(const std::vector<std::string_view>& keys,
+                std::vector<std::optional<std::string>>* values) const;
+  // Writes every pair, or none: kOk; kNotWritten when `only_if_all_absent` and a key exists
+  // (MSETNX); kOom or kAllocatorDamaged when they do not all fit (all memory is taken before the
+  // first write). A key given twice takes its last value, as in Redis.
+  Status MultiSet(const std::vector<std::pair<std::string_view, std::string_view>>& pairs,
+                  bool only_if_all_absent);
+  // How many of `keys` exist, a key counted as often as it is given (EXISTS).
+  std::size_t CountExisting(const std::vector<std::string_view>& keys) const;
+  // Removes the keys; returns how many existed (DEL, UNLINK).
+  std::size_t DelMany(const std::vector<std::string_view>& keys);
+  // Removes every key, with every shard locked (FLUSHALL, FLUSHDB).
+  void Clear();
 
   std::size_t bytes_total() const;  // Configured size.
   std::size_t bytes_free() const;   // Free in the segment now.
