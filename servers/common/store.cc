@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstring>
@@ -208,9 +209,12 @@ struct Store::Shard {
   }
 
   // Stores key=value with the strong guarantee: on kOom the shard is exactly as before. `fresh`
-  // is the value already built outside the lock, or null; Put owns it. The caller holds the lock.
-  Status Put(std::uint64_t hash, std::string_view key, std::string_view value, Value* fresh) {
+  // is the value already built outside the lock, or null; `node_memory` room for a new key's node
+  // already taken (sizeof(Node) + key.size()), or null. Put owns both. The caller holds the lock.
+  Status Put(std::uint64_t hash, std::string_view key, std::string_view value, Value* fresh,
+             void* node_memory = nullptr) {
     if (Ptr<Node>* link = Find(hash, key)) {
+      if (node_memory != nullptr) Free(node_memory);
       Node* node = link->get();
       Value* old = node->value.get();
       if (fresh == nullptr && old->size == value.size() && value.size() <= kInPlaceBytes) {
@@ -226,7 +230,7 @@ struct Store::Shard {
       return Status::kOk;
     }
     if (table == nullptr || size >= table->bucket_count) Grow();
-    void* memory = Allocate(sizeof(Node) + key.size());
+    void* memory = node_memory != nullptr ? node_memory : Allocate(sizeof(Node) + key.size());
     if (memory != nullptr && fresh == nullptr) fresh = NewValue(value);
     if (memory == nullptr || fresh == nullptr || table == nullptr) {
       if (memory != nullptr) Free(memory);
@@ -258,6 +262,25 @@ struct Store::Shard {
     Free(node->value.get());
     Free(node);
     return true;
+  }
+
+  // Removes every key, each with the same commit as Remove, then the bucket table.
+  void RemoveAll() {
+    Table* t = table.get();
+    if (t == nullptr) return;
+    for (std::uint64_t b = 0; b < t->bucket_count; ++b) {
+      while (Node* node = t->buckets()[b].get()) {
+        t->buckets()[b] = node->next[t->link];
+        Commit();
+        CrashIfAt(CrashPoint::kUnlinked);
+        --size;
+        Free(node->value.get());
+        Free(node);
+      }
+    }
+    table = nullptr;
+    Commit();
+    Free(t);
   }
 
   // Same size, so no allocation and it cannot fail; the redo record makes it all-or-nothing.
@@ -400,13 +423,15 @@ Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Store::~Store() = default;
 
-Store::Shard& Store::ShardFor(std::uint64_t hash) const {
+std::size_t Store::ShardIndex(std::uint64_t hash) const {
   // The tables pick buckets from the low bits of the same hash; multiplying and taking high bits
   // keeps the shard choice independent of those bits so no shard's keys crowd a subset of its
   // buckets.
   const std::uint64_t h = hash * 0x9E3779B97F4A7C15ull;
-  return impl_->shards[(h >> 32) % impl_->shard_count];
+  return (h >> 32) % impl_->shard_count;
 }
+
+Store::Shard& Store::ShardFor(std::uint64_t hash) const { return impl_->shards[ShardIndex(hash)]; }
 
 Store::Status Store::Get(std::string_view key, std::string* value) const {
   const std::uint64_t hash = Hash(key);
@@ -462,6 +487,174 @@ Store::Status Store::Incr(std::string_view key, std::int64_t delta, std::int64_t
   }
   if (status == Status::kOk) *result = value;
   return status;
+}
+
+Store::Status Store::SetWith(std::string_view key, std::string_view value, SetIf condition,
+                             std::string* old, bool* had_old) {
+  const std::uint64_t hash = Hash(key);
+  Shard& shard = ShardFor(hash);
+  try {
+    const auto lock = shard.Lock();
+    const Ptr<Node>* link = shard.Find(hash, key);
+    const bool exists = link != nullptr;
+    if (old != nullptr) {
+      *had_old = exists;
+      if (exists) old->assign((*link)->value->view());
+    }
+    if ((condition == SetIf::kAbsent && exists) || (condition == SetIf::kPresent && !exists)) {
+      return Status::kNotWritten;
+    }
+    return shard.Put(hash, key, value, nullptr);
+  } catch (const AllocatorDamaged&) {
+    return Status::kAllocatorDamaged;
+  }
+}
+
+Store::Status Store::Update(std::string_view key, Edit edit, void* state) {
+  const std::uint64_t hash = Hash(key);
+  Shard& shard = ShardFor(hash);
+  try {
+    const auto lock = shard.Lock();
+    const Ptr<Node>* link = shard.Find(hash, key);
+    std::string_view current;
+    if (link != nullptr) current = (*link)->value->view();
+    std::string replacement;
+    if (!edit(state, link != nullptr ? &current : nullptr, &replacement)) return Status::kOk;
+    return shard.Put(hash, key, replacement, nullptr);
+  } catch (const AllocatorDamaged&) {
+    return Status::kAllocatorDamaged;
+  }
+}
+
+Store::Status Store::GetDel(std::string_view key, std::string* value) {
+  const std::uint64_t hash = Hash(key);
+  Shard& shard = ShardFor(hash);
+  const auto lock = shard.Lock();
+  const Ptr<Node>* link = shard.Find(hash, key);
+  if (link == nullptr) return Status::kNotFound;
+  value->assign((*link)->value->view());
+  shard.Remove(hash, key);
+  return Status::kOk;
+}
+
+// The locks of every shard that holds one of a command's keys, taken in shard order (the same
+// order for every command, so two multi-key commands never wait for each other in a cycle).
+class Store::MultiLock {
+ public:
+  MultiLock(const Store& store, const std::vector<std::uint64_t>& hashes) {
+    std::vector<std::size_t> indexes;
+    indexes.reserve(hashes.size());
+    for (std::uint64_t hash : hashes) indexes.push_back(store.ShardIndex(hash));
+    std::sort(indexes.begin(), indexes.end());
+    indexes.erase(std::unique(indexes.begin(), indexes.end()), indexes.end());
+    locks_.reserve(indexes.size());
+    for (std::size_t index : indexes) locks_.push_back(store.impl_->shards[index].Lock());
+  }
+
+ private:
+  std::vector<std::unique_lock<RobustMutex>> locks_;
+};
+
+namespace {
+std::vector<std::uint64_t> HashAll(const std::vector<std::string_view>& keys) {
+  std::vector<std::uint64_t> hashes;
+  hashes.reserve(keys.size());
+  for (std::string_view key : keys) hashes.push_back(Hash(key));
+  return hashes;
+}
+}  // namespace
+
+void Store::MultiGet(const std::vector<std::string_view>& keys,
+                     std::vector<std::optional<std::string>>* values) const {
+  const std::vector<std::uint64_t> hashes = HashAll(keys);
+  const MultiLock lock(*this, hashes);
+  values->clear();
+  values->reserve(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const Ptr<Node>* link = ShardFor(hashes[i]).Find(hashes[i], keys[i]);
+    if (link == nullptr) {
+      values->emplace_back();
+    } else {
+      values->emplace_back(std::string((*link)->value->view()));
+    }
+  }
+}
+
+Store::Status Store::MultiSet(
+    const std::vector<std::pair<std::string_view, std::string_view>>& pairs,
+    bool only_if_all_absent) {
+  // The last value given for a key wins: keep each key's last pair only.
+  std::vector<std::pair<std::string_view, std::string_view>> last;
+  std::vector<std::string_view> keys;
+  for (auto it = pairs.rbegin(); it != pairs.rend(); ++it) {
+    if (std::find(keys.begin(), keys.end(), it->first) != keys.end()) continue;
+    keys.push_back(it->first);
+    last.push_back(*it);
+  }
+  const std::vector<std::uint64_t> hashes = HashAll(keys);
+  const MultiLock lock(*this, hashes);
+  std::vector<bool> exists(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    exists[i] = ShardFor(hashes[i]).Find(hashes[i], keys[i]) != nullptr;
+    if (exists[i] && only_if_all_absent) return Status::kNotWritten;
+  }
+  // Take all the memory first, so a store too full for every pair writes none of them.
+  std::vector<Value*> values(keys.size(), nullptr);
+  std::vector<void*> nodes(keys.size(), nullptr);
+  bool fits = true;
+  try {
+    for (std::size_t i = 0; i < keys.size() && fits; ++i) {
+      Shard& shard = ShardFor(hashes[i]);
+      values[i] = shard.NewValue(last[i].second);
+      if (!exists[i] && values[i] != nullptr) {
+        if (shard.table == nullptr) shard.Grow();  // a shard's first key needs its first table
+        if (shard.table != nullptr) nodes[i] = shard.Allocate(sizeof(Node) + keys[i].size());
+      }
+      fits = values[i] != nullptr && (exists[i] || nodes[i] != nullptr);
+    }
+  } catch (const AllocatorDamaged&) {
+    return Status::kAllocatorDamaged;  // what was taken stays allocated, as after any damage
+  }
+  if (!fits) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (values[i] != nullptr) ShardFor(hashes[i]).Free(values[i]);
+      if (nodes[i] != nullptr) ShardFor(hashes[i]).Free(nodes[i]);
+    }
+    return Status::kOom;
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    // Cannot fail: the value and the node are already taken (a bucket table that cannot grow
+    // only makes chains longer).
+    ShardFor(hashes[i]).Put(hashes[i], keys[i], last[i].second, values[i], nodes[i]);
+  }
+  return Status::kOk;
+}
+
+std::size_t Store::CountExisting(const std::vector<std::string_view>& keys) const {
+  const std::vector<std::uint64_t> hashes = HashAll(keys);
+  const MultiLock lock(*this, hashes);
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    count += ShardFor(hashes[i]).Find(hashes[i], keys[i]) != nullptr ? 1 : 0;
+  }
+  return count;
+}
+
+std::size_t Store::DelMany(const std::vector<std::string_view>& keys) {
+  const std::vector<std::uint64_t> hashes = HashAll(keys);
+  const MultiLock lock(*this, hashes);
+  std::size_t deleted = 0;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    deleted += ShardFor(hashes[i]).Remove(hashes[i], keys[i]) ? 1 : 0;
+  }
+  return deleted;
+}
+
+void Store::Clear() {
+  std::vector<std::unique_lock<RobustMutex>> locks;
+  locks.reserve(impl_->shard_count);
+  for (std::size_t i = 0; i < impl_->shard_count; ++i) locks.push_back(impl_->shards[i].Lock());
+  for (std::size_t i = 0; i < impl_->shard_count; ++i) impl_->shards[i].RemoveAll();
 }
 
 std::size_t Store::bytes_total() const { return impl_->segment.get_size(); }

@@ -65,10 +65,10 @@ class Store {
   Status Set(std::string_view key, std::string_view value);
   // True if the key existed. Works with the allocator damaged too (the memory is then kept).
   bool Del(std::string_view key);
-  // INCRBY. Atomic across every thread and process: read, add, write under the shard lock. A missing key
-  // counts as 0. kNotInteger if the stored value is not a strict 64-bit decimal integer (Redis
-  // string2ll rules: optional '-', no '+', no leading zeros except "0", no spaces, at most 20
-  // chars); kOverflow if the result would overflow int64; kOom or kAllocatorDamaged if it cannot
+  // INCRBY. Atomic across every thread and process: read, add, write under the shard lock. A
+  // missing key counts as 0. kNotInteger if the stored value is not a strict 64-bit decimal integer
+  // (Redis string2ll rules: optional '-', no '+', no leading zeros except "0", no spaces, at most
+  // 20 chars); kOverflow if the result would overflow int64; kOom or kAllocatorDamaged if it cannot
   // be stored. `*result` is written only on kOk.
   Status Incr(std::string_view key, std::int64_t delta, std::int64_t* result);
 
@@ -152,7 +152,10 @@ class Store {
   struct Impl;   // The mapping and the Boost segment; keeps Boost out of this header.
   struct Shard;  // Lives inside the segment.
 
+  class MultiLock;
+
   explicit Store(std::unique_ptr<Impl> impl);
+  std::size_t ShardIndex(std::uint64_t hash) const;
   Shard& ShardFor(std::uint64_t hash) const;
 
   std::unique_ptr<Impl> impl_;
