@@ -109,6 +109,10 @@ std::vector<bool> ServerConnectionsNoDelay(const ServerProcess& server) {
 
 ServerProcess::ServerProcess(const std::string& model,
                              const std::vector<std::string>& extra_flags) {
+  if (model == kRedisServer) {
+    StartRedisServer(extra_flags);
+    return;
+  }
   std::vector<std::string> args = {SWITCHYARD_BINARY, "serve", "--model", model, "--port", "0",
                                    "--metrics-port",  "0",     "--quiet"};
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
@@ -144,6 +148,33 @@ ServerProcess::ServerProcess(const std::string& model,
   }
   port_ = static_cast<std::uint16_t>(port);
   metrics_port_ = static_cast<std::uint16_t>(metrics_port);
+}
+
+void ServerProcess::StartRedisServer(const std::vector<std::string>& extra_flags) {
+  port_ = FreeLoopbackPort();
+  std::vector<std::string> args = {
+      REDIS_SERVER_BINARY, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+      "--appendonly",      "no",     "--databases",         "1"};
+  args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+  pid_ = fork();
+  if (pid_ == 0) {
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(null, STDOUT_FILENO);
+    auto argv = Argv(args);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (Clock::now() < deadline) {
+    redisContext* context = redisConnect("127.0.0.1", port_);
+    const bool ready = context != nullptr && context->err == 0;
+    redisFree(context);
+    if (ready) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Stop(SIGKILL);
+  throw std::runtime_error("redis-server did not accept connections on port " +
+                           std::to_string(port_));
 }
 
 ServerProcess::~ServerProcess() {

@@ -11,8 +11,13 @@
 
 namespace switchyard::testing {
 
+// The model name that starts Debian's redis-server instead (one database, no persistence), so a
+// suite can hold our models to the same expectations as Redis itself.
+inline constexpr char kRedisServer[] = "redis-server";
+
 // A `switchyard serve` child process, started with --port 0 --metrics-port 0 and parsed from its
-// "switchyard ready:" line. The destructor kills it if a test did not stop it.
+// "switchyard ready:" line; or, for kRedisServer, redis-server on a free port, ready once it
+// answers PING (it has no metrics port). The destructor kills it if a test did not stop it.
 class ServerProcess {
  public:
   ServerProcess(const std::string& model, const std::vector<std::string>& extra_flags = {});
@@ -29,6 +34,8 @@ class ServerProcess {
   int Stop(int signal_number, std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
  private:
+  void StartRedisServer(const std::vector<std::string>& extra_flags);
+
   int pid_ = -1;
   std::uint16_t port_ = 0;
   std::uint16_t metrics_port_ = 0;

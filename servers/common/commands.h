@@ -1,4 +1,5 @@
-// The command table (DESIGN.md, "The service") and its execution against the shared store.
+// The commands (DESIGN.md, "The service"; what each one is: command_table.h) and their execution
+// against the shared store.
 // Model-agnostic: a command never waits here; SY.WAIT is handed back to the model, which waits
 // its own way (a timer for coroutines and fibers, a sleep for threads and processes).
 #pragma once
@@ -29,6 +30,24 @@ enum class CommandId : std::uint8_t {
   kSyCpu,    // burn CPU on the unit serving the request
   kSyWait,   // wait the model's natural way (a downstream call)
   kSyBlock,  // a real blocking system call, whatever the model
+  kIncrBy,
+  kDecr,
+  kDecrBy,
+  kIncrByFloat,
+  kAppend,
+  kStrlen,
+  kSetNx,
+  kGetSet,
+  kGetDel,
+  kMGet,
+  kMSet,
+  kMSetNx,
+  kExists,
+  kUnlink,
+  kType,
+  kDbSize,
+  kFlushDb,
+  kFlushAll,
   kUnknown,
   kCount,
 };
@@ -44,6 +63,7 @@ inline constexpr std::int64_t kMaxSimulatedMicros = 60'000'000;
 // a killed process could leave half-updated; see store.cc).
 inline constexpr char kNotIntegerError[] = "ERR value is not an integer or out of range";
 inline constexpr char kOverflowError[] = "ERR increment or decrement would overflow";
+inline constexpr char kNotFloatError[] = "ERR value is not a valid float";
 inline constexpr char kOomError[] = "OOM command not allowed when used memory > 'store-bytes'.";
 inline constexpr char kAllocatorDamagedError[] =
     "ERR store allocator may be damaged (a process died inside it): writes that need new memory "

@@ -39,7 +39,7 @@ enum class ErrorKind : std::uint8_t {
 // Request-duration buckets: 1-2-5 steps from 1 µs to 10 s (the range between a cached GET and a
 // stalled event loop), then +Inf.
 inline constexpr std::size_t kDurationBuckets = 7 * 3 + 1 + 1;
-inline constexpr std::size_t kMaxCommands = 32;
+inline constexpr std::size_t kMaxCommands = 48;
 
 // What one process counts. Relaxed atomics: each is an independent tally read at scrape time.
 struct alignas(64) MetricsSlot {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -167,6 +168,136 @@ TEST(StoreTest, OomLosesNothing) {
   EXPECT_EQ(store->Set("fresh", std::string(500, 'f')), Status::kOk);
   EXPECT_EQ(Read(*store, "fresh"), std::string(500, 'f'));
   EXPECT_EQ(store->Incr("counter-that-does-not-fit", 1, &result), Status::kOk);
+}
+
+TEST(StoreTest, SetWithConditionsAndOldValue) {
+  auto store = Store::Create(4 * kMiB);
+  std::string old;
+  bool had_old = true;
+  EXPECT_EQ(store->SetWith("k", "1", Store::SetIf::kPresent, &old, &had_old), Status::kNotWritten);
+  EXPECT_FALSE(had_old);
+  EXPECT_EQ(store->key_count(), 0u);
+  EXPECT_EQ(store->SetWith("k", "1", Store::SetIf::kAbsent, &old, &had_old), Status::kOk);
+  EXPECT_FALSE(had_old);
+  EXPECT_EQ(store->SetWith("k", "2", Store::SetIf::kAbsent, &old, &had_old), Status::kNotWritten);
+  EXPECT_TRUE(had_old);
+  EXPECT_EQ(old, "1");
+  EXPECT_EQ(store->SetWith("k", "3", Store::SetIf::kPresent, nullptr, nullptr), Status::kOk);
+  EXPECT_EQ(store->SetWith("k", "4", Store::SetIf::kAlways, &old, &had_old), Status::kOk);
+  EXPECT_EQ(old, "3");
+  EXPECT_EQ(Read(*store, "k"), "4");
+}
+
+TEST(StoreTest, UpdateSeesTheCurrentValueAndMayDecline) {
+  auto store = Store::Create(4 * kMiB);
+  auto append = [&](std::string_view suffix) {
+    return store->Update("k", [&](const std::string_view* current, std::string* replacement) {
+      *replacement = std::string(current != nullptr ? *current : "") + std::string(suffix);
+      return true;
+    });
+  };
+  EXPECT_EQ(append("ab"), Status::kOk);
+  EXPECT_EQ(append(std::string(1000, 'c')), Status::kOk);  // grows past the in-place size
+  EXPECT_EQ(Read(*store, "k"), "ab" + std::string(1000, 'c'));
+  std::size_t seen = 0;
+  EXPECT_EQ(store->Update("k",
+                          [&](const std::string_view* current, std::string*) {
+                            seen = current->size();
+                            return false;
+                          }),
+            Status::kOk);
+  EXPECT_EQ(seen, 1002u);
+  bool missing = false;
+  store->Update("absent", [&](const std::string_view* current, std::string*) {
+    missing = current == nullptr;
+    return false;
+  });
+  EXPECT_TRUE(missing);
+  EXPECT_EQ(store->key_count(), 1u);  // declining writes nothing
+}
+
+TEST(StoreTest, GetDelReturnsAndRemoves) {
+  auto store = Store::Create(4 * kMiB);
+  std::string value;
+  EXPECT_EQ(store->GetDel("k", &value), Status::kNotFound);
+  ASSERT_EQ(store->Set("k", "v"), Status::kOk);
+  EXPECT_EQ(store->GetDel("k", &value), Status::kOk);
+  EXPECT_EQ(value, "v");
+  EXPECT_EQ(store->key_count(), 0u);
+}
+
+TEST(StoreTest, MultiKeyOperations) {
+  auto store = Store::Create(4 * kMiB);
+  ASSERT_EQ(store->MultiSet({{"a", "1"}, {"b", "2"}, {"a", "3"}}, false), Status::kOk);
+  EXPECT_EQ(Read(*store, "a"), "3");  // the last value given for a key wins
+  std::vector<std::optional<std::string>> values;
+  store->MultiGet({"a", "missing", "b", "a"}, &values);
+  ASSERT_EQ(values.size(), 4u);
+  EXPECT_EQ(values[0], "3");
+  EXPECT_FALSE(values[1].has_value());
+  EXPECT_EQ(values[2], "2");
+  EXPECT_EQ(values[3], "3");
+  EXPECT_EQ(store->MultiSet({{"new", "x"}, {"b", "y"}}, true), Status::kNotWritten);
+  EXPECT_EQ(store->CountExisting({"new"}), 0u);  // all or nothing
+  EXPECT_EQ(store->MultiSet({{"new", "x"}, {"other", "y"}}, true), Status::kOk);
+  EXPECT_EQ(store->CountExisting({"a", "a", "missing", "new"}), 3u);
+  EXPECT_EQ(store->DelMany({"a", "a", "missing", "b"}), 2u);
+  EXPECT_EQ(store->key_count(), 2u);
+  store->Clear();
+  EXPECT_EQ(store->key_count(), 0u);
+  EXPECT_EQ(store->MultiSet({{"after", "clear"}}, false), Status::kOk);
+  EXPECT_EQ(Read(*store, "after"), "clear");
+}
+
+// MSET all-or-nothing when the store is full: every byte is taken before the first write.
+TEST(StoreTest, MultiSetThatDoesNotFitWritesNothing) {
+  auto store = Store::Create(kMiB, 8);
+  int stored = 0;
+  while (store->Set("key:" + std::to_string(stored), std::string(100, 'v')) == Status::kOk)
+    ++stored;
+  ASSERT_EQ(store->Del("key:0"), true);  // room for a small pair, not for a large one
+  const std::size_t keys = store->key_count();
+  EXPECT_EQ(store->MultiSet({{"key:1", "small"}, {"huge", std::string(kMiB, 'h')}}, false),
+            Status::kOom);
+  EXPECT_EQ(Read(*store, "key:1"), std::string(100, 'v'));
+  EXPECT_EQ(store->key_count(), keys);
+  EXPECT_EQ(store->MultiSet({{"key:1", "small"}, {"key:0", "again"}}, false), Status::kOk);
+  EXPECT_EQ(Read(*store, "key:1"), "small");
+}
+
+// Clear frees what the keys held: the store fills again to the same point.
+TEST(StoreTest, ClearGivesBackTheMemory) {
+  auto store = Store::Create(kMiB, 8);
+  const std::size_t free_at_start = store->bytes_free();
+  for (int i = 0; i < 2000; ++i) ASSERT_EQ(store->Set("k" + std::to_string(i), "v"), Status::kOk);
+  store->Clear();
+  EXPECT_EQ(store->bytes_free(), free_at_start);
+}
+
+// MSET's keys change together: a reader taking MGET of the same keys never sees them differ,
+// across shards.
+TEST(StoreTest, MultiSetIsAtomicForMultiGet) {
+  auto store = Store::Create(16 * kMiB);
+  const std::vector<std::string_view> keys = {"x", "y", "z", "w", "v", "u"};
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 20000; ++i) {
+      const std::string value = std::to_string(i);
+      std::vector<std::pair<std::string_view, std::string_view>> pairs;
+      for (auto key : keys) pairs.emplace_back(key, value);
+      ASSERT_EQ(store->MultiSet(pairs, false), Status::kOk);
+    }
+    done = true;
+  });
+  std::vector<std::optional<std::string>> values;
+  int reads = 0;
+  while (!done && reads < 1'000'000) {
+    store->MultiGet(keys, &values);
+    ++reads;
+    for (const auto& value : values) ASSERT_EQ(value, values[0]);
+  }
+  writer.join();
+  EXPECT_GT(reads, 0);
 }
 
 TEST(StoreTest, CreateRejectsTooFewBytes) {
