@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -134,7 +135,44 @@ TEST_P(Commands, IncrByFloatReadsAndFormatsAsRedis) {
       {{"INCRBYFLOAT", "i", "1.5"}, "\"4.5\""},
       {{"INCR", "i"}, "-ERR value is not an integer or out of range"},
       {{"INCRBYFLOAT", "f"}, "-ERR wrong number of arguments for 'incrbyfloat' command"},
+      {{"INCRBYFLOAT", "f", std::string("1\0", 2)}, "-ERR value is not a valid float"},
+      {{"SET", "nul", std::string("1\0", 2)}, "+OK"},
+      {{"INCRBYFLOAT", "nul", "1"}, "-ERR value is not a valid float"},
   });
+}
+
+TEST_P(Commands, ConnectionNamesAndHello) {
+  RunScript({
+      {{"CLIENT", "GETNAME"}, "(nil)"},
+      {{"CLIENT", "SETNAME", "worker-1"}, "+OK"},
+      {{"CLIENT", "GETNAME"}, "\"worker-1\""},
+      {{"CLIENT", "SETNAME", "a b"},
+       "-ERR Client names cannot contain spaces, newlines or special characters."},
+      {{"CLIENT", "GETNAME"}, "\"worker-1\""},
+      {{"CLIENT", "SETNAME", ""}, "+OK"},
+      {{"CLIENT", "GETNAME"}, "(nil)"},
+      {{"CLIENT", "SETNAME"}, "-ERR wrong number of arguments for 'client|setname' command"},
+      {{"HELLO", "1"}, "-NOPROTO unsupported protocol version"},
+      {{"HELLO", "abc"}, "-ERR Protocol version is not an integer or out of range"},
+      {{"HELLO", "2", "FOO"}, "-ERR Syntax error in HELLO option 'FOO'"},
+  });
+  Client client(port());
+  Reply hello = client.Command({"HELLO", "2", "SETNAME", "named-by-hello"});
+  ASSERT_EQ(hello->type, REDIS_REPLY_ARRAY);
+  EXPECT_EQ(Render(hello->element[4]), "\"proto\"");
+  EXPECT_EQ(Render(hello->element[5]), ":2");
+  EXPECT_EQ(Render(client.Command({"CLIENT", "GETNAME"}).get()), "\"named-by-hello\"");
+  // A name belongs to its connection.
+  Client other(port());
+  EXPECT_EQ(Render(other.Command({"CLIENT", "GETNAME"}).get()), "(nil)");
+  // And ids are the server's, unique across its connections (prefork: across its processes).
+  std::vector<std::unique_ptr<Client>> clients;
+  std::set<long long> ids;
+  for (int i = 0; i < 12; ++i) {
+    clients.push_back(std::make_unique<Client>(port()));
+    ids.insert(clients.back()->Command({"CLIENT", "ID"})->integer);
+  }
+  EXPECT_EQ(ids.size(), clients.size());
 }
 
 TEST_P(Commands, StringCommands) {

@@ -149,7 +149,7 @@ TEST_P(Conformance, SetGetDel) {
   EXPECT_EQ(missing->type, REDIS_REPLY_NIL);
   ExpectInteger(client, {"DEL", "k1", "k2", "nope"}, 2);
   ExpectInteger(client, {"DEL", "k1"}, 0);
-  ExpectError(client, {"SET", "k", "v", "EX", "10"}, "ERR syntax error");
+  ExpectError(client, {"SET", "k", "v", "NOSUCHOPTION"}, "ERR syntax error");
   ExpectError(client, {"GET"}, "ERR wrong number of arguments for 'get' command");
 }
 

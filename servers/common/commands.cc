@@ -48,6 +48,7 @@ void ConfigGet(const ServerContext& context, const std::vector<std::string>& arg
   const std::pair<std::string_view, std::string> params[] = {
       {"save", ""},
       {"appendonly", "no"},
+      {"databases", "1"},
       {"maxclients", std::to_string(config.max_clients)},
       {"maxmemory", std::to_string(config.store_bytes)},
       {"proto-max-bulk-len", std::to_string(config.max_bulk_bytes)},
@@ -69,11 +70,46 @@ void ConfigGet(const ServerContext& context, const std::vector<std::string>& arg
   }
 }
 
-void Hello(const std::vector<std::string>& args, std::uint64_t connection_id, std::string* out) {
-  if (args.size() > 1 && args[1] != "2") {
-    resp::AppendError(out, "NOPROTO sorry, this protocol version is not supported");
-    return;
+// Redis's clientSetName(): printable ASCII without spaces; an empty name clears it.
+bool SetClientName(const std::string& name, ConnectionState& connection, std::string* out) {
+  for (char c : name) {
+    if (c < '!' || c > '~') {
+      resp::AppendError(out,
+                        "ERR Client names cannot contain spaces, newlines or special characters.");
+      return false;
+    }
   }
+  connection.name = name;
+  return true;
+}
+
+// HELLO [protover [AUTH username password] [SETNAME clientname]]. RESP2 only; AUTH is accepted as
+// Redis's passwordless default user accepts it.
+void Hello(const std::vector<std::string>& args, ConnectionState& connection, std::string* out) {
+  if (args.size() > 1) {
+    std::int64_t version = 0;
+    if (!ParseRedisInt64(args[1], &version)) {
+      resp::AppendError(out, "ERR Protocol version is not an integer or out of range");
+      return;
+    }
+    if (version != 2) {
+      resp::AppendError(out, "NOPROTO unsupported protocol version");
+      return;
+    }
+  }
+  const std::string* name = nullptr;
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    const std::size_t more = args.size() - 1 - i;
+    if (EqualsIgnoreCase(args[i], "auth") && more >= 2) {
+      i += 2;
+    } else if (EqualsIgnoreCase(args[i], "setname") && more >= 1) {
+      name = &args[++i];
+    } else {
+      resp::AppendError(out, "ERR Syntax error in HELLO option '" + args[i].substr(0, 128) + "'");
+      return;
+    }
+  }
+  if (name != nullptr && !SetClientName(*name, connection, out)) return;
   // RESP2 has no map type, so HELLO's map is a flat array of field, value pairs, as in Redis.
   resp::AppendArrayHeader(out, 14);
   resp::AppendBulk(out, "server");
@@ -83,7 +119,7 @@ void Hello(const std::vector<std::string>& args, std::uint64_t connection_id, st
   resp::AppendBulk(out, "proto");
   resp::AppendInteger(out, 2);
   resp::AppendBulk(out, "id");
-  resp::AppendInteger(out, static_cast<std::int64_t>(connection_id));
+  resp::AppendInteger(out, static_cast<std::int64_t>(connection.id));
   resp::AppendBulk(out, "mode");
   resp::AppendBulk(out, "standalone");
   resp::AppendBulk(out, "role");
@@ -92,14 +128,27 @@ void Hello(const std::vector<std::string>& args, std::uint64_t connection_id, st
   resp::AppendArrayHeader(out, 0);
 }
 
-void Client(const std::vector<std::string>& args, std::uint64_t connection_id, std::string* out) {
+// CLIENT ID, GETNAME, SETNAME (kept for the connection's life), and SETINFO (accepted and
+// forgotten: nothing here reads a library's name or version).
+void Client(const std::vector<std::string>& args, ConnectionState& connection, std::string* out) {
   const std::string& sub = args[1];
-  if (EqualsIgnoreCase(sub, "setname") || EqualsIgnoreCase(sub, "setinfo")) {
-    resp::AppendSimple(out, "OK");  // accepted and forgotten: names are not tracked
+  const auto arity = [&](std::size_t expected, std::string_view name) {
+    if (args.size() == expected) return true;
+    WrongArguments("client|" + std::string(name), out);
+    return false;
+  };
+  if (EqualsIgnoreCase(sub, "setname")) {
+    if (arity(3, "setname") && SetClientName(args[2], connection, out)) {
+      resp::AppendSimple(out, "OK");
+    }
+  } else if (EqualsIgnoreCase(sub, "setinfo")) {
+    if (arity(4, "setinfo")) resp::AppendSimple(out, "OK");
   } else if (EqualsIgnoreCase(sub, "getname")) {
-    resp::AppendNull(out);
+    if (arity(2, "getname")) {
+      connection.name.empty() ? resp::AppendNull(out) : resp::AppendBulk(out, connection.name);
+    }
   } else if (EqualsIgnoreCase(sub, "id")) {
-    resp::AppendInteger(out, static_cast<std::int64_t>(connection_id));
+    if (arity(2, "id")) resp::AppendInteger(out, static_cast<std::int64_t>(connection.id));
   } else {
     resp::AppendError(out, "ERR unknown subcommand '" + sub.substr(0, 128) + "'. Try CLIENT HELP.");
   }
@@ -135,8 +184,8 @@ void StoreRefusal(Store::Status status, Metrics& metrics, std::string* out) {
   resp::AppendError(out, damaged ? kAllocatorDamagedError : kOomError);
 }
 
-// Redis's string2ld(): strtold over the whole argument, no leading space, no NaN, no overflow
-// (an underflow to a non-zero value is accepted).
+// Redis's string2ld(): strtold over the whole argument (an embedded NUL ends it early, so it is
+// refused), no leading space, no NaN, no overflow (an underflow to a non-zero value is accepted).
 bool ParseRedisLongDouble(std::string_view s, long double* out) {
   char buf[5 * 1024];  // Redis's MAX_LONG_DOUBLE_CHARS
   if (s.empty() || s.size() >= sizeof buf) return false;
@@ -145,7 +194,7 @@ bool ParseRedisLongDouble(std::string_view s, long double* out) {
   errno = 0;
   char* end = nullptr;
   const long double value = std::strtold(buf, &end);
-  if (std::isspace(static_cast<unsigned char>(buf[0])) || *end != '\0' ||
+  if (std::isspace(static_cast<unsigned char>(buf[0])) || end != buf + s.size() ||
       (errno == ERANGE &&
        (value == HUGE_VALL || value == -HUGE_VALL || std::fpclassify(value) == FP_ZERO)) ||
       errno == EINVAL || std::isnan(value)) {
@@ -417,7 +466,7 @@ void BurnCpu(std::chrono::microseconds micros) {
 }
 
 CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& args,
-                              std::uint64_t connection_id, CommandId* id, std::string* out) {
+                              ConnectionState& connection, CommandId* id, std::string* out) {
   Metrics& metrics = context.metrics;
   Store& store = context.store;
   if (IsHttpLine(args[0])) {
@@ -548,10 +597,10 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
       }
       break;
     case CommandId::kClient:
-      Client(args, connection_id, out);
+      Client(args, connection, out);
       break;
     case CommandId::kHello:
-      Hello(args, connection_id, out);
+      Hello(args, connection, out);
       break;
     case CommandId::kSelect:
       Select(context, args[1], out);

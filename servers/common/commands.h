@@ -75,10 +75,16 @@ struct CommandOutcome {
   std::chrono::microseconds wait{0};  // kWait: how long; the model then calls FinishWait
 };
 
+// What a connection's own commands read or change about it: CLIENT ID, CLIENT SETNAME/GETNAME.
+struct ConnectionState {
+  std::uint64_t id = 0;
+  std::string name;  // empty: none
+};
+
 // Runs one parsed command and appends its reply to `out`. `args` is consumed (its strings may be
-// moved from). `connection_id` answers CLIENT ID.
+// moved from).
 CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& args,
-                              std::uint64_t connection_id, CommandId* id, std::string* out);
+                              ConnectionState& connection, CommandId* id, std::string* out);
 
 // Burns `micros` of this thread's CPU time (SY.CPU); exported for the switch-cost benchmarks.
 void BurnCpu(std::chrono::microseconds micros);

@@ -100,6 +100,7 @@ double Sum(const MetricsSlot* slots, std::size_t count,
 
 struct Metrics::SharedArea {
   ExitedProcesses exited;
+  std::atomic<std::uint64_t> connections{0};  // ever accepted, by every process: the next id
   // The slots follow, from the next 64-byte boundary.
 };
 
@@ -127,6 +128,10 @@ void Metrics::MapSlots(std::size_t count) {
 }
 
 void Metrics::ReserveChildSlots(std::size_t children) { MapSlots(1 + children); }
+
+std::uint64_t Metrics::NewConnectionId() {
+  return shared_->connections.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 
 void Metrics::ChildExited(std::size_t child, const rusage& usage,
                           std::uint64_t run_queue_wait_nanos) {

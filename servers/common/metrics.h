@@ -102,6 +102,8 @@ class Metrics {
   // slot for each child; the child calls UseChildSlot(i) once forked, and its parent reports the
   // child's life with ChildStarted and ChildExited (with what wait4 returned).
   void ReserveChildSlots(std::size_t children);
+  // A connection id unique across this server's processes (CLIENT ID), from 1.
+  std::uint64_t NewConnectionId();
   void UseChildSlot(std::size_t child) { slot_ = &slots_[1 + child]; }
   void ChildStarted(std::size_t child, pid_t pid) { slots_[1 + child].pid.store(pid); }
   void ChildExited(std::size_t child, const rusage& usage, std::uint64_t run_queue_wait_nanos = 0);

@@ -11,11 +11,6 @@
 namespace switchyard {
 namespace {
 
-std::uint64_t NextConnectionId() {
-  static std::atomic<std::uint64_t> next{1};
-  return next.fetch_add(1, std::memory_order_relaxed);
-}
-
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -24,7 +19,7 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 Session::Session(ServerContext& context)
     : context_(context),
-      id_(NextConnectionId()),
+      connection_{context.metrics.NewConnectionId(), {}},
       parser_(ParserLimits{context.config.max_bulk_bytes, context.config.max_inline_bytes}) {
   // Whatever thread serves a connection, its wait for a CPU outlives it in the metrics.
   RunQueueWait::WatchThisThread();
@@ -90,7 +85,7 @@ Session::Step Session::Process() {
     const bool timed = config.request_metrics;
     const auto started = timed ? std::chrono::steady_clock::now() : wait_started_;
     CommandId id = CommandId::kUnknown;
-    const CommandOutcome outcome = ExecuteCommand(context_, args_, id_, &id, &output_);
+    const CommandOutcome outcome = ExecuteCommand(context_, args_, connection_, &id, &output_);
     if (outcome.kind == CommandOutcome::Kind::kWait) {
       wait_started_ = started;
       return {Next::kWait, outcome.wait};

@@ -50,7 +50,7 @@ class Session {
   // left: true (and counted as a limit error) when the client owes more than
   // --output-buffer-bytes, and the model drops it instead of waiting.
   bool OwesTooMuch(int fd, std::size_t unwritten);
-  std::uint64_t id() const { return id_; }
+  std::uint64_t id() const { return connection_.id; }
 
   // The least free space a read is offered. Small on purpose: an idle connection holds this
   // buffer, and memory per connection is one of the figures the models are compared on. A read
@@ -68,7 +68,7 @@ class Session {
   void ReleaseLargeBuffers();
 
   ServerContext& context_;
-  const std::uint64_t id_;
+  ConnectionState connection_;
   RespParser parser_;
   std::vector<char> input_;
   std::size_t input_begin_ = 0;  // parsed bytes before this are dead
