@@ -134,7 +134,8 @@ def verify(port):
 
 
 # Every kind of call kv.proto has, simulated work included (0 µs, so verifying stays quick).
-GRPC_VERIFY_MIX = "set:1,get:1,incr:1,echo:1,ping:1,sy.cpu:0:1,sy.wait:0:1,sy.block:0:1"
+GRPC_VERIFY_MIX = ("set:1,get:1,incr:1,incrby:1,mget:2:1,mset:2:1,echo:1,ping:1,sy.cpu:0:1,"
+                   "sy.wait:0:1,sy.block:0:1")
 GRPC_VERIFY_CALLS = 400
 
 

@@ -64,6 +64,10 @@ class Call final : public Tag {
   Call(Connection& connection, std::int64_t intended_ns, std::int64_t sent_ns)
       : connection(connection), intended_ns(intended_ns), sent_ns(sent_ns) {}
   void Completed(bool ok) override;
+  // Whether an OK reply is the whole answer to its call: an MGet's holds a value (or found =
+  // false) for every key. Another counts as an error, as the RESP engine counts an MGET's array of
+  // the wrong length.
+  bool Whole() const { return !mget_reader || mget.values_size() == mget_keys; }
 
   Connection& connection;
   const std::int64_t intended_ns, sent_ns;
@@ -73,12 +77,19 @@ class Call final : public Tag {
   kv::SetReply set;
   kv::EchoReply echo;
   kv::IncrReply incr;
+  kv::IncrByReply incr_by;
+  kv::MGetReply mget;
+  kv::MSetReply mset;
   kv::WorkReply work;
   std::unique_ptr<grpc::ClientAsyncResponseReader<kv::GetReply>> get_reader;
   std::unique_ptr<grpc::ClientAsyncResponseReader<kv::SetReply>> set_reader;
   std::unique_ptr<grpc::ClientAsyncResponseReader<kv::EchoReply>> echo_reader;
   std::unique_ptr<grpc::ClientAsyncResponseReader<kv::IncrReply>> incr_reader;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<kv::IncrByReply>> incr_by_reader;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<kv::MGetReply>> mget_reader;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<kv::MSetReply>> mset_reader;
   std::unique_ptr<grpc::ClientAsyncResponseReader<kv::WorkReply>> work_reader;
+  int mget_keys = 0;                          // an MGet's: the values its reply must hold
   Call *previous = nullptr, *next = nullptr;  // the connection's list of calls in flight
 };
 
@@ -367,21 +378,21 @@ void Connection::SendDue() {
 
 void Connection::StartCall(std::int64_t intended_ns, std::int64_t now) {
   auto* call = new Call(*this, intended_ns, now);
-  thread_local std::string key;
-  const Workload::Request request = worker_.workload.ChooseRequest(random_, &key);
+  thread_local Workload::Request request;  // its keys' memory reused from call to call
+  worker_.workload.ChooseRequest(random_, &request);
   grpc::CompletionQueue* cq = &worker_.cq;
   switch (request.kind) {
     case CommandKind::kGet: {
       kv::GetRequest message;
-      message.set_key(key);
+      message.set_key(request.keys[0]);
       call->get_reader = stub_->AsyncGet(&call->context, message, cq);
       call->get_reader->Finish(&call->get, &call->status, call);
       break;
     }
     case CommandKind::kSet: {
       kv::SetRequest message;
-      message.set_key(key);
-      message.set_value(request.value.data(), request.value.size());
+      message.set_key(request.keys[0]);
+      message.set_value(request.values[0].data(), request.values[0].size());
       call->set_reader = stub_->AsyncSet(&call->context, message, cq);
       call->set_reader->Finish(&call->set, &call->status, call);
       break;
@@ -391,16 +402,43 @@ void Connection::StartCall(std::int64_t intended_ns, std::int64_t now) {
       // PING has no RPC of its own: an Echo of nothing is the smallest round trip kv.proto has.
       kv::EchoRequest message;
       if (request.kind == CommandKind::kEcho)
-        message.set_message(request.value.data(), request.value.size());
+        message.set_message(request.values[0].data(), request.values[0].size());
       call->echo_reader = stub_->AsyncEcho(&call->context, message, cq);
       call->echo_reader->Finish(&call->echo, &call->status, call);
       break;
     }
     case CommandKind::kIncr: {
       kv::IncrRequest message;
-      message.set_key(key);
+      message.set_key(request.keys[0]);
       call->incr_reader = stub_->AsyncIncr(&call->context, message, cq);
       call->incr_reader->Finish(&call->incr, &call->status, call);
+      break;
+    }
+    case CommandKind::kIncrBy: {
+      kv::IncrByRequest message;
+      message.set_key(request.keys[0]);
+      message.set_delta(request.delta);
+      call->incr_by_reader = stub_->AsyncIncrBy(&call->context, message, cq);
+      call->incr_by_reader->Finish(&call->incr_by, &call->status, call);
+      break;
+    }
+    case CommandKind::kMGet: {
+      kv::MGetRequest message;
+      for (const std::string& key : request.keys) message.add_keys(key);
+      call->mget_keys = static_cast<int>(request.keys.size());
+      call->mget_reader = stub_->AsyncMGet(&call->context, message, cq);
+      call->mget_reader->Finish(&call->mget, &call->status, call);
+      break;
+    }
+    case CommandKind::kMSet: {
+      kv::MSetRequest message;
+      for (std::size_t i = 0; i < request.keys.size(); ++i) {
+        kv::KeyValue* pair = message.add_pairs();
+        pair->set_key(request.keys[i]);
+        pair->set_value(request.values[i].data(), request.values[i].size());
+      }
+      call->mset_reader = stub_->AsyncMSet(&call->context, message, cq);
+      call->mset_reader->Finish(&call->mset, &call->status, call);
       break;
     }
     case CommandKind::kSyCpu:
@@ -453,7 +491,7 @@ void Connection::OnCallDone(Call* call) {
     stats.latency.Record(latency);
     stats.latency_interval.Record(latency);
     stats.uncorrected.Record(static_cast<std::uint64_t>(now - call->sent_ns));
-    ++(code == grpc::StatusCode::OK ? stats.ok : stats.errors);
+    ++(code == grpc::StatusCode::OK && call->Whole() ? stats.ok : stats.errors);
     stats.last_reply_ns = now;
   }
   if (!schedule_ && answered && Sending(now)) StartCall(now, now);

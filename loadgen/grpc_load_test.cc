@@ -13,7 +13,10 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "loadgen/histogram.h"
 #include "loadgen/load.h"
@@ -179,7 +182,8 @@ TEST_F(GrpcLoadTest, EveryCommandOfTheMixIncludingSimulatedWork) {
   const pb::LoadResult result =
       Load(server.port(),
            {"-n", "2000", "--warmup", "0", "-c", "4", "-P", "8", "--mix",
-            "get:4,set:4,echo:1,incr:1,ping:1,sy.cpu:5:1,sy.wait:50:1,sy.block:20:1",
+            "get:4,set:4,echo:1,incr:1,incrby:1,mget:4:1,mset:4:1,ping:1,sy.cpu:5:1,sy.wait:50:1,"
+            "sy.block:20:1",
             "--value-size", "8-2k", "--key-dist", "zipfian:0.9"},
            "mix");
   EXPECT_EQ(result.requests(), 2000u);
@@ -187,7 +191,8 @@ TEST_F(GrpcLoadTest, EveryCommandOfTheMixIncludingSimulatedWork) {
   EXPECT_EQ(result.failed(), 0u);
   const std::string scrape = ScrapeMetrics(server.metrics_port());
   double total = 0;
-  for (const char* command : {"get", "set", "echo", "incr", "sy.cpu", "sy.wait", "sy.block"}) {
+  for (const char* command :
+       {"get", "set", "echo", "incr", "incrby", "mget", "mset", "sy.cpu", "sy.wait", "sy.block"}) {
     const double served =
         MetricValue(scrape, "switchyard_requests_total{command=\"" + std::string(command) + "\"}");
     EXPECT_GT(served, 0) << command;
@@ -195,6 +200,87 @@ TEST_F(GrpcLoadTest, EveryCommandOfTheMixIncludingSimulatedWork) {
   }
   EXPECT_EQ(total, 2000) << "ping is an Echo of nothing, counted as echo";
   EXPECT_EQ(server.Stop(SIGTERM), 0);
+}
+
+// IncrBy sends each counter's increment (its number mod 10, plus 1), and MSet writes the mix's
+// keys with values of --value-size, which MGet reads back.
+TEST_F(GrpcLoadTest, IncrByMGetAndMSetReachTheStore) {
+  ServerProcess server("grpc");
+  pb::LoadResult result =
+      Load(server.port(),
+           {"-n", "600", "--warmup", "0", "-c", "3", "--mix", "incrby", "--keys", "30"}, "incrby");
+  EXPECT_EQ(result.requests(), 600u);
+  EXPECT_EQ(result.errors(), 0u);
+  auto stub = Stub(server.port());
+  kv::MGetRequest counters;
+  for (int k = 0; k < 30; ++k) {
+    char key[32];
+    std::snprintf(key, sizeof key, "counter:%012d", k);
+    counters.add_keys(key);
+  }
+  kv::MGetReply reply;
+  ASSERT_TRUE(stub->MGet(Call().get(), counters, &reply).ok());
+  ASSERT_EQ(reply.values_size(), 30);
+  long long increments = 0;
+  for (int k = 0; k < 30; ++k) {
+    if (!reply.values(k).found()) continue;
+    const long long value = std::stoll(reply.values(k).value());
+    EXPECT_EQ(value % (k % 10 + 1), 0) << k << " = " << value;
+    increments += value / (k % 10 + 1);
+  }
+  EXPECT_EQ(increments, 600);
+
+  result = Load(server.port(),
+                {"-n", "1000", "--warmup", "0", "-c", "2", "-P", "4", "--mix", "mget:4,mset:4",
+                 "--keys", "20", "--value-size", "8-64"},
+                "multi");
+  EXPECT_EQ(result.requests(), 1000u);
+  EXPECT_EQ(result.errors(), 0u);
+  EXPECT_EQ(result.failed(), 0u);
+  kv::MGetRequest keys;
+  for (int k = 0; k < 20; ++k) {
+    char key[32];
+    std::snprintf(key, sizeof key, "key:%012d", k);
+    keys.add_keys(key);
+  }
+  ASSERT_TRUE(stub->MGet(Call().get(), keys, &reply).ok());
+  ASSERT_EQ(reply.values_size(), 20);
+  for (const kv::MaybeValue& value : reply.values()) {
+    ASSERT_TRUE(value.found()) << "20 keys, some 2000 pairs: all written";
+    EXPECT_GE(value.value().size(), 8u);
+    EXPECT_LE(value.value().size(), 64u);
+  }
+}
+
+// A Kv service whose MGet answers OK with two values, whatever it was asked: a reply with a value
+// missing or one too many is not the answer to an MGet of one or three keys.
+class TwoValuesService final : public kv::Kv::Service {
+  grpc::Status MGet(grpc::ServerContext*, const kv::MGetRequest*, kv::MGetReply* reply) override {
+    reply->add_values()->set_found(false);
+    reply->add_values()->set_found(false);
+    return grpc::Status::OK;
+  }
+};
+
+TEST_F(GrpcLoadTest, AnMGetReplyWithoutAValueAKeyIsAnError) {
+  TwoValuesService service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  const std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_TRUE(server != nullptr);
+  ASSERT_GT(port, 0);
+  for (const auto& [mix, errors] : std::vector<std::pair<std::string, std::uint64_t>>{
+           {"mget:2", 0}, {"mget:1", 100}, {"mget:3", 100}}) {
+    const pb::LoadResult result =
+        Load(static_cast<std::uint16_t>(port),
+             {"-n", "100", "--warmup", "0", "-c", "2", "-P", "4", "--mix", mix}, mix);
+    EXPECT_EQ(result.requests(), 100u) << mix;
+    EXPECT_EQ(result.errors(), errors) << mix;
+    EXPECT_EQ(result.connections_lost(), 0u) << mix;
+  }
+  server->Shutdown(std::chrono::system_clock::now() + 1s);
 }
 
 TEST_F(GrpcLoadTest, ErrorStatusesAreCountedAsErrors) {

@@ -106,11 +106,12 @@ void ConnectWithin(tcp::socket& socket, const tcp::resolver::results_type& endpo
   }
 }
 
-// A request on the wire: when it was due (the schedule's time; the write time in closed loop)
-// and when it was written.
+// A request on the wire: when it was due (the schedule's time; the write time in closed loop),
+// when it was written, and how many elements its reply must be an array of (0: any reply).
 struct InFlight {
   std::int64_t intended_ns;
   std::int64_t sent_ns;
+  std::size_t array_length = 0;
 };
 
 // FIFO of requests awaiting their replies, which come back in order. A power-of-two ring that
@@ -441,8 +442,7 @@ void Connection::SendDue() {
   // time, so the lateness is charged to the latency rather than silently dropped.
   while (schedule_->Peek() <= now && Sending(schedule_->Peek())) {
     const std::int64_t intended = schedule_->Next();
-    worker_.workload.AppendRequest(out_, random_);
-    in_flight_.Push({intended, now});
+    in_flight_.Push({intended, now, worker_.workload.AppendRequest(out_, random_)});
     worker_.RequestSent(now);
     --quota_;
     if (intended >= worker_.warm_end_ns) {
@@ -460,8 +460,7 @@ void Connection::SendDue() {
 void Connection::SendClosedLoop(std::size_t count, std::int64_t now) {
   ThreadStats& stats = worker_.stats;
   for (std::size_t i = 0; i < count && Sending(now); ++i) {
-    worker_.workload.AppendRequest(out_, random_);
-    in_flight_.Push({now, now});
+    in_flight_.Push({now, now, worker_.workload.AppendRequest(out_, random_)});
     worker_.RequestSent(now);
     --quota_;
     if (now >= worker_.warm_end_ns) {
@@ -590,8 +589,9 @@ void Connection::OnReceived(std::size_t received, std::int64_t pickup_ns) {
   while (true) {
     std::size_t consumed = 0;
     bool is_error = false;
-    const ReplyStatus status =
-        ParseReply(std::string_view(in_.data() + offset, in_used_ - offset), &consumed, &is_error);
+    long long array_length = -1;
+    const ReplyStatus status = ParseReply(std::string_view(in_.data() + offset, in_used_ - offset),
+                                          &consumed, &is_error, &array_length);
     if (status == ReplyStatus::kNeedMore) break;
     // Garbage, or a reply to nothing we sent: the stream cannot be trusted.
     if (status == ReplyStatus::kProtocolError) {
@@ -606,6 +606,11 @@ void Connection::OnReceived(std::size_t received, std::int64_t pickup_ns) {
     ++replies;
     const InFlight request = in_flight_.Pop();
     if (request.intended_ns < worker_.warm_end_ns) continue;
+    // An MGET answered with an array of another length, or with no array, is not its answer:
+    // counted as an error, as an error reply is.
+    if (request.array_length != 0 && array_length != static_cast<long long>(request.array_length)) {
+      is_error = true;
+    }
     const auto latency = static_cast<std::uint64_t>(now - request.intended_ns);
     const auto uncorrected = static_cast<std::uint64_t>(now - request.sent_ns);
     if (latency != run_latency || uncorrected != run_uncorrected) {

@@ -519,7 +519,8 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
                    "still missing count as failed")
       ->capture_default_str();
   load->add_option("--mix", config.mix,
-                   "Command mix, command:weight: get, set, echo, incr, ping; simulated work "
+                   "Command mix, command:weight: get, set, echo, incr, incrby (INCRBY 1 to 10), "
+                   "ping; N keys a request mget|mset:N[:weight] (N up to 1000); simulated work "
                    "sy.cpu|sy.wait|sy.block:MICROSECONDS[:weight]")
       ->capture_default_str();
   load->add_option("--keys", config.keys, "Key space size")
@@ -528,7 +529,7 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   load->add_option("--key-dist", config.key_dist, "Key distribution: uniform or zipfian[:theta]")
       ->capture_default_str();
   load->add_option("--value-size", config.value_size,
-                   "SET and ECHO value size: fixed (64, 4k) or a uniform range (16-1k)")
+                   "SET, MSET and ECHO value size: fixed (64, 4k) or a uniform range (16-1k)")
       ->capture_default_str();
   load->add_option("--json", options.json_file, "Write the full result as protobuf JSON");
   load->add_option(

@@ -22,7 +22,10 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "loadgen/histogram.h"
 #include "loadgen/load.h"
@@ -253,13 +256,17 @@ TEST_F(LoadE2eTest, ALoadGeneratorStallShowsInReplyPickupAndIsFlagged) {
   EXPECT_NE(last_output_.find("reply pickup"), std::string::npos) << last_output_;
 }
 
-// A RESP responder as servers were written before TCP_NODELAY was the rule: Nagle's algorithm
-// left on, and every fourth reply on a connection written in two small writes ("+PONG", then
-// "\r\n"). The second write finds the first unacknowledged and waits for the client's delayed ACK,
-// about 40 ms; the other replies go out at once, so the median stays fast. Answers PING only.
-class NagleResponder {
+// A RESP responder that answers every request naming `command` (as the load generator writes it,
+// "PING\r\n" for PING) with `reply`, whatever the request says: for replies no real server gives.
+// With `split_every` N > 0 it behaves as servers written before TCP_NODELAY was the rule: Nagle's
+// algorithm is left on, and every Nth reply on a connection is written in two small writes (all
+// but its last two bytes, then "\r\n"). The second write finds the first unacknowledged and waits
+// for the client's delayed ACK, about 40 ms; the other replies go out at once, so the median stays
+// fast.
+class CannedResponder {
  public:
-  NagleResponder() {
+  CannedResponder(std::string command, std::string reply, std::uint64_t split_every = 0)
+      : command_(std::move(command)), reply_(std::move(reply)), split_every_(split_every) {
     listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
@@ -273,7 +280,7 @@ class NagleResponder {
     port_ = ntohs(address.sin_port);
     thread_ = std::thread([this] { Serve(); });
   }
-  ~NagleResponder() {
+  ~CannedResponder() {
     stop_ = true;
     thread_.join();
     for (const Peer& peer : peers_) close(peer.fd);
@@ -317,14 +324,15 @@ class NagleResponder {
     const ssize_t received = read(peer.fd, buffer, sizeof buffer);
     if (received <= 0) return false;
     peer.input.append(buffer, static_cast<std::size_t>(received));
-    // "*1\r\n$4\r\nPING\r\n" each: one reply a complete PING line.
-    for (std::size_t end; (end = peer.input.find("PING\r\n")) != std::string::npos;) {
-      peer.input.erase(0, end + 6);
-      if (++peer.answered % 4 == 0) {
-        Write(peer.fd, "+PONG");
+    // One reply a request, counted by its command's name: the requests this responder is sent for
+    // carry it once each, and their keys never hold it.
+    for (std::size_t end; (end = peer.input.find(command_)) != std::string::npos;) {
+      peer.input.erase(0, end + command_.size());
+      if (split_every_ > 0 && ++peer.answered % split_every_ == 0) {
+        Write(peer.fd, std::string_view(reply_).substr(0, reply_.size() - 2));
         Write(peer.fd, "\r\n");
       } else {
-        Write(peer.fd, "+PONG\r\n");
+        Write(peer.fd, reply_);
       }
     }
     return true;
@@ -334,6 +342,8 @@ class NagleResponder {
     [[maybe_unused]] const ssize_t written = write(fd, text.data(), text.size());
   }
 
+  const std::string command_, reply_;
+  const std::uint64_t split_every_;
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
@@ -348,7 +358,7 @@ class NagleResponder {
 // with gaps longer than the timer, the kernel acknowledges at once on the read, not being in
 // "ping-pong" mode: a stall then ends early and does not gather at 40 ms.)
 TEST_F(LoadE2eTest, ANagleStallIsNamedAndOurServerHasNone) {
-  NagleResponder nagle;
+  CannedResponder nagle("PING\r\n", "+PONG\r\n", 4);
   const pb::LoadResult stalled =
       Load(nagle.port(), {"-d", "1s", "--warmup", "200ms", "-c", "4", "--mix", "ping:1"}, "nagle");
   EXPECT_EQ(stalled.failed(), 0u);
@@ -408,20 +418,85 @@ TEST_F(LoadE2eTest, ACpuSharedWithABusyProcessShowsAsRunQueueWait) {
 
 TEST_F(LoadE2eTest, AgainstOurServerWithEveryCommand) {
   switchyard::testing::ServerProcess server("coroutine");
-  const pb::LoadResult result =
-      Load(server.port(),
-           {"-n", "2000", "--warmup", "0", "-c", "4", "-P", "8", "--mix",
-            "get:4,set:4,echo:1,incr:1,ping:1,sy.cpu:5:1,sy.wait:50:1,sy.block:20:1",
-            "--value-size", "8-2k", "--key-dist", "zipfian:0.9"},
-           "ours");
+  const pb::LoadResult result = Load(server.port(),
+                                     {"-n", "2000", "--warmup", "0", "-c", "4", "-P", "8", "--mix",
+                                      "get:4,set:4,echo:1,incr:1,incrby:1,mget:4:1,mset:4:1,ping:1,"
+                                      "sy.cpu:5:1,sy.wait:50:1,sy.block:20:1",
+                                      "--value-size", "8-2k", "--key-dist", "zipfian:0.9"},
+                                     "ours");
   EXPECT_EQ(result.requests(), 2000u);
   EXPECT_EQ(result.errors(), 0u);  // every command of the mix is one the server knows
   EXPECT_EQ(result.failed(), 0u);
   const std::string scrape = switchyard::testing::ScrapeMetrics(server.metrics_port());
-  EXPECT_GT(
-      switchyard::testing::MetricValue(scrape, "switchyard_requests_total{command=\"sy.wait\"}"),
-      0);
+  for (const char* command : {"sy.wait", "incrby", "mget", "mset"}) {
+    EXPECT_GT(switchyard::testing::MetricValue(
+                  scrape, "switchyard_requests_total{command=\"" + std::string(command) + "\"}"),
+              0)
+        << command;
+  }
   EXPECT_EQ(server.Stop(SIGTERM), 0);
+}
+
+// INCRBY, MGET and MSET against redis-server, the reference: every reply is an answer, and each
+// counter holds a multiple of its increment (its number mod 10, plus 1), as many as redis-server
+// says it ran INCRBY.
+TEST_F(LoadE2eTest, IncrByMGetAndMSetAgainstRedis) {
+  RedisServer redis;
+  const pb::LoadResult result =
+      Load(redis.port(),
+           {"-n", "3000", "--warmup", "0", "-c", "4", "-P", "8", "--mix", "incrby,mget:4,mset:4:2",
+            "--keys", "30", "--value-size", "8-64"},
+           "multi");
+  EXPECT_EQ(result.requests(), 3000u);
+  EXPECT_EQ(result.errors(), 0u);
+  EXPECT_EQ(result.failed(), 0u);
+  Client client(redis.port());
+  const auto calls = [&](const std::string& command) {
+    const auto info = client.Command({"INFO", "commandstats"});
+    const std::string text(info->str, info->len);
+    const std::size_t at = text.find("cmdstat_" + command + ":calls=");
+    return at == std::string::npos ? 0 : std::stoll(text.substr(at + command.size() + 15));
+  };
+  const long long incrby = calls("incrby"), mget = calls("mget"), mset = calls("mset");
+  EXPECT_EQ(incrby + mget + mset, 3000);
+  EXPECT_NEAR(mset, 1500, 200) << "mset's weight is 2 of 4";
+  long long increments = 0;
+  for (int k = 0; k < 30; ++k) {
+    char key[32];
+    std::snprintf(key, sizeof key, "counter:%012d", k);
+    const auto reply = client.Command({"GET", key});
+    if (reply->type == REDIS_REPLY_NIL) continue;
+    const long long value = std::stoll(std::string(reply->str, reply->len));
+    EXPECT_EQ(value % (k % 10 + 1), 0) << key << " = " << value;
+    increments += value / (k % 10 + 1);
+  }
+  EXPECT_EQ(increments, incrby);
+  // MSET wrote the mix's keys, with values of --value-size.
+  const auto values = client.Command({"MGET", "key:000000000000", "key:000000000029"});
+  ASSERT_EQ(values->type, REDIS_REPLY_ARRAY);
+  for (std::size_t i = 0; i < values->elements; ++i) {
+    ASSERT_EQ(values->element[i]->type, REDIS_REPLY_STRING) << "30 keys, 6000 pairs: all written";
+    EXPECT_GE(values->element[i]->len, 8u);
+    EXPECT_LE(values->element[i]->len, 64u);
+  }
+}
+
+// An MGET's reply must be an array of one element a key: another shape is counted as an error,
+// as an error reply is, and the connection goes on.
+TEST_F(LoadE2eTest, AnMGetReplyOfTheWrongShapeIsAnError) {
+  CannedResponder two_values("MGET\r\n", "*2\r\n$1\r\na\r\n$-1\r\n");
+  for (const auto& [mix, errors] : std::vector<std::pair<std::string, std::uint64_t>>{
+           {"mget:2", 0}, {"mget:3", 200}, {"mget:1", 200}}) {
+    const pb::LoadResult result = Load(
+        two_values.port(), {"-n", "200", "--warmup", "0", "-c", "2", "-P", "4", "--mix", mix}, mix);
+    EXPECT_EQ(result.requests(), 200u) << mix;
+    EXPECT_EQ(result.errors(), errors) << mix;
+    EXPECT_EQ(result.connections_lost(), 0u) << mix;
+  }
+  CannedResponder not_an_array("MGET\r\n", "$1\r\na\r\n");
+  const pb::LoadResult result = Load(
+      not_an_array.port(), {"-n", "50", "--warmup", "0", "-c", "1", "--mix", "mget:1"}, "bulk");
+  EXPECT_EQ(result.errors(), 50u);
 }
 
 TEST_F(LoadE2eTest, ErrorRepliesAreCountedAsErrors) {
@@ -622,6 +697,11 @@ TEST_F(LoadE2eTest, BadInputGetsAOneLineError) {
       << output;
   EXPECT_EQ(RunBinary({"load", "--mix", "get:90,frobnicate:10"}, &output), 2);
   EXPECT_NE(output.find("--mix: 'frobnicate:10': unknown command"), std::string::npos) << output;
+  EXPECT_EQ(RunBinary({"load", "--mix", "mget:1001"}, &output), 2);
+  EXPECT_NE(
+      output.find("--mix: 'mget:1001': mget needs its number of keys a request, from 1 to 1000"),
+      std::string::npos)
+      << output;
   EXPECT_EQ(RunBinary({"load", "--rate", "fast"}, &output), 2);
   EXPECT_EQ(RunBinary({"load", "-d", "10 parsecs"}, &output), 2);
   EXPECT_EQ(RunBinary({"load", "--spin", "1s"}, &output), 2);

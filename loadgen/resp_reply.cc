@@ -86,12 +86,21 @@ void AppendCommand(std::string& out, std::initializer_list<std::string_view> arg
   }
 }
 
-ReplyStatus ParseReply(std::string_view input, std::size_t* consumed, bool* is_error) {
+ReplyStatus ParseReply(std::string_view input, std::size_t* consumed, bool* is_error,
+                       long long* array_length) {
   std::size_t pos = 0;
   bool error = false;
   const ReplyStatus status = ParseAt(input, &pos, &error, 0);
   *consumed = status == ReplyStatus::kComplete ? pos : 0;
   *is_error = status == ReplyStatus::kComplete && error;
+  if (array_length != nullptr) {
+    // A complete array's header line is whole, so this reads what ParseAt already checked.
+    long long length = -1;
+    if (status == ReplyStatus::kComplete && input[0] == '*') {
+      ToInteger(input.substr(1, input.find("\r\n") - 1), &length);
+    }
+    *array_length = length < 0 ? -1 : length;
+  }
   return status;
 }
 

@@ -23,6 +23,9 @@ enum class ReplyStatus {
 // it answers kNeedMore until the last byte is there, and the caller keeps the unconsumed bytes
 // (re-checking a partial reply costs its length lines only, since bulk bodies are skipped by
 // length). *is_error is set for an error reply ("-ERR ..."), including one nested in an array.
-ReplyStatus ParseReply(std::string_view input, std::size_t* consumed, bool* is_error);
+// `*array_length`, when asked for, is set for a complete reply to its element count if it is an
+// array, and to -1 if it is anything else (a nil array included): enough to check an MGET's shape.
+ReplyStatus ParseReply(std::string_view input, std::size_t* consumed, bool* is_error,
+                       long long* array_length = nullptr);
 
 }  // namespace switchyard::loadgen

@@ -80,6 +80,33 @@ TEST(RespReplyTest, PipelinedStreamInFragments) {
   }
 }
 
+// What an MGET's reply is checked by: the top-level array's length, -1 for anything else.
+TEST(RespReplyTest, SaysTheLengthOfATopLevelArray) {
+  const std::pair<std::string_view, long long> cases[] = {
+      {"*3\r\n$1\r\na\r\n$-1\r\n$12\r\nhello\r\nworld\r\n", 3},
+      {"*1\r\n*2\r\n:1\r\n:2\r\n", 1},  // the outer array's, not the nested one's
+      {"*0\r\n", 0},
+      {"*-1\r\n", -1},
+      {"$-1\r\n", -1},
+      {"$3\r\n*12\r\n", -1},
+      {"+OK\r\n", -1},
+      {":4\r\n", -1},
+      {"-ERR wrong number of arguments for 'mget' command\r\n", -1},
+  };
+  for (const auto& [reply, expected] : cases) {
+    std::size_t consumed = 0;
+    bool is_error = false;
+    long long length = 99;
+    ASSERT_EQ(ParseReply(reply, &consumed, &is_error, &length), ReplyStatus::kComplete) << reply;
+    EXPECT_EQ(length, expected) << reply;
+  }
+  std::size_t consumed = 0;
+  bool is_error = false;
+  long long length = 99;
+  EXPECT_EQ(ParseReply("*2\r\n$1\r\na\r\n", &consumed, &is_error, &length), ReplyStatus::kNeedMore);
+  EXPECT_EQ(length, -1) << "an incomplete reply has no length yet";
+}
+
 TEST(RespReplyTest, RejectsWhatIsNotRespReplies) {
   for (const std::string_view bad :
        {"hello\r\n", "$abc\r\n", "$-2\r\n", "$3\r\nabcde\r\n", ":1x\r\n", "*x\r\n"}) {

@@ -77,14 +77,33 @@ void AppendKeyDigits(std::string& out, std::uint64_t number) {
 
 constexpr std::size_t kKeyDigits = 12;
 
+// Counters live apart from SET's keys: INCR on a non-integer value is an error.
+std::string_view KeyPrefix(CommandKind kind) {
+  return kind == CommandKind::kIncr || kind == CommandKind::kIncrBy ? "counter:" : "key:";
+}
+
+// Appends `bytes` as a bulk string: its length line, the bytes, CRLF.
+void AppendBulk(std::string& out, std::string_view bytes) {
+  char length[24];
+  length[0] = '$';
+  char* end = std::to_chars(length + 1, length + sizeof length - 2, bytes.size()).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out.append(length, end);
+  out.append(bytes);
+  out.append("\r\n", 2);
+}
+
 }  // namespace
 
 std::vector<MixEntry> ParseMix(std::string_view text) {
   static const std::pair<std::string_view, CommandKind> kNames[] = {
-      {"get", CommandKind::kGet},        {"set", CommandKind::kSet},
-      {"echo", CommandKind::kEcho},      {"incr", CommandKind::kIncr},
-      {"ping", CommandKind::kPing},      {"sy.cpu", CommandKind::kSyCpu},
-      {"sy.wait", CommandKind::kSyWait}, {"sy.block", CommandKind::kSyBlock}};
+      {"get", CommandKind::kGet},         {"set", CommandKind::kSet},
+      {"echo", CommandKind::kEcho},       {"incr", CommandKind::kIncr},
+      {"incrby", CommandKind::kIncrBy},   {"mget", CommandKind::kMGet},
+      {"mset", CommandKind::kMSet},       {"ping", CommandKind::kPing},
+      {"sy.cpu", CommandKind::kSyCpu},    {"sy.wait", CommandKind::kSyWait},
+      {"sy.block", CommandKind::kSyBlock}};
   std::vector<MixEntry> mix;
   for (const std::string_view entry : Split(text, ',')) {
     const auto fields = Split(entry, ':');
@@ -100,15 +119,26 @@ std::vector<MixEntry> ParseMix(std::string_view text) {
       }
     }
     if (!known) {
-      throw bad("unknown command (get, set, echo, incr, ping, sy.cpu, sy.wait, sy.block)");
+      throw bad(
+          "unknown command (get, set, echo, incr, incrby, mget, mset, ping, sy.cpu, sy.wait, "
+          "sy.block)");
     }
     const bool simulated = parsed.kind == CommandKind::kSyCpu ||
                            parsed.kind == CommandKind::kSyWait ||
                            parsed.kind == CommandKind::kSyBlock;
+    const bool multi_key = parsed.kind == CommandKind::kMGet || parsed.kind == CommandKind::kMSet;
     std::size_t weight_field = 1;
     if (simulated) {
       if (fields.size() < 2 || !ToUnsigned(fields[1], &parsed.micros)) {
         throw bad("simulated work needs its microseconds, like sy.cpu:100 or sy.cpu:100:5");
+      }
+      weight_field = 2;
+    } else if (multi_key) {
+      if (fields.size() < 2 || !ToUnsigned(fields[1], &parsed.keys) || parsed.keys == 0 ||
+          parsed.keys > kMaxKeysPerRequest) {
+        throw bad(std::string(fields[0]) + " needs its number of keys a request, from 1 to " +
+                  std::to_string(kMaxKeysPerRequest) + ", like " + std::string(fields[0]) +
+                  ":10 or " + std::string(fields[0]) + ":10:30");
       }
       weight_field = 2;
     }
@@ -181,26 +211,38 @@ Workload::Workload(std::vector<MixEntry> mix, std::uint64_t keys, std::string_vi
   for (const MixEntry& entry : mix_) {
     total_weight_ += entry.weight;
     Template request;
-    // The head is the multibulk header, the command name and, for a keyed command, the key's
-    // length line and prefix: AppendCommand writes exactly these bytes for the arguments given.
-    const auto keyed = [&](std::string_view name, std::string_view prefix, std::size_t args) {
-      request.has_key = true;
-      const std::string key = std::string(prefix) + std::string(kKeyDigits, '0');
-      AppendCommand(request.head, {name, key});
-      request.head.resize(request.head.size() - kKeyDigits - 2);  // up to the digits
-      request.head[1] = static_cast<char>('0' + args);
+    // Exactly the bytes AppendCommand writes for these arguments: the multibulk header counting
+    // them all, the command name, then each key's length line and prefix before its digits.
+    const auto keyed = [&](std::string_view name, std::uint64_t count, std::size_t args_a_key) {
+      const std::string_view prefix = KeyPrefix(entry.kind);
+      request.keys = count;
+      AppendCommand(request.head, {name});
+      request.head.replace(1, 1, std::to_string(1 + count * args_a_key));
+      request.next_key = "$" + std::to_string(prefix.size() + kKeyDigits) + "\r\n";
+      request.next_key += prefix;
+      request.head += request.next_key;
     };
     switch (entry.kind) {
       case CommandKind::kGet:
-        keyed("GET", "key:", 2);
+        keyed("GET", 1, 1);
         break;
       case CommandKind::kSet:
-        keyed("SET", "key:", 3);
+        keyed("SET", 1, 2);
         request.has_value = true;
         break;
       case CommandKind::kIncr:
-        // Counters live apart from SET's keys: INCR on a non-integer value is an error.
-        keyed("INCR", "counter:", 2);
+        keyed("INCR", 1, 1);
+        break;
+      case CommandKind::kIncrBy:
+        keyed("INCRBY", 1, 2);
+        request.has_delta = true;
+        break;
+      case CommandKind::kMGet:
+        keyed("MGET", entry.keys, 1);
+        break;
+      case CommandKind::kMSet:
+        keyed("MSET", entry.keys, 2);
+        request.has_value = true;
         break;
       case CommandKind::kEcho:
         request.head = "*2\r\n$4\r\nECHO\r\n";
@@ -238,36 +280,52 @@ std::size_t Workload::ValueSize(Random& random) const {
   return value_size_.min + random.Below(value_size_.max - value_size_.min + 1);
 }
 
-void Workload::AppendRequest(std::string& out, Random& random) const {
+// Draws are made in one order whatever the command: the command, a value size, the first key,
+// then for each further key its value's size (MSET) and the key. So a seed gives one sequence,
+// and AppendRequest and ChooseRequest make the same choices from it.
+std::size_t Workload::AppendRequest(std::string& out, Random& random) const {
   const MixEntry& entry = Pick(random);
   const Template& request = templates_[static_cast<std::size_t>(&entry - mix_.data())];
-  // Drawn in this order (command, size, key) whatever the command, so a seed gives one sequence.
-  const std::size_t size = ValueSize(random);
+  std::size_t size = ValueSize(random);
   out.append(request.head);
-  if (request.has_key) AppendKeyDigits(out, keys_.Next(random));
-  if (request.has_value) {
-    char length[24];
-    length[0] = '$';
-    char* end = std::to_chars(length + 1, length + sizeof length - 2, size).ptr;
-    *end++ = '\r';
-    *end++ = '\n';
-    out.append(length, end);
-    out.append(value_bytes_.data(), size);
-    out.append("\r\n", 2);
+  if (request.keys == 0 && request.has_value) AppendBulk(out, {value_bytes_.data(), size});
+  for (std::uint64_t i = 0; i < request.keys; ++i) {
+    if (i > 0) {
+      out.append(request.next_key);
+      if (request.has_value) size = ValueSize(random);
+    }
+    const std::uint64_t key = keys_.Next(random);
+    AppendKeyDigits(out, key);
+    if (request.has_value) AppendBulk(out, {value_bytes_.data(), size});
+    if (request.has_delta) {
+      char delta[24];
+      const char* end = std::to_chars(delta, delta + sizeof delta, IncrByDelta(key)).ptr;
+      AppendBulk(out, std::string_view(delta, static_cast<std::size_t>(end - delta)));
+    }
   }
+  return entry.kind == CommandKind::kMGet ? static_cast<std::size_t>(request.keys) : 0;
 }
 
-Workload::Request Workload::ChooseRequest(Random& random, std::string* key) const {
+void Workload::ChooseRequest(Random& random, Request* request) const {
   const MixEntry& entry = Pick(random);
-  // Drawn in AppendRequest's order (command, size, key), so a seed gives the same choices.
-  const std::size_t size = ValueSize(random);
-  if (entry.kind == CommandKind::kGet || entry.kind == CommandKind::kSet ||
-      entry.kind == CommandKind::kIncr) {
-    key->assign(entry.kind == CommandKind::kIncr ? "counter:" : "key:");
-    AppendKeyDigits(*key, keys_.Next(random));
-    key->resize(key->size() - 2);  // without the CRLF that ends a bulk string
+  const Template& form = templates_[static_cast<std::size_t>(&entry - mix_.data())];
+  request->kind = entry.kind;
+  request->micros = entry.micros;
+  request->delta = 0;
+  request->keys.resize(static_cast<std::size_t>(form.keys));
+  request->values.clear();
+  std::size_t size = ValueSize(random);
+  if (form.keys == 0 && form.has_value) request->values.emplace_back(value_bytes_.data(), size);
+  for (std::size_t i = 0; i < request->keys.size(); ++i) {
+    if (i > 0 && form.has_value) size = ValueSize(random);
+    const std::uint64_t number = keys_.Next(random);
+    std::string& key = request->keys[i];
+    key.assign(KeyPrefix(entry.kind));
+    AppendKeyDigits(key, number);
+    key.resize(key.size() - 2);  // without the CRLF that ends a bulk string
+    if (form.has_value) request->values.emplace_back(value_bytes_.data(), size);
+    if (form.has_delta) request->delta = IncrByDelta(number);
   }
-  return {entry.kind, std::string_view(value_bytes_.data(), size), entry.micros};
 }
 
 Schedule::Schedule(std::int64_t start_ns, double connection_rate, double phase, Arrival arrival,

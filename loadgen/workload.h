@@ -31,18 +31,42 @@ class Random {
   std::uint64_t state_;
 };
 
-enum class CommandKind { kGet, kSet, kEcho, kIncr, kPing, kSyCpu, kSyWait, kSyBlock };
+enum class CommandKind {
+  kGet,
+  kSet,
+  kEcho,
+  kIncr,
+  kIncrBy,
+  kMGet,
+  kMSet,
+  kPing,
+  kSyCpu,
+  kSyWait,
+  kSyBlock
+};
+
+// The most keys one MGET or MSET of the mix may carry.
+inline constexpr std::uint64_t kMaxKeysPerRequest = 1000;
 
 struct MixEntry {
   CommandKind kind;
   std::uint64_t weight = 1;
   std::uint64_t micros = 0;  // argument of the simulated-work commands
+  std::uint64_t keys = 1;    // keys a request: the argument of mget and mset, unused by the others
 };
 
-// Parses "get:90,set:10" (command:weight) and "sy.cpu:100:5" (simulated work: microseconds, then
-// an optional weight). Commands: get, set, echo, incr, ping, sy.cpu, sy.wait, sy.block. Throws
-// std::invalid_argument with a one-line message naming the bad entry.
+// Parses "get:90,set:10" (command:weight), "sy.cpu:100:5" (simulated work: microseconds, then
+// an optional weight) and "mget:10:30" (keys a request, 1 to kMaxKeysPerRequest, then an optional
+// weight). Commands: get, set, echo, incr, incrby, mget, mset, ping, sy.cpu, sy.wait, sy.block.
+// Throws std::invalid_argument with a one-line message naming the bad entry.
 std::vector<MixEntry> ParseMix(std::string_view text);
+
+// The increment INCRBY is sent with for counter number `key`: from 1 to 10, taken from the key
+// rather than drawn, so that it costs no draw and a test can tell from a counter's value how many
+// times it was incremented. Counters stay far from overflow: at 10 a request, 9 * 10^17 requests.
+inline std::int64_t IncrByDelta(std::uint64_t key) {
+  return static_cast<std::int64_t>(key % 10) + 1;
+}
 
 // "64" or "16-1k": a fixed value size or a uniform range, sizes with an optional k/m unit.
 struct SizeRange {
@@ -65,36 +89,42 @@ class KeyChooser {
   double theta_ = 0, alpha_ = 0, zetan_ = 0, eta_ = 0;
 };
 
-// Builds requests: picks a command from the mix, a key and a value size, and appends the RESP
+// Builds requests: picks a command from the mix, its keys and value sizes, and appends the RESP
 // request to a buffer. Shared read-only by every thread; each caller brings its own Random.
 class Workload {
  public:
   Workload(std::vector<MixEntry> mix, std::uint64_t keys, std::string_view key_distribution,
            SizeRange value_size);
-  void AppendRequest(std::string& out, Random& random) const;
+  // Appends one request. Returns how many elements its reply must be an array of to be an answer
+  // (an MGET's, one a key), or 0 when any reply but an error is.
+  std::size_t AppendRequest(std::string& out, Random& random) const;
 
-  // The same choice as AppendRequest, as parts instead of RESP bytes (for the gRPC mode): the
-  // command, its key in `*key` ("key:..." or "counter:..."; left as it was when the command has
-  // none), the value for SET and ECHO, and the simulated work's microseconds.
+  // The same choice as AppendRequest, as parts instead of RESP bytes (for the gRPC mode).
   struct Request {
-    CommandKind kind;
-    std::string_view value;
-    std::uint64_t micros = 0;
+    CommandKind kind = CommandKind::kPing;
+    std::vector<std::string> keys;         // "key:..." or "counter:...", as many as it takes
+    std::vector<std::string_view> values;  // SET's and MSET's, one a key; ECHO's one
+    std::uint64_t micros = 0;              // the simulated work's
+    std::int64_t delta = 0;                // INCRBY's
   };
-  Request ChooseRequest(Random& random, std::string* key) const;
+  // Fills `*request`, reusing its vectors' memory.
+  void ChooseRequest(Random& random, Request* request) const;
 
  private:
-  // Each mix entry's request, laid out once: what comes before the key's digits (or the whole
-  // request when nothing varies), and whether a key and a value follow. Building a request is
-  // then a copy and twelve digits, as redis-benchmark fills in its __rand_int__ placeholders;
-  // formatting every request from scratch showed in profiles at pipeline depth.
+  // Each mix entry's request, laid out once: what comes before the first key's digits (or the
+  // whole request when nothing varies), what comes before each further key's, and what follows
+  // each key. Building a request is then copies and twelve digits a key, as redis-benchmark fills
+  // in its __rand_int__ placeholders; formatting every request from scratch showed in profiles
+  // at pipeline depth.
   struct Template {
     std::string head;
-    bool has_key = false;    // twelve digits and CRLF follow the head (GET, SET, INCR)
-    bool has_value = false;  // then a bulk value (SET, ECHO)
+    std::string next_key;    // a further key's length line and prefix (MGET, MSET)
+    std::uint64_t keys = 0;  // how many: twelve digits and CRLF each
+    bool has_value = false;  // a bulk value after each key (SET, MSET), or after the head (ECHO)
+    bool has_delta = false;  // INCRBY's increment after the key
   };
   const MixEntry& Pick(Random& random) const;
-  std::size_t ValueSize(Random& random) const;  // of SET and ECHO values
+  std::size_t ValueSize(Random& random) const;  // of SET's, MSET's and ECHO's values
 
   std::vector<MixEntry> mix_;
   std::vector<Template> templates_;  // one per mix entry

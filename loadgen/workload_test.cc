@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "loadgen/load_command.h"
 #include "loadgen/resp_reply.h"
@@ -69,6 +70,36 @@ TEST(MixTest, ParsesWeightsAndSimulatedWork) {
   EXPECT_EQ(mix[4].weight, 1u);
   for (const char* bad : {"foo:1", "get:0", "get:x", "sy.cpu", "get:1:2", "", "get:1,"}) {
     EXPECT_THROW(ParseMix(bad), std::invalid_argument) << bad;
+  }
+}
+
+TEST(MixTest, ParsesKeysARequestAndIncrBy) {
+  const auto mix = ParseMix("mget:10,mget:10:30,mset:4,mset:1000:2,incrby,incrby:5");
+  ASSERT_EQ(mix.size(), 6u);
+  EXPECT_EQ(mix[0].kind, CommandKind::kMGet);
+  EXPECT_EQ(mix[0].keys, 10u);
+  EXPECT_EQ(mix[0].weight, 1u);
+  EXPECT_EQ(mix[1].keys, 10u);
+  EXPECT_EQ(mix[1].weight, 30u);
+  EXPECT_EQ(mix[2].kind, CommandKind::kMSet);
+  EXPECT_EQ(mix[2].keys, 4u);
+  EXPECT_EQ(mix[3].keys, kMaxKeysPerRequest);
+  EXPECT_EQ(mix[3].weight, 2u);
+  EXPECT_EQ(mix[4].kind, CommandKind::kIncrBy);
+  EXPECT_EQ(mix[4].weight, 1u);
+  EXPECT_EQ(mix[5].weight, 5u);
+  for (const char* bad : {"mget", "mget:0", "mget:1001", "mget:x", "mget:-1", "mset:4:0",
+                          "mset:4:1:1", "incrby:5:1", "incrby:0", "mget:"}) {
+    EXPECT_THROW(ParseMix(bad), std::invalid_argument) << bad;
+  }
+  try {
+    ParseMix("get,mset:0:3");
+    ADD_FAILURE() << "mset:0 accepted";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_STREQ(
+        error.what(),
+        "--mix: 'mset:0:3': mset needs its number of keys a request, from 1 to 1000, like mset:10 "
+        "or mset:10:30");
   }
 }
 
@@ -146,6 +177,25 @@ TEST(MixTest, EveryCommandMatchesTheGeneralEncoder) {
          AppendCommand(s, {"PING"});
          return s;
        }()},
+      {"incrby",
+       [&] {
+         std::string s;
+         AppendCommand(s, {"INCRBY", counter, "1"});
+         return s;
+       }()},
+      {"mget:3",
+       [&] {
+         std::string s;
+         AppendCommand(s, {"MGET", key, key, key});
+         return s;
+       }()},
+      {"mset:5",  // eleven arguments: a header of two digits
+       [&] {
+         std::string s;
+         AppendCommand(s, {"MSET", key, "abcdefg", key, "abcdefg", key, "abcdefg", key, "abcdefg",
+                           key, "abcdefg"});
+         return s;
+       }()},
       {"sy.cpu:100",
        [&] {
          std::string s;
@@ -184,6 +234,63 @@ TEST(MixTest, EveryCommandMatchesTheGeneralEncoder) {
     ASSERT_EQ(out.size(), out.find("\r\n", length_at) + 2 + size + 2) << out;
     ASSERT_EQ(out.substr(out.size() - 2), "\r\n");
   }
+}
+
+// Many keys a request: each is drawn on its own, an MSET's values each have their own size, and
+// INCRBY's increment is its counter's number mod 10, plus 1.
+TEST(MixTest, MultiKeyRequestsDrawEveryKeyAndIncrByItsDelta) {
+  Random random(21);
+  const Workload mget(ParseMix("mget:1000"), 3000000, "uniform", ParseSizeRange("8"));
+  std::string out;
+  EXPECT_EQ(mget.AppendRequest(out, random), 1000u);
+  ASSERT_EQ(out.substr(0, 17), "*1001\r\n$4\r\nMGET\r\n");
+  const std::string one_key = "$16\r\nkey:000000000000\r\n";
+  ASSERT_EQ(out.size(), 17 + 1000 * one_key.size());
+  std::set<std::uint64_t> distinct;
+  for (std::size_t at = 17; at < out.size(); at += one_key.size()) {
+    ASSERT_EQ(out.substr(at, 9), "$16\r\nkey:") << at;
+    const std::string digits = out.substr(at + 9, 12);
+    ASSERT_EQ(digits.find_first_not_of("0123456789"), std::string::npos) << digits;
+    ASSERT_LT(std::stoull(digits), 3000000u);
+    distinct.insert(std::stoull(digits));
+  }
+  EXPECT_GT(distinct.size(), 990u) << "a thousand draws from three million keys";
+
+  const Workload mset(ParseMix("mset:50"), 10, "uniform", ParseSizeRange("1-100"));
+  out.clear();
+  EXPECT_EQ(mset.AppendRequest(out, random), 0u) << "any answer to MSET but an error will do";
+  std::set<std::size_t> sizes;
+  std::size_t at = out.find("MSET\r\n") + 6;
+  for (int pair = 0; pair < 50; ++pair) {
+    ASSERT_EQ(out.substr(at, 9), "$16\r\nkey:") << pair;
+    at += one_key.size();
+    ASSERT_EQ(out[at], '$');
+    const std::size_t size = std::stoul(out.substr(at + 1));
+    at = out.find("\r\n", at) + 2;
+    ASSERT_EQ(out.substr(at, size),
+              std::string("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+                          "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz")
+                  .substr(0, size));
+    at += size + 2;
+    sizes.insert(size);
+  }
+  EXPECT_EQ(at, out.size());
+  EXPECT_GT(sizes.size(), 20u) << "each value's size drawn on its own";
+
+  const Workload incrby(ParseMix("incrby"), 1000, "uniform", ParseSizeRange("8"));
+  std::set<std::string> deltas;
+  for (int i = 0; i < 1000; ++i) {
+    out.clear();
+    incrby.AppendRequest(out, random);
+    const std::string prefix = "*3\r\n$6\r\nINCRBY\r\n$20\r\ncounter:";
+    ASSERT_EQ(out.substr(0, prefix.size()), prefix);
+    const std::uint64_t counter = std::stoull(out.substr(prefix.size(), 12));
+    const std::string delta = std::to_string(counter % 10 + 1);
+    ASSERT_EQ(out.substr(prefix.size() + 14),
+              "$" + std::to_string(delta.size()) + "\r\n" + delta + "\r\n");
+    deltas.insert(delta);
+  }
+  EXPECT_EQ(deltas.size(), 10u) << "every increment from 1 to 10";
 }
 
 // The learned window settles near the 95th percentile of how late sleeps ended, plus its margin.
@@ -248,19 +355,25 @@ TEST(MixTest, ChooseRequestGivesTheSameChoiceAsParts) {
                           ParseSizeRange("16-1k"));
   Random random(5);
   std::map<CommandKind, int> counts;
-  std::string key;
+  Workload::Request request;
   for (int i = 0; i < 100000; ++i) {
-    const Workload::Request request = workload.ChooseRequest(random, &key);
+    workload.ChooseRequest(random, &request);
     ++counts[request.kind];
-    ASSERT_GE(request.value.size(), 16u);
-    ASSERT_LE(request.value.size(), 1024u);
     if (request.kind == CommandKind::kGet || request.kind == CommandKind::kSet) {
-      ASSERT_EQ(key.size(), 16u);
-      ASSERT_EQ(key.substr(0, 4), "key:");
-      ASSERT_LT(std::stoull(key.substr(4)), 1000u);
+      ASSERT_EQ(request.keys.size(), 1u);
+      ASSERT_EQ(request.keys[0].size(), 16u);
+      ASSERT_EQ(request.keys[0].substr(0, 4), "key:");
+      ASSERT_LT(std::stoull(request.keys[0].substr(4)), 1000u);
+      ASSERT_EQ(request.values.size(), request.kind == CommandKind::kSet ? 1u : 0u);
+      if (request.kind == CommandKind::kSet) {
+        ASSERT_GE(request.values[0].size(), 16u);
+        ASSERT_LE(request.values[0].size(), 1024u);
+      }
     } else if (request.kind == CommandKind::kIncr) {
-      ASSERT_EQ(key.substr(0, 8), "counter:") << key;
+      ASSERT_EQ(request.keys.size(), 1u);
+      ASSERT_EQ(request.keys[0].substr(0, 8), "counter:") << request.keys[0];
     } else {
+      ASSERT_TRUE(request.keys.empty());
       ASSERT_EQ(request.micros, 500u);
     }
   }
@@ -269,9 +382,74 @@ TEST(MixTest, ChooseRequestGivesTheSameChoiceAsParts) {
   EXPECT_NEAR(counts[CommandKind::kIncr], 10000, 1000);
   EXPECT_NEAR(counts[CommandKind::kSyWait], 10000, 1000);
   const Workload set(ParseMix("set"), 1, "uniform", ParseSizeRange("5"));
-  const Workload::Request request = set.ChooseRequest(random, &key);
-  EXPECT_EQ(key, "key:000000000000");
-  EXPECT_EQ(request.value, "abcde");
+  set.ChooseRequest(random, &request);
+  EXPECT_EQ(request.keys, std::vector<std::string>{"key:000000000000"});
+  EXPECT_EQ(request.values, std::vector<std::string_view>{"abcde"});
+}
+
+// Encoded as RESP, the parts ChooseRequest gives are byte for byte what AppendRequest writes from
+// the same seed: the two modes send the same commands, keys, values and increments.
+TEST(MixTest, ChooseRequestAndAppendRequestMakeTheSameChoices) {
+  const Workload workload(
+      ParseMix("get,set,echo,incr,incrby,mget:3,mset:4,ping,sy.cpu:7,sy.wait:8,sy.block:9"), 100000,
+      "zipfian:0.9", ParseSizeRange("0-300"));
+  Random appending(17), choosing(17);
+  Workload::Request request;
+  std::map<CommandKind, int> seen;
+  for (int i = 0; i < 5000; ++i) {
+    std::string appended;
+    const std::size_t array_length = workload.AppendRequest(appended, appending);
+    workload.ChooseRequest(choosing, &request);
+    ++seen[request.kind];
+    std::vector<std::string> args;
+    switch (request.kind) {
+      case CommandKind::kGet:
+        args = {"GET", request.keys[0]};
+        break;
+      case CommandKind::kSet:
+        args = {"SET", request.keys[0], std::string(request.values[0])};
+        break;
+      case CommandKind::kEcho:
+        args = {"ECHO", std::string(request.values[0])};
+        break;
+      case CommandKind::kIncr:
+        args = {"INCR", request.keys[0]};
+        break;
+      case CommandKind::kIncrBy:
+        args = {"INCRBY", request.keys[0], std::to_string(request.delta)};
+        break;
+      case CommandKind::kMGet:
+        args = {"MGET"};
+        args.insert(args.end(), request.keys.begin(), request.keys.end());
+        break;
+      case CommandKind::kMSet:
+        args = {"MSET"};
+        ASSERT_EQ(request.values.size(), request.keys.size());
+        for (std::size_t k = 0; k < request.keys.size(); ++k) {
+          args.push_back(request.keys[k]);
+          args.emplace_back(request.values[k]);
+        }
+        break;
+      case CommandKind::kPing:
+        args = {"PING"};
+        break;
+      case CommandKind::kSyCpu:
+      case CommandKind::kSyWait:
+      case CommandKind::kSyBlock:
+        args = {request.kind == CommandKind::kSyCpu    ? "SY.CPU"
+                : request.kind == CommandKind::kSyWait ? "SY.WAIT"
+                                                       : "SY.BLOCK",
+                std::to_string(request.micros)};
+        break;
+    }
+    std::string encoded = "*" + std::to_string(args.size()) + "\r\n";
+    for (const std::string& arg : args) {
+      encoded += "$" + std::to_string(arg.size()) + "\r\n" + arg + "\r\n";
+    }
+    ASSERT_EQ(appended, encoded) << i;
+    ASSERT_EQ(array_length, request.kind == CommandKind::kMGet ? 3u : 0u) << appended;
+  }
+  EXPECT_EQ(seen.size(), 11u) << "every command of the mix was drawn";
 }
 
 }  // namespace

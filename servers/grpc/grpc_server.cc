@@ -1,7 +1,7 @@
 // The grpc model: the baseline a team would reach for instead of writing a server. Each call is a
 // unary callback (gRPC's "reactor" API): gRPC parses HTTP/2 and protobuf on its own threads, calls
 // the method, and sends what Finish is given. Who runs next is gRPC's business; this file only
-// maps the five operations onto the shared store, and the simulated work (Work) onto the same
+// maps kv.proto's operations onto the shared store, and the simulated work (Work) onto the same
 // primitives as SY.CPU, SY.WAIT and SY.BLOCK, with the same semantics and metrics as the
 // Redis-protocol models.
 //
@@ -28,7 +28,12 @@
 #include <cstring>
 #include <functional>
 #include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "proto/kv.grpc.pb.h"
 #include "servers/common/commands.h"
@@ -93,26 +98,67 @@ class KvService final : public kv::Kv::CallbackService {
     const auto started = Clock::now();
     if (auto* refused = RefuseIfStopping(call)) return refused;
     std::int64_t value = 0;
-    grpc::Status status = CheckSize(request->key());
-    if (status.ok()) {
-      const Store::Status outcome = context_.store.Incr(request->key(), 1, &value);
-      switch (outcome) {
-        case Store::Status::kOk:
-          reply->set_value(value);
-          break;
-        case Store::Status::kOverflow:
-          status =
-              Error(ErrorKind::kWrongArguments, grpc::StatusCode::OUT_OF_RANGE, kOverflowError);
-          break;
-        case Store::Status::kNotInteger:
-          status = Error(ErrorKind::kWrongArguments, grpc::StatusCode::INVALID_ARGUMENT,
-                         kNotIntegerError);
-          break;
-        default:
-          status = StoreRefusal(outcome);
-      }
-    }
+    const grpc::Status status = IncrementBy(request->key(), 1, &value);
+    reply->set_value(value);
     return Finish(call, CommandId::kIncr, started, status);
+  }
+
+  grpc::ServerUnaryReactor* IncrBy(grpc::CallbackServerContext* call,
+                                   const kv::IncrByRequest* request,
+                                   kv::IncrByReply* reply) override {
+    const auto started = Clock::now();
+    if (auto* refused = RefuseIfStopping(call)) return refused;
+    std::int64_t value = 0;
+    const grpc::Status status = IncrementBy(request->key(), request->delta(), &value);
+    reply->set_value(value);
+    return Finish(call, CommandId::kIncrBy, started, status);
+  }
+
+  grpc::ServerUnaryReactor* MGet(grpc::CallbackServerContext* call, const kv::MGetRequest* request,
+                                 kv::MGetReply* reply) override {
+    const auto started = Clock::now();
+    if (auto* refused = RefuseIfStopping(call)) return refused;
+    if (request->keys().empty()) return Finish(call, CommandId::kMGet, started, NoKeys("mget"));
+    const std::vector<std::string_view> keys(request->keys().begin(), request->keys().end());
+    std::vector<std::optional<std::string>> values;
+    context_.store.MultiGet(keys, &values);  // one snapshot of every key
+    reply->mutable_values()->Reserve(static_cast<int>(values.size()));
+    for (std::optional<std::string>& value : values) {
+      kv::MaybeValue* out = reply->add_values();
+      if (!value) continue;
+      out->set_found(true);
+      out->set_value(std::move(*value));
+    }
+    return Finish(call, CommandId::kMGet, started, grpc::Status::OK);
+  }
+
+  grpc::ServerUnaryReactor* MSet(grpc::CallbackServerContext* call, const kv::MSetRequest* request,
+                                 kv::MSetReply* reply) override {
+    const auto started = Clock::now();
+    if (auto* refused = RefuseIfStopping(call)) return refused;
+    const bool nx = request->only_if_all_absent();
+    const CommandId command = nx ? CommandId::kMSetNx : CommandId::kMSet;
+    if (request->pairs().empty()) {
+      return Finish(call, command, started, NoKeys(nx ? "msetnx" : "mset"));
+    }
+    std::vector<std::pair<std::string_view, std::string_view>> pairs;
+    pairs.reserve(static_cast<std::size_t>(request->pairs().size()));
+    grpc::Status status;
+    for (const kv::KeyValue& pair : request->pairs()) {
+      // Checked before anything is written: all or nothing holds for a refusal too.
+      status = CheckSize(pair.key());
+      if (status.ok()) status = CheckSize(pair.value());
+      if (!status.ok()) return Finish(call, command, started, status);
+      pairs.emplace_back(pair.key(), pair.value());
+    }
+    const Store::Status outcome = context_.store.MultiSet(pairs, nx);
+    if (outcome == Store::Status::kNotWritten) {
+      reply->set_written(false);  // MSETNX's 0: an answer, not an error
+    } else {
+      status = StoreRefusal(outcome);
+      reply->set_written(status.ok());
+    }
+    return Finish(call, command, started, status);
   }
 
   grpc::ServerUnaryReactor* Work(grpc::CallbackServerContext* call, const kv::WorkRequest* request,
@@ -234,6 +280,31 @@ class KvService final : public kv::Kv::CallbackService {
     }
   }
 
+  // INCR and INCRBY: the store's atomic add, its refusals in Redis's words. `*value` is written
+  // only when the status is OK.
+  grpc::Status IncrementBy(const std::string& key, std::int64_t delta, std::int64_t* value) {
+    grpc::Status status = CheckSize(key);
+    if (!status.ok()) return status;
+    const Store::Status outcome = context_.store.Incr(key, delta, value);
+    switch (outcome) {
+      case Store::Status::kOk:
+        return grpc::Status::OK;
+      case Store::Status::kOverflow:
+        return Error(ErrorKind::kWrongArguments, grpc::StatusCode::OUT_OF_RANGE, kOverflowError);
+      case Store::Status::kNotInteger:
+        return Error(ErrorKind::kWrongArguments, grpc::StatusCode::INVALID_ARGUMENT,
+                     kNotIntegerError);
+      default:
+        return StoreRefusal(outcome);
+    }
+  }
+
+  // A multi-key call with no key, as Redis answers the command without its arguments.
+  grpc::Status NoKeys(const std::string& command) {
+    return Error(ErrorKind::kWrongArguments, grpc::StatusCode::INVALID_ARGUMENT,
+                 "ERR wrong number of arguments for '" + command + "' command");
+  }
+
   // The RESP models refuse a bulk string over --max-bulk-bytes; so does this one.
   grpc::Status CheckSize(const std::string& bytes) {
     if (bytes.size() <= context_.config.max_bulk_bytes) return grpc::Status::OK;
@@ -278,8 +349,10 @@ int RunGrpcServer(ServerContext& context, int listen_fd, int signal_fd) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.RegisterService(&service);
-  // Room for a SET of two bulk strings at the limit; gRPC's own default is 4 MiB.
-  const std::size_t largest = 2 * context.config.max_bulk_bytes + (64 << 10);
+  // Room for a SET of two bulk strings at the limit, and for as large an MSet as the RESP models
+  // take in one request (their query buffer); gRPC's own default is 4 MiB.
+  const std::size_t largest =
+      std::max(2 * context.config.max_bulk_bytes + (64 << 10), context.config.query_buffer_bytes);
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<std::size_t>(largest, INT_MAX)));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) throw std::runtime_error("cannot start the gRPC server");

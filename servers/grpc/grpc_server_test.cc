@@ -1,16 +1,19 @@
 // The grpc model through the real binary and a real gRPC client: the conformance suite's semantics
 // (every operation, binary-safe data, a 1 MiB value, INCR from 32 clients, errors, a full store,
-// SIGTERM with calls in flight) in kv.proto's terms, the simulated work (Work), plus the health
-// service and the metrics.
+// MSet all or nothing and never seen half done, SIGTERM with calls in flight) in kv.proto's terms,
+// the simulated work (Work), plus the health service and the metrics.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <climits>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "proto/health.grpc.pb.h"
@@ -71,6 +74,41 @@ class GrpcServer : public ::testing::Test {
     kv::IncrReply reply;
     const grpc::Status status = stub_->Incr(Call().get(), request, &reply);
     *value = reply.value();
+    return status;
+  }
+  grpc::Status IncrBy(const std::string& key, std::int64_t delta, std::int64_t* value) {
+    kv::IncrByRequest request;
+    request.set_key(key);
+    request.set_delta(delta);
+    kv::IncrByReply reply;
+    const grpc::Status status = stub_->IncrBy(Call().get(), request, &reply);
+    *value = reply.value();
+    return status;
+  }
+  // Each key's value or "<missing>", in order; fails the test if the call fails.
+  std::vector<std::string> MGet(const std::vector<std::string>& keys) {
+    kv::MGetRequest request;
+    for (const auto& key : keys) request.add_keys(key);
+    kv::MGetReply reply;
+    const grpc::Status status = stub_->MGet(Call().get(), request, &reply);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    std::vector<std::string> values;
+    for (const kv::MaybeValue& value : reply.values())
+      values.push_back(value.found() ? value.value() : "<missing>");
+    return values;
+  }
+  grpc::Status MSet(const std::vector<std::pair<std::string, std::string>>& pairs,
+                    bool only_if_all_absent = false, bool* written = nullptr) {
+    kv::MSetRequest request;
+    for (const auto& [key, value] : pairs) {
+      kv::KeyValue* pair = request.add_pairs();
+      pair->set_key(key);
+      pair->set_value(value);
+    }
+    request.set_only_if_all_absent(only_if_all_absent);
+    kv::MSetReply reply;
+    const grpc::Status status = stub_->MSet(Call().get(), request, &reply);
+    if (written != nullptr) *written = reply.written();
     return status;
   }
   std::int64_t Del(const std::vector<std::string>& keys) {
@@ -144,6 +182,167 @@ TEST_F(GrpcServer, ErrorsForNonIntegersAndOverflow) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
   EXPECT_EQ(status.error_message(), "ERR increment or decrement would overflow");
   EXPECT_EQ(Get("max"), "9223372036854775807");
+}
+
+TEST_F(GrpcServer, IncrByAddsAndRefusesAsIncrDoes) {
+  std::int64_t value = 0;
+  ASSERT_TRUE(IncrBy("n", 5, &value).ok()) << "a missing key counts as 0";
+  EXPECT_EQ(value, 5);
+  ASSERT_TRUE(IncrBy("n", -12, &value).ok());
+  EXPECT_EQ(value, -7);
+  ASSERT_TRUE(IncrBy("n", 0, &value).ok());
+  EXPECT_EQ(value, -7);
+  ASSERT_TRUE(Incr("n", &value).ok()) << "Incr and IncrBy share their counters";
+  EXPECT_EQ(value, -6);
+  EXPECT_EQ(Get("n"), "-6");
+
+  ASSERT_TRUE(Set("word", "12abc").ok());
+  grpc::Status status = IncrBy("word", 3, &value);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "ERR value is not an integer or out of range");
+  EXPECT_EQ(Get("word"), "12abc");
+
+  ASSERT_TRUE(Set("high", "9223372036854775800").ok());
+  status = IncrBy("high", 8, &value);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(status.error_message(), "ERR increment or decrement would overflow");
+  EXPECT_EQ(Get("high"), "9223372036854775800");
+  ASSERT_TRUE(IncrBy("high", 7, &value).ok()) << "up to the largest int64 exactly";
+  EXPECT_EQ(value, INT64_MAX);
+  ASSERT_TRUE(Set("low", "-9223372036854775807").ok());
+  ASSERT_TRUE(IncrBy("low", -1, &value).ok());
+  EXPECT_EQ(value, INT64_MIN);
+  EXPECT_EQ(IncrBy("low", -1, &value).error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(Get("low"), "-9223372036854775808");
+}
+
+TEST_F(GrpcServer, MGetAnswersEveryKeyInOrder) {
+  ASSERT_TRUE(Set("a", "1").ok());
+  ASSERT_TRUE(Set("c", "").ok());
+  ASSERT_TRUE(Set("d", std::string("\0\r\n", 3)).ok());
+  EXPECT_EQ(MGet({"a", "b", "c", "d", "a"}),
+            (std::vector<std::string>{"1", "<missing>", "", std::string("\0\r\n", 3), "1"}));
+  EXPECT_EQ(MGet({"nope"}), std::vector<std::string>{"<missing>"});
+
+  kv::MGetRequest none;
+  kv::MGetReply reply;
+  const grpc::Status status = stub_->MGet(Call().get(), none, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << "MGET needs a key";
+  EXPECT_EQ(status.error_message(), "ERR wrong number of arguments for 'mget' command");
+}
+
+TEST_F(GrpcServer, MSetWritesEveryPairOrNone) {
+  bool written = false;
+  ASSERT_TRUE(MSet({{"a", "1"}, {"b", "2"}, {"a", "3"}}, false, &written).ok());
+  EXPECT_TRUE(written);
+  EXPECT_EQ(MGet({"a", "b"}), (std::vector<std::string>{"3", "2"}))
+      << "a key given twice takes its last value";
+
+  // MSETNX: one existing key keeps every pair out.
+  ASSERT_TRUE(MSet({{"x", "new"}, {"b", "new"}}, true, &written).ok());
+  EXPECT_FALSE(written);
+  EXPECT_EQ(MGet({"x", "b"}), (std::vector<std::string>{"<missing>", "2"}));
+  ASSERT_TRUE(MSet({{"x", "1"}, {"y", "2"}}, true, &written).ok());
+  EXPECT_TRUE(written);
+  EXPECT_EQ(MGet({"x", "y"}), (std::vector<std::string>{"1", "2"}));
+
+  for (const bool nx : {false, true}) {
+    const grpc::Status status = MSet({}, nx, &written);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(), std::string("ERR wrong number of arguments for '") +
+                                          (nx ? "msetnx" : "mset") + "' command");
+  }
+}
+
+TEST_F(GrpcServer, MSetOverMaxBulkBytesWritesNothing) {
+  Start({"--max-bulk-bytes", "1k"});
+  const std::string fits(1024, 'f'), over(1025, 'o');
+  for (const auto& pairs : std::vector<std::vector<std::pair<std::string, std::string>>>{
+           {{"a", fits}, {"b", over}}, {{"a", fits}, {over, "v"}}}) {
+    const grpc::Status status = MSet(pairs);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(status.error_message().find("--max-bulk-bytes"), std::string::npos);
+  }
+  EXPECT_EQ(MGet({"a", "b"}), (std::vector<std::string>{"<missing>", "<missing>"}));
+  // Many pairs at the limit are one message larger than twice the limit: still taken.
+  std::vector<std::pair<std::string, std::string>> many;
+  for (int i = 0; i < 200; ++i) many.emplace_back("k" + std::to_string(i), fits);
+  const grpc::Status status = MSet(many);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Get("k199"), fits);
+}
+
+TEST_F(GrpcServer, MSetThatDoesNotFitWritesNothing) {
+  Start({"--store-bytes", "1m"});
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 32; ++i) {
+    keys.push_back("big" + std::to_string(i));
+    pairs.emplace_back(keys.back(), std::string(64 << 10, 'v'));
+  }
+  const grpc::Status status = MSet(pairs);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(status.error_message(), kOom);
+  const std::vector<std::string> values = MGet(keys);
+  EXPECT_EQ(std::count(values.begin(), values.end(), "<missing>"), 32)
+      << "2 MiB of values in a 1 MiB store: none of them written";
+  pairs.resize(4);
+  EXPECT_TRUE(MSet(pairs).ok()) << "what fits is written";
+  EXPECT_TRUE(Get("big3") == pairs[3].second);
+}
+
+// MSet and MGet each happen at once for every other client: writers set two keys to one value
+// (a new one each time) while readers read both, and no reader ever sees them differ.
+TEST_F(GrpcServer, MGetNeverSeesHalfAnMSet) {
+  // Keys whose shards differ, most likely, so that the atomicity is the multi-shard locking's.
+  const std::vector<std::string> keys = {"left", "right", "third key"};
+  ASSERT_TRUE(MSet({{keys[0], "0"}, {keys[1], "0"}, {keys[2], "0"}}).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0}, reads{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int writer = 0; writer < 2; ++writer) {
+    threads.emplace_back([&, writer] {
+      auto stub = kv::Kv::NewStub(Connect(server_->port()));
+      for (int i = 0; !stop; ++i) {
+        kv::MSetRequest request;
+        const std::string value = std::to_string(writer) + ":" + std::to_string(i);
+        for (const auto& key : keys) {
+          kv::KeyValue* pair = request.add_pairs();
+          pair->set_key(key);
+          pair->set_value(value);
+        }
+        kv::MSetReply reply;
+        if (!stub->MSet(Call().get(), request, &reply).ok()) ++failures;
+      }
+    });
+  }
+  for (int reader = 0; reader < 2; ++reader) {
+    threads.emplace_back([&] {
+      auto stub = kv::Kv::NewStub(Connect(server_->port()));
+      kv::MGetRequest request;
+      for (const auto& key : keys) request.add_keys(key);
+      while (!stop) {
+        kv::MGetReply reply;
+        if (!stub->MGet(Call().get(), request, &reply).ok() || reply.values_size() != 3) {
+          ++failures;
+          continue;
+        }
+        ++reads;
+        if (reply.values(0).value() != reply.values(1).value() ||
+            reply.values(1).value() != reply.values(2).value()) {
+          ++torn;
+        }
+      }
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (reads < 3000 && failures == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  stop = true;
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GE(reads.load(), 3000);
+  EXPECT_EQ(torn.load(), 0);
 }
 
 TEST_F(GrpcServer, BinarySafeKeysAndValues) {
@@ -266,6 +465,12 @@ TEST_F(GrpcServer, Metrics) {
   std::int64_t value;
   ASSERT_TRUE(Set("word", "abc").ok());
   EXPECT_FALSE(Incr("word", &value).ok());
+  ASSERT_TRUE(IncrBy("c", 2, &value).ok());
+  ASSERT_TRUE(IncrBy("c", 3, &value).ok());
+  ASSERT_TRUE(MSet({{"m", "1"}}).ok());
+  ASSERT_TRUE(MSet({{"m", "1"}}, true).ok());
+  ASSERT_TRUE(MSet({{"n", "1"}}, true).ok());
+  for (int i = 0; i < 3; ++i) MGet({"m", "n"});
   const std::string scrape = ScrapeMetrics(server_->metrics_port());
   EXPECT_NE(scrape.find("switchyard_build_info{model=\"grpc\""), std::string::npos);
   EXPECT_EQ(MetricValue(scrape, "switchyard_requests_total{command=\"get\"}"), 10);
@@ -273,6 +478,10 @@ TEST_F(GrpcServer, Metrics) {
   EXPECT_EQ(MetricValue(scrape, "switchyard_requests_total{command=\"set\"}"), 1);
   EXPECT_EQ(MetricValue(scrape, "switchyard_requests_total{command=\"incr\"}"), 1);
   EXPECT_EQ(MetricValue(scrape, "switchyard_request_errors_total{kind=\"wrong_arguments\"}"), 1);
+  EXPECT_EQ(MetricValue(scrape, "switchyard_requests_total{command=\"incrby\"}"), 2);
+  EXPECT_EQ(MetricValue(scrape, "switchyard_requests_total{command=\"mget\"}"), 3);
+  EXPECT_EQ(MetricValue(scrape, "switchyard_requests_total{command=\"mset\"}"), 1);
+  EXPECT_EQ(MetricValue(scrape, "switchyard_requests_total{command=\"msetnx\"}"), 2);
   EXPECT_GE(MetricValue(scrape, "switchyard_connections_accepted_total"), 1);
   EXPECT_GT(MetricValue(scrape, "switchyard_cpu_seconds_total{mode=\"user\"}") +
                 MetricValue(scrape, "switchyard_cpu_seconds_total{mode=\"system\"}"),
