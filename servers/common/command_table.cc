@@ -30,6 +30,10 @@ ArgumentDoc OneOf(std::string_view name, std::vector<ArgumentDoc> choices) {
 ArgumentDoc Block(std::string_view name, std::vector<ArgumentDoc> parts) {
   return {name, "block", {}, false, false, std::move(parts)};
 }
+ArgumentDoc WithToken(std::string_view token, ArgumentDoc doc) {
+  doc.token = token;
+  return doc;
+}
 ArgumentDoc FlushMode() {
   return Optional(OneOf("flush-type", {Token("async", "ASYNC"), Token("sync", "SYNC")}));
 }
@@ -66,7 +70,11 @@ std::vector<CommandSpec> BuildTable() {
        "Depends on subcommand.", {Str("subcommand"), Optional(Multiple(Str("arg")))}},
       {"hello", CommandId::kHello, -1, {"noscript", "loading", "stale", "fast", "no_auth"}, 0, 0, 0,
        "connection", "Handshake with Redis (RESP2 only)", "6.0.0", "O(1)",
-       {Optional(Int("protover"))}},
+       {Optional(Block("arguments",
+                       {Int("protover"),
+                        Optional(WithToken("AUTH", Block("username-password",
+                                                         {Str("username"), Str("password")}))),
+                        Optional(WithToken("SETNAME", Str("clientname")))}))}},
       {"select", CommandId::kSelect, 2, {"loading", "stale", "fast"}, 0, 0, 0, "connection",
        "Change the selected database for the current connection (only 0 exists)", "1.0.0", "O(1)",
        {Int("index")}},
