@@ -46,7 +46,12 @@ class Store {
   // a clear one-line message if the mapping fails or `bytes` is too small to hold the shard tables
   // (the message says the minimum, which MinBytes() also returns). Throws std::invalid_argument if
   // `shards` is 0.
-  static std::unique_ptr<Store> Create(std::size_t bytes, std::size_t shards = 64);
+  static std::unique_ptr<Store> Create(std::size_t bytes, std::size_t shards = kDefaultShards);
+
+  // Enough that threads rarely meet on a lock, and few enough that a multi-key command holding
+  // every shard's lock and then the allocator's stays within the 64 locks a thread that
+  // ThreadSanitizer's deadlock detector follows (past them it stops the program).
+  static constexpr std::size_t kDefaultShards = 32;
 
   // The smallest `bytes` Create() accepts for `shards` shards. Such a store holds (almost) no keys.
   static std::size_t MinBytes(std::size_t shards);
