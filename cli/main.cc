@@ -3,7 +3,6 @@
 #include <iostream>
 
 #include "loadgen/load_command.h"
-#include "servers/common/config.h"
 #include "servers/serve.h"
 #include "switchcost/switchcost.h"
 
@@ -18,7 +17,7 @@ int main(int argc, char** argv) {
       "Serve the Redis-protocol echo/KV service with one concurrency model.\n"
       "Prints 'switchyard ready: ...' once it accepts connections; SIGINT/SIGTERM stop it after\n"
       "the replies it owes (a second signal stops it at once).");
-  switchyard::AddServerFlags(*serve, config);
+  switchyard::AddServeFlags(*serve, config);
 
   switchyard::loadgen::LoadCommandOptions load_options;
   CLI::App* load = switchyard::loadgen::AddLoadCommand(app, load_options);

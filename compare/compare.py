@@ -25,11 +25,7 @@ import report  # noqa: E402
 from servers import (RedisServer, Server, ServerError, hold_idle_connections,  # noqa: E402
                      hold_idle_grpc_connections, verify, verify_grpc)
 
-MODELS = ["prefork", "thread_per_conn", "thread_pool", "fiber", "coroutine", "grpc"]
 SCENARIOS = ["echo", "getset", "wait", "block", "cpu", "idle"]
-# Models that speak kv.proto rather than RESP: the load generator drives them with --protocol grpc
-# (the same workload as kv.proto calls; sy.* becomes the Work RPC).
-GRPC_MODELS = {"grpc"}
 
 # Sizes of each scenario, quick (CI, a first look) and full.
 PLAN = {
@@ -78,10 +74,21 @@ class PartlyMeasured(Exception):
         self.points, self.what, self.why = points, what, why
 
 
+def registry(binary):
+    """Every model, from the binary's registry (`serve --list-models`), in the order they run:
+    {name: protocol}."""
+    done = subprocess.run([binary, "serve", "--list-models", "--format=json"], capture_output=True,
+                          text=True, timeout=60)
+    if done.returncode != 0:
+        sys.exit(f"switchyard compare: {binary} serve --list-models failed: {done.stderr.strip()}")
+    return {model["name"]: model["protocol"] for model in json.loads(done.stdout)}
+
+
 class Runner:
     def __init__(self, args):
         self.args = args
         self.binary = args.binary
+        self.protocols = args.protocols
         self.plan = PLAN["quick" if args.quick else "full"]
         cores = os.cpu_count() or 1
         # Server and load generator on different CPUs where there are enough.
@@ -93,13 +100,21 @@ class Runner:
         self.stopping = []  # servers told to stop, not yet waited for
 
     # -- the load generator ----------------------------------------------------------------
+    def speaks_grpc(self, model):
+        """A model that speaks kv.proto rather than RESP: the load generator drives it with
+        --protocol grpc (the same workload as kv.proto calls; sy.* becomes the Work RPC)."""
+        return self.protocols.get(model) == "grpc"
+
+    def protocol_flags(self, model):
+        return ["--protocol", "grpc"] if self.speaks_grpc(model) else []
+
     def load(self, server, flags, name):
         """Runs `switchyard load` against `server` and returns its JSON result (also kept raw)."""
         self.raw_index += 1
         path = self.out / "raw" / f"{self.raw_index:03d}-{server.model}-{name}.json"
-        command = [self.binary, "load", *protocol_flags(server.model), "--host", "127.0.0.1",
-                   "--port", str(server.port), "--threads", "1", "--quiet", "--json", str(path),
-                   *flags]
+        command = [self.binary, "load", *self.protocol_flags(server.model),
+                   "--host", "127.0.0.1", "--port", str(server.port), "--threads", "1", "--quiet",
+                   "--json", str(path), *flags]
         if self.load_cpus:
             command = ["taskset", "-c", self.load_cpus, *command]
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -169,8 +184,8 @@ class Runner:
                 "--duration", self.plan["duration"], "--warmup", self.plan["warmup"]]
         alone = self.measured(server, fast, "block-baseline")
         # The blocking requests come from a second load generator on one connection of its own.
-        blocker_cmd = [self.binary, "load", *protocol_flags(server.model), "--host", "127.0.0.1",
-                       "--port", str(server.port),
+        blocker_cmd = [self.binary, "load", *self.protocol_flags(server.model),
+                       "--host", "127.0.0.1", "--port", str(server.port),
                        "--connections", "1", "--rate", "2", "--mix", f"sy.block:{BLOCK_MICROS}",
                        "--duration", "60s", "--quiet"]
         if self.load_cpus:
@@ -211,7 +226,7 @@ class Runner:
 
     def idle_point(self, server, count):
         before = server.scrape()
-        if server.model in GRPC_MODELS:
+        if self.speaks_grpc(server.model):
             # gRPC connections held by the load generator itself: each a READY channel that
             # made one call, as each RESP connection below answered one PING.
             with hold_idle_grpc_connections(self.binary, server.port, count, self.load_cpus,
@@ -279,7 +294,7 @@ class Runner:
             # scenario's figures are not disturbed, and the run is shorter by its exit time.
             stopping.append(server)
             try:
-                problem = (verify_grpc(self.binary, server) if model in GRPC_MODELS
+                problem = (verify_grpc(self.binary, server) if self.speaks_grpc(model)
                            else verify(server.port))
                 if problem:
                     outcome["skipped"]["all"] = f"failed verification: {problem}"
@@ -292,10 +307,6 @@ class Runner:
                 outcome["skipped"][scenario] = str(e)
             finally:
                 server.stop_soon()
-
-
-def protocol_flags(model):
-    return ["--protocol", "grpc"] if model in GRPC_MODELS else []
 
 
 def server_deltas(before, after, requests):
@@ -352,8 +363,9 @@ def main():
     parser.add_argument("--binary", required=True, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and one run a point: under two minutes (CI, a first look)")
-    parser.add_argument("--models", default=",".join(MODELS),
-                        help="comma-separated models to run (default: all)")
+    parser.add_argument("--models",
+                        help="comma-separated models to run (default: every model "
+                             "`switchyard serve --list-models` lists)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help="comma-separated scenarios: " + ", ".join(SCENARIOS))
     parser.add_argument("--no-redis", action="store_true",
@@ -367,9 +379,10 @@ def main():
     parser.add_argument("--no-switchcost", action="store_true", help="skip the microbenchmarks")
     args = parser.parse_args()
 
-    models = [m for m in args.models.split(",") if m]
+    args.protocols = registry(args.binary)
+    models = [m for m in (args.models or ",".join(args.protocols)).split(",") if m]
     scenarios = [s for s in args.scenarios.split(",") if s]
-    for name, allowed in (("model", MODELS), ("scenario", SCENARIOS)):
+    for name, allowed in (("model", list(args.protocols)), ("scenario", SCENARIOS)):
         chosen = models if name == "model" else scenarios
         unknown = [c for c in chosen if c not in allowed]
         if unknown:

@@ -82,6 +82,12 @@ def main():
             problems.append("a model's replies were held by Nagle's algorithm: " +
                             report.split("- delayed-ACK stall signature", 1)[1].split("\n")[0])
         names = [model["model"] for model in data["models"]]
+        listing = subprocess.run([args.binary, "serve", "--list-models", "--format=json"],
+                                 capture_output=True, text=True, check=True).stdout
+        protocols = {model["name"]: model["protocol"] for model in json.loads(listing)}
+        missing = [name for name in protocols if name not in names]
+        if missing:
+            problems.append(f"registered models not in the run: {', '.join(missing)}")
         if shutil.which("redis-server") and "redis" not in names:
             problems.append("redis-server is installed but is not the reference row")
         elif "redis-server, the reference measured in the same run" not in report:
@@ -96,7 +102,7 @@ def main():
                 if scenario not in model["scenarios"]:
                     problems.append(f"{name}/{scenario} not measured: {model['skipped']}")
             problems += sweep_problems(name, model["scenarios"].get("getset"))
-            problems += grpc_problems(model) if name == "grpc" else []
+            problems += grpc_problems(model) if protocols.get(name) == "grpc" else []
         for chart in CHARTS:
             path = latest / chart
             if not path.exists() or path.stat().st_size < 1000:

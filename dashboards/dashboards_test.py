@@ -2,10 +2,10 @@
 """End to end: a real Prometheus scrapes real servers under load, and every query of every
 dashboard must return data.
 
-Starts three servers (coroutine, thread_per_conn, prefork) on free loopback ports, a Prometheus (Debian's
-package, run directly with its own config and a temporary storage directory, never the system
-service) scraping them every second with each target labelled with its model, and drives them
-with the load generator (`switchyard load --metrics-port`, also scraped). Then it reads every
+Starts three servers (MODELS below) on free loopback ports, a Prometheus (Debian's package, run
+directly with its own config and a temporary storage directory, never the system service)
+scraping them every second with each target labelled with its model, and drives them with the
+load generator (`switchyard load --metrics-port`, also scraped). Then it reads every
 expression of dashboards/*.json, substitutes Grafana's variables, evaluates it through
 Prometheus's HTTP API and fails if one errors or returns nothing. The dashboards' structure is
 checked too: fixed uid, datasource and model variables, rows, a unit on every panel.
@@ -13,10 +13,11 @@ checked too: fixed uid, datasource and model variables, rows, a unit on every pa
 With --against URL it starts nothing and asks a running Prometheus instead (deploy/smoke.sh
 points it at the compose stack's): every query, for every model, as a range query over the last
 --window, as a Grafana panel showing that window would; a series with any point there counts.
+The models are those it scrapes (its `switchyard` job's targets) unless --models names them.
 
 Usage: dashboards_test.py --switchyard BIN --prometheus BIN [--dashboards DIR]
        dashboards_test.py --against http://127.0.0.1:9090 [--window 10m] [--scrape-seconds 5]
-                          [--models prefork,thread_per_conn,...]
+                          [--models M,M...]
 """
 import argparse
 import json
@@ -33,7 +34,8 @@ import time
 import urllib.parse
 import urllib.request
 
-# A user-scheduled model, a thread per connection, and processes summed by one endpoint.
+# A user-scheduled model, a thread per connection, and processes summed by one endpoint: one of
+# each kind of metrics source (a chosen few, not the model list).
 MODELS = ("coroutine", "thread_per_conn", "prefork")
 LIGHT_FLAGS = {"prefork": ["--workers", "8"]}
 SCRAPE_SECONDS = 1
@@ -80,6 +82,17 @@ def query(base, expr, window_seconds=None):
             return json.loads(body)
         except ValueError:
             return {"status": "error", "error": f"HTTP {error.code}: {body[:200]!r}"}
+
+
+def scraped_models(base):
+    """The model label of every target of the Prometheus's switchyard job (its scrape config is
+    generated from the model registry: deploy/generate.py)."""
+    answer = query(base, 'up{job="switchyard"}')
+    results = answer.get("data", {}).get("result", [])
+    models = sorted({result["metric"].get("model", "") for result in results})
+    if answer.get("status") != "success" or not models or "" in models:
+        sys.exit(f"{base} scrapes no switchyard target labelled with its model: {answer}")
+    return models
 
 
 def wait_for(condition, seconds, what):
@@ -164,8 +177,8 @@ def main():
     parser.add_argument("--against", help="a running Prometheus's base URL: start nothing")
     parser.add_argument("--window", default="10m", help="with --against: how far back to look")
     parser.add_argument("--scrape-seconds", type=int, default=5, help="with --against")
-    parser.add_argument("--models", default="prefork,thread_per_conn,thread_pool,fiber,"
-                        "coroutine,grpc", help="with --against")
+    parser.add_argument("--models", help="with --against, comma-separated (default: every model "
+                        "the Prometheus scrapes in its switchyard job)")
     args = parser.parse_args()
     if not args.against and not (args.switchyard and args.prometheus):
         parser.error("give --switchyard and --prometheus, or --against")
@@ -179,8 +192,9 @@ def main():
 
     if args.against:
         window = seconds_of(args.window)
-        evaluated, found = check_queries(dashboards, args.against.rstrip("/"),
-                                         args.models.split(","), args.scrape_seconds, window)
+        base = args.against.rstrip("/")
+        models = args.models.split(",") if args.models else scraped_models(base)
+        evaluated, found = check_queries(dashboards, base, models, args.scrape_seconds, window)
         print(f"evaluated {evaluated} queries over the last {args.window} of {args.against}")
         return report(problems + found)
 

@@ -2,19 +2,31 @@
 # The compose stack's load generator: cycles through the standard scenarios against each model in
 # turn, forever. Each run serves its live metrics on the port Prometheus scrapes for that model
 # (LOAD_METRICS_BASE + the model's number), so the dashboards show the load generator's view of the
-# model under load. The grpc model gets the same scenarios as kv.proto calls (`--protocol grpc`).
+# model under load. A model that speaks kv.proto gets the same scenarios as gRPC calls
+# (`--protocol grpc`).
 #
-# Environment: SWITCHYARD_HOST (127.0.0.1), SCENARIO_SECONDS (30), MODELS ("name:number ..."),
-# CYCLES (0: forever; the smoke test runs one).
+# The models, their numbers and protocols come from the binary's registry (`switchyard serve
+# --list-models`): model N is the Nth it lists, on port PORT_BASE+N.
+#
+# Environment: SWITCHYARD_HOST (127.0.0.1), SCENARIO_SECONDS (30), MODELS ("name:number ...";
+# default: every model of the registry), PORT_BASE (6380), LOAD_METRICS_BASE (9190), CYCLES (0:
+# forever; the smoke test runs one), SWITCHYARD (the binary; default: switchyard in PATH).
 set -uo pipefail
 
 host="${SWITCHYARD_HOST:-127.0.0.1}"
 seconds="${SCENARIO_SECONDS:-30}"
-models="${MODELS:-prefork:1 thread_per_conn:2 thread_pool:3 fiber:4 coroutine:5 grpc:6}"
 port_base="${PORT_BASE:-6380}"
 load_metrics_base="${LOAD_METRICS_BASE:-9190}"
 cycles="${CYCLES:-0}"
 switchyard="${SWITCHYARD:-switchyard}"
+
+# "name number protocol", a line a model, in the registry's order.
+registry="$("$switchyard" serve --list-models --format=tsv | awk -F'\t' '{print $1, NR, $2}')"
+if [[ -z "$registry" ]]; then
+  echo "load-cycle: '$switchyard serve --list-models' listed no model" >&2
+  exit 1
+fi
+models="${MODELS:-$(awk '{print $1 ":" $2}' <<<"$registry")}"
 
 # name | switchyard load flags. Open-loop rates well below what any model serves here, so every
 # model shows the same offered load and the dashboards compare what it costs each of them.
@@ -44,8 +56,12 @@ while ((cycles == 0 || cycle < cycles)); do
   for entry in $models; do
     model="${entry%%:*}" number="${entry##*:}"
     port=$((port_base + number))
-    protocol=resp
-    [[ "$model" == grpc ]] && protocol=grpc
+    protocol="$(awk -v model="$model" '$1 == model {print $3}' <<<"$registry")"
+    if [[ -z "$protocol" ]]; then
+      echo "load-cycle: $model is not a model of '$switchyard serve --list-models'; next model"
+      sleep 1  # so a MODELS naming no model does not spin
+      continue
+    fi
     for scenario in "${scenarios[@]}"; do
       IFS='|' read -r name load_flags <<<"$scenario"
       echo "load-cycle: $model: $name"

@@ -27,7 +27,7 @@ else fail "neither 'docker compose' nor 'docker-compose' is installed"; fi
 
 base=debian:12.11-slim
 prometheus_image=prom/prometheus:v2.53.4
-services=(prefork thread_per_conn thread_pool fiber coroutine grpc load prometheus grafana)
+services=(load prometheus grafana)  # and every model's server, once the image can list them
 if timeout 120 docker pull -q "$base" >/dev/null 2>&1; then
   say "registry reachable: $base, $prometheus_image and Grafana pulled"
   docker pull -q "$prometheus_image" >/dev/null
@@ -62,6 +62,10 @@ say "building the image"
 build_started=$(date +%s)
 "${compose[@]}" build >/dev/null
 say "image built in $(($(date +%s) - build_started)) s"
+# The models, from the registry of the binary just built (the compose file is generated from it).
+mapfile -t models < <(docker run --rm switchyard:local serve --list-models --format=tsv | cut -f1)
+((${#models[@]})) || fail "the image's switchyard lists no model (serve --list-models)"
+services=("${models[@]}" "${services[@]}")
 "${compose[@]}" up -d "${services[@]}" >/dev/null 2>&1 || "${compose[@]}" up -d "${services[@]}"
 stack_up=$(date +%s)
 
@@ -70,14 +74,10 @@ query() {  # prints the JSON answer of a Prometheus instant query
 }
 value() { query "$1" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' 2>/dev/null; }
 
-# Every server target up; a model this image does not build yet says so at start and is skipped.
+# Every server target up.
 deadline=$(($(date +%s) + timeout_s))
-for model in prefork thread_per_conn thread_pool fiber coroutine grpc; do
+for model in "${models[@]}"; do
   until [[ "$(value "up{job=\"switchyard\",model=\"$model\"}")" == 1 ]]; do
-    if "${compose[@]}" logs "$model" 2>/dev/null | grep -q "is not built yet"; then
-      say "skipped $model: not built in this image"
-      continue 2
-    fi
     (($(date +%s) < deadline)) || fail "$model's target is not up in Prometheus"
     sleep 2
   done
@@ -92,7 +92,7 @@ say "load flowing: $(value 'sum(rate(switchyard_requests_total[30s]))') requests
 
 # One whole cycle of the load service: until its second cycle starts.
 cycle_log() { "${compose[@]}" logs --no-color load 2>/dev/null; }
-until [[ $(cycle_log | grep -c 'load-cycle: prefork: echo, 10 connections') -ge 2 ]]; do
+until [[ $(cycle_log | grep -c "load-cycle: ${models[0]}: echo, 10 connections") -ge 2 ]]; do
   (($(date +%s) < stack_up + 900)) || fail "the load service did not finish a cycle in 15 minutes"
   sleep 5
 done
@@ -101,7 +101,8 @@ failed_runs=$(cycle_log | grep -c 'the run failed' || true)
 say "load: one cycle of every scenario on every model, $(($(date +%s) - stack_up)) s after the stack came up; no run failed"
 window=$(( ($(date +%s) - stack_up) / 60 + 1 ))m
 python3 ../dashboards/dashboards_test.py --against http://127.0.0.1:9090 --window "$window" \
-  --scrape-seconds 5 || fail "a dashboard query has no data over the last $window"
+  --scrape-seconds 5 --models "$(IFS=,; echo "${models[*]}")" ||
+  fail "a dashboard query has no data over the last $window"
 say "every dashboard query has data for every model over the last $window"
 
 if [[ " ${services[*]} " == *" grafana "* ]]; then

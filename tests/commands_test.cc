@@ -468,7 +468,7 @@ TEST_P(Commands, FlushAllIsSeenByEveryConnection) {
 }
 
 std::vector<std::string> ModelsAndRedis() {
-  std::vector<std::string> all = kModels;
+  std::vector<std::string> all = ModelNames("resp");
   all.push_back(kRedisServer);
   return all;
 }

@@ -645,7 +645,7 @@ TEST_P(Faults, ServiceAndMetricsBindLoopbackByDefault) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, Faults, ::testing::ValuesIn(kModels),
+INSTANTIATE_TEST_SUITE_P(Models, Faults, ::testing::ValuesIn(ModelNames("resp")),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

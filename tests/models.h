@@ -1,5 +1,6 @@
-// The RESP models every suite runs against (conformance, faults). A new model joins every suite by
-// being added here, once.
+// The models the suites run against, read from the registry (servers/models.cc) through the binary
+// under test, `switchyard serve --list-models --format=tsv`: a model joins every suite by its entry
+// there, and the suites test exactly what the binary serves.
 #pragma once
 
 #include <string>
@@ -7,7 +8,21 @@
 
 namespace switchyard::testing {
 
-inline const std::vector<std::string> kModels = {"prefork", "thread_per_conn", "thread_pool",
-                                                 "fiber", "coroutine"};
+struct ListedModel {
+  std::string name;
+  std::string protocol;      // "resp" or "grpc"
+  std::string scheduled_by;  // "kernel" or "user-space"
+};
+
+// Every model, in the registry's order. Exits the test program with a message if the binary cannot
+// list them, so that a broken listing never passes as a suite with no models.
+const std::vector<ListedModel>& ListedModels();
+
+// The names of every model that speaks `protocol` ("resp": the conformance, commands and fault
+// suites); or of every model, for an empty `protocol`.
+std::vector<std::string> ModelNames(const std::string& protocol = "");
+
+// Whether the kernel decides which of `model`'s connections runs next (no user-space switches).
+bool KernelScheduled(const std::string& model);
 
 }  // namespace switchyard::testing

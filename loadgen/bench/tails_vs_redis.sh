@@ -7,17 +7,18 @@
 #   thread, the load generator on CPU 1. Prints each run's p50, p99, p99.9 and max, the median of
 #   the rounds, each model's p99.9 against redis-server's, and how many requests fell near the
 #   delayed-ACK timeout (36-48 ms), the mark of a Nagle stall.
-# Usage: loadgen/bench/tails_vs_redis.sh [RATE...]   (ROUNDS=3, MODELS="coroutine fiber thread_pool
-#        thread_per_conn prefork")
+# Usage: loadgen/bench/tails_vs_redis.sh [RATE...]   (ROUNDS=3; MODELS="M M ...", default every
+#        RESP model of `switchyard serve --list-models`, last first, the order of the recorded runs)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RATES=("$@")
 ((${#RATES[@]})) || RATES=(60000 20000)
 ROUNDS="${ROUNDS:-3}"
-MODELS="${MODELS:-coroutine fiber thread_pool thread_per_conn prefork}"
 "$ROOT/switchyard" build --preset release
 SY="$ROOT/build/release/cli/switchyard"
+MODELS="${MODELS:-$("$SY" serve --list-models --format=tsv |
+  awk -F'\t' '$2 == "resp" {print $1}' | tac)}"
 WORK="$(mktemp -d)"
 SERVER_PID=""
 stop_server() {

@@ -7,12 +7,6 @@
 
 namespace switchyard {
 
-const std::vector<std::string>& KnownModels() {
-  static const std::vector<std::string> models = {"prefork", "thread_per_conn", "thread_pool",
-                                                  "fiber",   "coroutine",       "grpc"};
-  return models;
-}
-
 namespace {
 
 // Sizes read like redis.conf and memtier: "512", "64k", "1m", "1gb", "256MiB" (binary multiples).
@@ -25,10 +19,10 @@ void AddSizeFlag(CLI::App& app, const std::string& name, std::size_t& value,
 
 }  // namespace
 
-void AddServerFlags(CLI::App& app, ServerConfig& config) {
-  app.add_option("--model", config.model, "Concurrency model to serve with")
+void AddServerFlags(CLI::App& app, ServerConfig& config, const std::vector<std::string>& models) {
+  app.add_option("--model", config.model, "Concurrency model to serve with (--list-models)")
       ->required()
-      ->check(CLI::IsMember(KnownModels()));
+      ->check(CLI::IsMember(models));
   app.add_option("--bind", config.bind,
                  "Address to listen on, for the service and the metrics. Loopback by default: "
                  "bind another address only on a network you trust (there is no authentication)")
@@ -38,6 +32,7 @@ void AddServerFlags(CLI::App& app, ServerConfig& config) {
   app.add_option("--metrics-port", config.metrics_port,
                  "Prometheus /metrics port on the bind address (0 picks a free one)")
       ->capture_default_str();
+  // The help of --threads and --workers names the models each applies to (not the model list).
   app.add_option("--threads", config.threads,
                  "Event-loop threads (fiber, coroutine); default: number of cores")
       ->check(CLI::Range(1u, 1024u));

@@ -31,11 +31,9 @@ struct ServerConfig {
   bool request_metrics = true;
 };
 
-// The models `--model` accepts, in the order the comparison runs them.
-const std::vector<std::string>& KnownModels();
-
-// Adds the server flags to `app` (a CLI11 subcommand), with their defaults and checks.
-void AddServerFlags(CLI::App& app, ServerConfig& config);
+// Adds the server flags to `app` (a CLI11 subcommand), with their defaults and checks. `models` are
+// the names --model accepts: the registry's (servers/models.h), which this folder may not include.
+void AddServerFlags(CLI::App& app, ServerConfig& config, const std::vector<std::string>& models);
 
 // Checks what CLI11 cannot check flag by flag. Throws std::invalid_argument with a one-line
 // message naming the flag.

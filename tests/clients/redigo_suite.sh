@@ -19,7 +19,8 @@
 # Usage: tests/clients/redigo_suite.sh [--switchyard BIN] [--models all|M,M...] [--no-reference]
 #                                      [--redis-server PATH] [--timeout SECONDS] [--all]
 #   --switchyard   the binary (default: build/release/cli/switchyard beside this checkout)
-#   --models       comma-separated, or all (the default: the five of tests/models.h)
+#   --models       comma-separated, or all (the default: every RESP model the binary lists with
+#                  `serve --list-models`)
 #   --no-reference skip the redis-server run; --models none runs the reference alone
 #   --timeout      go test's -timeout for one target (default 60; the run is killed 15 s later)
 #   --all          run every test of the package that reaches a server, excluded ones too (to see
@@ -146,7 +147,6 @@ EXCLUDED=(
   "TestArgs: no server"
   "TestScanPtrRedisScan: no server"
 )
-MODELS=(prefork thread_per_conn thread_pool fiber coroutine)  # tests/models.h
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 switchyard="$here/../../build/release/cli/switchyard"
@@ -168,7 +168,19 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 case "$models_arg" in
-  all) models=("${MODELS[@]}") ;;
+  all)
+    # Every RESP model of the registry, as the binary lists it (name, protocol, ... a line).
+    if [[ ! -x "$switchyard" ]]; then
+      echo "no switchyard binary at $switchyard (build it, or pass --switchyard)" >&2
+      exit 1
+    fi
+    mapfile -t models < <("$switchyard" serve --list-models --format=tsv |
+      awk -F'\t' '$2 == "resp" {print $1}')
+    if ((${#models[@]} == 0)); then
+      echo "$switchyard serve --list-models lists no RESP model" >&2
+      exit 1
+    fi
+    ;;
   none) models=() ;;
   *) IFS=, read -ra models <<<"$models_arg" ;;
 esac

@@ -10,7 +10,8 @@ differs between targets.
 
 Run against (each may be repeated; the targets run one after the other):
   --serve BINARY --model M[,M...]   start `BINARY serve --model M` on a free loopback port per model
-                                     (--model all: every RESP model)
+                                     (--model all: every RESP model BINARY lists with
+                                     `serve --list-models`)
   --redis-server [PATH]              start redis-server --save '' --appendonly no --databases 1
   --port P [--host H]                a server already running (not stopped); a redis-server
                                      needs --databases 1 there, as SELECT 1 must be refused
@@ -40,7 +41,6 @@ try:
 except ImportError:  # pragma: no cover - a missing package is a setup error, said plainly
     sys.exit("redis-py is missing: apt-get install python3-redis; run this with /usr/bin/python3")
 
-MODELS = ("prefork", "thread_per_conn", "thread_pool", "fiber", "coroutine")  # tests/models.h
 MAX_INT64 = 2**63 - 1
 MIN_INT64 = -(2**63)
 
@@ -598,6 +598,13 @@ class RedisPyTest(unittest.TestCase):
         self.assertEqual(self.r.incr("t"), 3)
 
 
+def resp_models(binary):
+    """Every RESP model of the registry, as the binary lists it (name, protocol, ... a line)."""
+    listing = subprocess.run([binary, "serve", "--list-models", "--format=tsv"],
+                             capture_output=True, text=True, check=True).stdout
+    return [f[0] for f in (line.split("\t") for line in listing.splitlines()) if f[1] == "resp"]
+
+
 def load_tests(patterns):
     tests = unittest.TestLoader().loadTestsFromTestCase(RedisPyTest)
     if patterns:
@@ -621,10 +628,10 @@ def main():
     args = parser.parse_args()
 
     models = [m for spec in args.model for m in spec.split(",") if m]
-    if "all" in models:
-        models = list(MODELS)
     if models and not args.serve:
         parser.error("--model needs --serve BINARY")
+    if "all" in models:
+        models = resp_models(args.serve)
     if args.serve and not models:
         parser.error("--serve needs --model")
     plan = ([("redis-server", None)] if args.redis_server else []) + [(m, None) for m in models] + [

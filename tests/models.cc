@@ -1,0 +1,52 @@
+#include "tests/models.h"
+
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+
+#include "tests/server_process.h"
+
+namespace switchyard::testing {
+
+const std::vector<ListedModel>& ListedModels() {
+  static const std::vector<ListedModel> models = [] {
+    std::string output;
+    const int code = RunBinary({"serve", "--list-models", "--format=tsv"}, &output);
+    std::vector<ListedModel> listed;
+    std::istringstream lines(output);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream fields(line);
+      ListedModel model;
+      if (std::getline(fields, model.name, '\t') && std::getline(fields, model.protocol, '\t') &&
+          std::getline(fields, model.scheduled_by, '\t')) {
+        listed.push_back(model);
+      }
+    }
+    if (code != 0 || listed.empty()) {
+      std::cerr << "cannot read the models from `switchyard serve --list-models --format=tsv` "
+                   "(exit code "
+                << code << "): " << output << "\n";
+      std::exit(1);
+    }
+    return listed;
+  }();
+  return models;
+}
+
+std::vector<std::string> ModelNames(const std::string& protocol) {
+  std::vector<std::string> names;
+  for (const ListedModel& model : ListedModels()) {
+    if (protocol.empty() || model.protocol == protocol) names.push_back(model.name);
+  }
+  return names;
+}
+
+bool KernelScheduled(const std::string& model) {
+  for (const ListedModel& listed : ListedModels()) {
+    if (listed.name == model) return listed.scheduled_by == "kernel";
+  }
+  std::cerr << "no model '" << model << "' in the registry\n";
+  std::exit(1);
+}
+
+}  // namespace switchyard::testing
