@@ -28,6 +28,14 @@ void StoreRefusal(Store::Status status, Metrics& metrics, std::string* out) {
   resp::AppendError(out, damaged ? kAllocatorDamagedError : kOomError);
 }
 
+// For a conditional write: true, its refusal replied, when the store could not make it; false when
+// it was written or its condition kept it from being written (kOk, kNotWritten).
+bool Refused(Store::Status status, Metrics& metrics, std::string* out) {
+  if (status == Store::Status::kOk || status == Store::Status::kNotWritten) return false;
+  StoreRefusal(status, metrics, out);
+  return true;
+}
+
 // Redis's string2ld(): strtold over the whole argument (an embedded NUL ends it early, so it is
 // refused), no leading space, no NaN, no overflow (an underflow to a non-zero value is accepted).
 bool ParseRedisLongDouble(std::string_view s, long double* out) {
@@ -213,9 +221,8 @@ void Set(ServerContext& context, const std::vector<std::string>& args, std::stri
   bool had_old = false;
   const Store::Status status =
       context.store.SetWith(args[1], args[2], condition, get ? &old : nullptr, &had_old);
-  if (status != Store::Status::kOk && status != Store::Status::kNotWritten) {
-    StoreRefusal(status, context.metrics, out);
-  } else if (get) {
+  if (Refused(status, context.metrics, out)) return;
+  if (get) {
     had_old ? resp::AppendBulk(out, old) : resp::AppendNull(out);
   } else if (status == Store::Status::kOk) {
     resp::AppendSimple(out, "OK");
@@ -238,9 +245,8 @@ void MultiSet(ServerContext& context, const std::vector<std::string>& args, bool
   pairs.reserve(args.size() / 2);
   for (std::size_t i = 1; i + 1 < args.size(); i += 2) pairs.emplace_back(args[i], args[i + 1]);
   const Store::Status status = context.store.MultiSet(pairs, if_all_absent);
-  if (status != Store::Status::kOk && status != Store::Status::kNotWritten) {
-    StoreRefusal(status, context.metrics, out);
-  } else if (if_all_absent) {
+  if (Refused(status, context.metrics, out)) return;
+  if (if_all_absent) {
     resp::AppendInteger(out, status == Store::Status::kOk ? 1 : 0);
   } else {
     resp::AppendSimple(out, "OK");
@@ -285,9 +291,8 @@ bool ExecuteKeyCommand(CommandId id, ServerContext& context, std::vector<std::st
       const Store::Status status =
           store.SetWith(args[1], args[2], nx ? Store::SetIf::kAbsent : Store::SetIf::kAlways,
                         nx ? nullptr : &old, &had_old);
-      if (status != Store::Status::kOk && status != Store::Status::kNotWritten) {
-        StoreRefusal(status, metrics, out);
-      } else if (nx) {
+      if (Refused(status, metrics, out)) break;
+      if (nx) {
         resp::AppendInteger(out, status == Store::Status::kOk ? 1 : 0);
       } else {
         had_old ? resp::AppendBulk(out, old) : resp::AppendNull(out);
