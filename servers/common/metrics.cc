@@ -229,6 +229,9 @@ class SlotCollector : public prometheus::Collectable {
     out.push_back(Family("switchyard_connections_rejected_total",
                          "Connections refused because --max-clients were connected",
                          MetricType::Counter, {Value(Sum(slots, count, &MetricsSlot::rejected))}));
+    out.push_back(Family("switchyard_connections_failed_total",
+                         "Connections closed because an error escaped their handling (logged)",
+                         MetricType::Counter, {Value(Sum(slots, count, &MetricsSlot::failed))}));
     out.push_back(Family("switchyard_connections_active", "Connections open now", MetricType::Gauge,
                          {Value(static_cast<double>(active))}));
     return out;

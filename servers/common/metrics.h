@@ -49,6 +49,7 @@ struct alignas(64) MetricsSlot {
   std::atomic<std::uint64_t> errors[static_cast<std::size_t>(ErrorKind::kCount)];
   std::atomic<std::uint64_t> accepted;
   std::atomic<std::uint64_t> rejected;
+  std::atomic<std::uint64_t> failed;
   std::atomic<std::int64_t> active;
   // Set by the parent for a child process's slot while the child lives: its CPU, switches and
   // memory are read from /proc/<pid> at scrape time.
@@ -91,6 +92,8 @@ class Metrics {
   }
   void ConnectionClosed() { slot_->active.fetch_sub(1, std::memory_order_relaxed); }
   void ConnectionRejected() { Add(slot_->rejected); }
+  // An exception escaped a connection's handling, and that connection was closed.
+  void ConnectionFailed() { Add(slot_->failed); }
 
   // --max-clients across processes: counts the connection as active (and accepted) unless that
   // makes more than `max_clients` active in all the slots together; else counts it rejected.

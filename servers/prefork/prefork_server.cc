@@ -43,9 +43,9 @@
 #include <vector>
 
 #include "servers/common/net.h"
+#include "servers/common/open_connections.h"
 #include "servers/common/run_queue_wait.h"
 #include "servers/common/session.h"
-#include "servers/common/shutdown_signal.h"
 #include "servers/common/store.h"
 
 namespace switchyard {
@@ -83,6 +83,7 @@ void OnWorkerSigterm(int) {
   if (fd >= 0) shutdown(fd, SHUT_RD);  // async-signal-safe
 }
 
+// One connection, start to end, in this worker process.
 void ServeConnection(ServerContext& context, int fd) {
   Session session(context);
   for (;;) {
@@ -132,7 +133,8 @@ void ServeConnection(ServerContext& context, int fd) {
   if (std::getenv("SWITCHYARD_TEST_DIE_IN_STORE_ALLOCATOR") != nullptr)
     Store::CrashAtForTest(Store::CrashPoint::kAllocatorLocked);
 
-  bool accept_failing = false;  // logged once a run of failures: a pool may have 256 of us
+  OpenConnections open(context);  // the one this process serves, at most
+  bool accept_failing = false;    // logged once a run of failures: a pool may have 256 of us
   while (!g_worker_stopping.load()) {
     const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
@@ -152,15 +154,12 @@ void ServeConnection(ServerContext& context, int fd) {
     SetNoDelay(fd);
     g_worker_connection.store(fd);
     if (g_worker_stopping.load()) shutdown(fd, SHUT_RD);  // SIGTERM came before the store above
-    if (context.metrics.TryAdmitConnection(context.config.max_clients)) {
-      ServeConnection(context, fd);
-      shutdown(fd, SHUT_WR);
-      context.metrics.ConnectionClosed();
+    if (open.Admit(fd)) {
+      open.Serve(fd, [&] { ServeConnection(context, fd); });  // closes it
     } else {
-      SendAll(fd, kMaxClientsReply);
+      close(fd);
     }
     g_worker_connection.store(-1);
-    close(fd);
   }
   // _exit, not exit: the destructors and atexit handlers belong to the master, whose memory this
   // process merely copied (its stdout buffer, its prometheus objects).
@@ -256,20 +255,19 @@ class PoolSupervisor {
   // socket down wakes every idle worker blocked in accept() (EINVAL) and takes no new client.
   void BeginDrain() {
     draining_ = true;
-    drain_deadline_ = Clock::now() + kDrainTimeout;
+    drain_deadline_ = DrainDeadline(context_.config);
     for (pid_t pid : pids_)
       if (pid > 0) kill(pid, SIGTERM);
     shutdown(listen_fd_, SHUT_RD);
   }
 
   [[noreturn]] void StopNow() {
-    std::cerr << "switchyard: " << live_ << " prefork workers still busy after "
-              << kDrainTimeout.count() << "s; stopping them\n";
+    const int status = DrainTimedOut(live_, "prefork workers still busy", context_.config);
     for (pid_t pid : pids_)
       if (pid > 0) kill(pid, SIGKILL);
     while (wait(nullptr) > 0 || errno == EINTR) {
     }
-    _exit(1);
+    _exit(status);
   }
 
   ServerContext& context_;
@@ -321,7 +319,7 @@ int RunPreforkServer(ServerContext&, int listen_fd, int signal_fd) {
   while (poll(fds, supervisor_fd >= 0 ? 2 : 1, -1) < 0 && errno == EINTR) {
   }
   const bool signalled = fds[0].revents != 0;
-  if (signalled) kill(g_supervisor, SIGTERM);  // it drains the workers, bounded by kDrainTimeout
+  if (signalled) kill(g_supervisor, SIGTERM);  // it drains the workers, bounded by the deadline
   // Wait for it in poll, not in waitpid: a second signal must stop this process at once, and
   // ThreadSanitizer runs the handler of a signal that arrives during waitpid only when waitpid
   // returns (measured: after the child exited, 5 s late), while poll returns EINTR at once.
