@@ -53,6 +53,9 @@ class _ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe:
+                pipe.close()
         return self.process.returncode
 
     def __enter__(self):
@@ -208,6 +211,7 @@ def hold_idle_grpc_connections(binary, port, count, cpus=None, timeout=30.0):
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+            process.stderr.close()
 
 
 def hold_idle_connections(port, count, timeout=10.0, quiet=1.0):
