@@ -32,8 +32,8 @@ class Progress:
     def step(self, what):
         elapsed = time.monotonic() - self.started
         left = (elapsed / self.done * (self.total - self.done)) if self.done else 0
-        print(f"[{self.done + 1:3d}/{self.total}  {elapsed:5.0f}s elapsed, ~{left:4.0f}s left] {what}",
-              file=sys.stderr, flush=True)
+        print(f"[{self.done + 1:3d}/{self.total}  {elapsed:5.0f}s elapsed, ~{left:4.0f}s left] "
+              f"{what}", file=sys.stderr, flush=True)
         self.done += 1
 
 
@@ -208,7 +208,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", required=True, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true",
-                        help="small sizes and one run a point: under two minutes (CI, a first look)")
+                        help="small sizes and one run a point: under two minutes "
+                             "(CI, a first look)")
     parser.add_argument("--models",
                         help="comma-separated models to run (default: every model "
                              "`switchyard serve --list-models` lists)")
@@ -219,7 +220,8 @@ def main():
                         help="leave out redis-server, the reference row measured in the same run "
                              "under the same load (by default it runs wherever it is installed)")
     parser.add_argument("--slo", default=DEFAULT_SLO,
-                        help=f"the getset sweep's objective, PERCENTILE:LATENCY (default {DEFAULT_SLO}: "
+                        help="the getset sweep's objective, PERCENTILE:LATENCY "
+                             f"(default {DEFAULT_SLO}: "
                              "above the millisecond stalls a shared VM gives every server, "
                              "redis-server included, so the knee is where the server queues)")
     parser.add_argument("--results", default="results", help="where results/<timestamp>/ goes")

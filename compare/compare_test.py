@@ -2,8 +2,8 @@
 generator's gRPC mode), measured in every scenario without errors, the switch-cost table present,
 every chart written, and the report naming every model.
 
-    /usr/bin/python3 -m compare.compare_test --binary BIN   (from the repository root; ctest
-                                                            Compare.QuickReportHasEveryModelAndChart)
+    /usr/bin/python3 -m compare.compare_test --binary BIN
+    (from the repository root; ctest Compare.QuickReportHasEveryModelAndChart)
 """
 
 import argparse

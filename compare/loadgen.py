@@ -23,7 +23,7 @@ def command(binary, port, flags, *, protocol="resp", host="127.0.0.1", json_path
 
 
 def read_result(path):
-    """A result file, with the counts as numbers: protobuf JSON writes 64-bit integers as strings."""
+    """A result file, its counts as numbers: protobuf JSON writes 64-bit integers as strings."""
     result = json.loads(path.read_text())
     for key in ("requests", "errors", "failed"):
         result[key] = int(result.get(key, 0))

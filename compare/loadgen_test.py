@@ -3,8 +3,9 @@ runs: each scenario's loads (the quick plan, cut to a tenth of a second) and eac
 cycle, against a real server on 127.0.0.1 of each protocol, and the gRPC check and the held gRPC
 channels, the wrapper's other users. A few seconds a protocol.
 
-    SWITCHYARD_BINARY=build/release/cli/switchyard /usr/bin/python3 -m unittest -v compare.loadgen_test
-                                       (from the repository root; ctest Compare.LoadCommandLinesRun)
+    SWITCHYARD_BINARY=build/release/cli/switchyard \
+        /usr/bin/python3 -m unittest -v compare.loadgen_test
+    (from the repository root; ctest Compare.LoadCommandLinesRun)
 """
 
 import dataclasses

@@ -77,8 +77,8 @@ class ReportOfTheSavedRun(unittest.TestCase):
         for line in ("- CPU: ", "- kernel: ", "- pinning: server on CPU 0", "- steal (",
                      "- delayed-ACK stalls", "- run: --quick"):
             self.assertIn(line, machine)
-        self.assertEqual(len([line for line in self.section("Switch cost") if line.startswith("| ")]),
-                         1 + len(self.results["switchcost"]["results"]))  # and the header
+        rows = [line for line in self.section("Switch cost") if line.startswith("| ")]
+        self.assertEqual(len(rows), 1 + len(self.results["switchcost"]["results"]))  # + header
 
     def test_every_chart_written_and_inlined(self):
         charts = re.findall(r"^!\[[^]]+\]\(([^)]+)\)$", self.md, re.MULTILINE)

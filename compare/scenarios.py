@@ -71,7 +71,7 @@ class Scenario:
         raise NotImplementedError
 
     def summary(self, results):
-        """The reading's sentences about this scenario, from `results` (none when it did not run)."""
+        """The reading's sentences about this scenario from `results`; none when it did not run."""
         raise NotImplementedError
 
     def cycle(self):
@@ -97,7 +97,8 @@ class Echo(Scenario):
 
     def measure(self, runner, server, progress):
         points = []
-        for count, (name, flags) in zip(self.connections[runner.plan.name], self.loads(runner.plan)):
+        counts = self.connections[runner.plan.name]
+        for count, (name, flags) in zip(counts, self.loads(runner.plan)):
             progress.step(f"{server.model} · echo · {count} connections")
             try:
                 points.append({"connections": count, **runner.repeated(server, flags, name)})
@@ -124,8 +125,8 @@ class Echo(Scenario):
         most, least = max(switches, key=switches.get), min(switches, key=switches.get)
         lines.append(f"Per request, {most} made {switches[most]:.2f} voluntary OS context switches "
                      f"and {least} {switches[least]:.2f}; user-space switches per request: " +
-                     ", ".join(f"{m} {at[m]['server']['user_switches_per_request']:.2f}" for m in at) +
-                     ".")
+                     ", ".join(f"{m} {at[m]['server']['user_switches_per_request']:.2f}"
+                               for m in at) + ".")
         cpu = {m: at[m]["server"]["cpu_seconds_per_request"] for m in at}
         cheap, dear = min(cpu, key=cpu.get), max(cpu, key=cpu.get)
         lines.append(f"Server CPU per request ranged from {cpu[cheap] * 1e6:.1f} µs ({cheap}) to "
@@ -174,7 +175,8 @@ class Getset(Scenario):
             "--sweep-precision", str(sweep["precision"]), *plan.run_flags()])]
 
     def measure(self, runner, server, progress):
-        progress.step(f"{server.model} · get/set zipfian sweep to the knee (--slo {runner.plan.slo})")
+        progress.step(f"{server.model} · get/set zipfian sweep to the knee "
+                      f"(--slo {runner.plan.slo})")
         (name, flags), = self.loads(runner.plan)
         return runner.load(server, flags, name)
 
@@ -208,8 +210,8 @@ class Getset(Scenario):
         at_peak = [m for m, s in getset if s.get("knee_is_lower_bound") and
                    s.get("highest_rate_meeting_slo", 0) >= s.get("peak_throughput", 0) > 0]
         if at_peak:
-            lines.append("Met the objective at every rate up to the closed-loop peak (the knee lies "
-                         "beyond what the load generator drove): " + ", ".join(at_peak) + ".")
+            lines.append("Met the objective at every rate up to the closed-loop peak (the knee "
+                         "lies beyond what the load generator drove): " + ", ".join(at_peak) + ".")
         if missed:
             lines.append("No rate met the SLO for: " + ", ".join(missed) + ".")
         return lines

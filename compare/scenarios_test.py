@@ -25,7 +25,7 @@ def flag(flags, name):
 
 class LoadCycleRunsTheDeclarations(unittest.TestCase):
     def test_the_scripts_list_as_bash_reads_it(self):
-        # The generated region, evaluated by bash itself: quoting and all, what the cycle loops over.
+        # The generated region evaluated by bash itself: quoting and all, what the cycle runs.
         region = subprocess.run(
             ["bash", "-c", 'eval "$(sed -n "/# BEGIN generated scenarios/,/# END generated '
              'scenarios/p" "$1")"; printf "%s\\n" "${scenarios[@]}"', "bash", str(LOAD_CYCLE)],
