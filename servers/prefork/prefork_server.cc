@@ -23,11 +23,9 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "servers/common/child_process.h"
 #include "servers/common/net.h"
 #include "servers/common/open_connections.h"
 #include "servers/common/run_queue_wait.h"
@@ -56,18 +55,6 @@ using Clock = std::chrono::steady_clock;
 constexpr unsigned kDefaultWorkers = 256;  // Apache's MaxRequestWorkers
 // Metrics child slots: the supervisor is child 0, worker i is child 1 + i.
 constexpr std::size_t kSupervisorSlot = 0;
-
-// A process forked here dies with its parent, so a master or supervisor that is killed outright
-// takes its descendants with it rather than leaving them serving.
-void DieWithParent(pid_t parent) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(1);  // the parent died before prctl took effect
-}
-
-std::string HowItEnded(int status) {
-  if (WIFSIGNALED(status)) return std::string("was killed by SIG") + sigabbrev_np(WTERMSIG(status));
-  return "exited with status " + std::to_string(WEXITSTATUS(status));
-}
 
 // ---- a worker ----
 
@@ -313,30 +300,7 @@ void StartPreforkPool(ServerContext& context, int listen_fd) {
 
 int RunPreforkServer(ServerContext&, int listen_fd, int signal_fd) {
   close(listen_fd);  // the master never accepts; the workers hold their own copies
-  // A pidfd becomes readable when the supervisor exits, so one poll waits for either event.
-  const int supervisor_fd = static_cast<int>(syscall(SYS_pidfd_open, g_supervisor, 0));
-  pollfd fds[2] = {{signal_fd, POLLIN, 0}, {supervisor_fd, POLLIN, 0}};
-  while (poll(fds, supervisor_fd >= 0 ? 2 : 1, -1) < 0 && errno == EINTR) {
-  }
-  const bool signalled = fds[0].revents != 0;
-  if (signalled) kill(g_supervisor, SIGTERM);  // it drains the workers, bounded by the deadline
-  // Wait for it in poll, not in waitpid: a second signal must stop this process at once, and
-  // ThreadSanitizer runs the handler of a signal that arrives during waitpid only when waitpid
-  // returns (measured: after the child exited, 5 s late), while poll returns EINTR at once.
-  if (supervisor_fd >= 0) {
-    pollfd exited{supervisor_fd, POLLIN, 0};
-    while (poll(&exited, 1, -1) < 0 && errno == EINTR) {
-    }
-  }
-  int status = 0;
-  while (waitpid(g_supervisor, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (supervisor_fd >= 0) close(supervisor_fd);
-  if (!signalled) {
-    std::cerr << "switchyard: the prefork supervisor " << HowItEnded(status) << "; stopping\n";
-    return 1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  return SuperviseChild(g_supervisor, signal_fd, "prefork supervisor");
 }
 
 }  // namespace switchyard
