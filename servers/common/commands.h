@@ -61,7 +61,7 @@ inline constexpr std::int64_t kMaxSimulatedMicros = 60'000'000;
 
 // What the store's answers mean to a client, in the same words for RESP and gRPC: Redis's for INCR
 // and a full store; the damaged allocator has no Redis counterpart (Redis has no shared allocator
-// a killed process could leave half-updated; see store.cc).
+// a killed process could leave half-updated; see store_shard.cc).
 inline constexpr char kNotIntegerError[] = "ERR value is not an integer or out of range";
 inline constexpr char kOverflowError[] = "ERR increment or decrement would overflow";
 inline constexpr char kNotFloatError[] = "ERR value is not a valid float";

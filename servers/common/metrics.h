@@ -32,7 +32,7 @@ enum class ErrorKind : std::uint8_t {
   kWrongArguments,  // wrong arity, syntax, a value that is not an integer
   kLimit,           // a configured limit was crossed (query buffer, output buffer, clients)
   kOom,             // the store is full
-  kStoreDamaged,    // a write refused because the store's allocator may be damaged (store.cc)
+  kStoreDamaged,    // a write refused because the store's allocator may be damaged (store_shard.cc)
   kCount,
 };
 

@@ -18,7 +18,8 @@
 // single-threaded, so every fork, the first and each replacement, happens where no other thread
 // exists to hold a lock.
 // A worker killed while it holds one of the store's locks does not wedge the others: the locks are
-// robust and the next locker repairs the shard (servers/common/store.cc says what a death costs).
+// robust and the next locker repairs the shard (servers/common/store_shard.cc says what a death
+// costs).
 #include "servers/prefork/prefork_server.h"
 
 #include <poll.h>
