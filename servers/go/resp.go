@@ -66,38 +66,40 @@ func (r *Reader) ReadCommand() ([][]byte, error) {
 	}
 }
 
-// readLine returns the bytes up to `end` (not included) and consumes `end` too. Redis finds line
-// ends with strchr() on its NUL-terminated buffer, so a NUL byte hides everything after it: such
-// a line never ends, and only the limit closes the connection (Redis's "protocol desync" tests).
-// A line longer than the limit is refused only while unterminated: one that arrived whole is
-// taken, as in Redis.
+// readLine returns the bytes up to `end` (not included, copied: valid until the next call) and
+// consumes `end` too. Redis finds line ends with strchr() on its NUL-terminated buffer, so a NUL
+// byte hides everything after it: such a line never ends, and only the limit closes the
+// connection (Redis's "protocol desync" tests). The limit is checked as the bytes arrive, and
+// only while the line is unterminated: a longer line that arrived whole is taken, as in Redis.
 func (r *Reader) readLine(end byte, tooBig string) ([]byte, error) {
 	r.line = r.line[:0]
 	hidden := false // a NUL was seen: the line cannot end any more
 	seen := 0       // bytes of the line so far
 	for {
-		chunk, err := r.rd.ReadSlice(end)
+		buf, _ := r.rd.Peek(r.rd.Buffered()) // what has arrived; never blocks
 		if !hidden {
-			hidden = bytes.IndexByte(chunk, 0) >= 0
-		}
-		if err == nil && !hidden {
-			if len(r.line) == 0 {
-				return chunk[:len(chunk)-1], nil // the common case: no copy
+			for i, c := range buf {
+				if c == end {
+					r.line = append(r.line, buf[:i]...)
+					r.rd.Discard(i + 1)
+					return r.line, nil
+				}
+				if c == 0 {
+					hidden = true
+					break
+				}
 			}
-			r.line = append(r.line, chunk[:len(chunk)-1]...)
-			return r.line, nil
+			if !hidden {
+				r.line = append(r.line, buf...)
+			}
 		}
-		if err != nil && err != bufio.ErrBufferFull {
-			return nil, err
-		}
-		seen += len(chunk)
-		if hidden {
-			r.line = r.line[:0] // nothing of it will be used: count, do not keep
-		} else {
-			r.line = append(r.line, chunk...)
-		}
+		seen += len(buf)
+		r.rd.Discard(len(buf))
 		if seen > r.limits.MaxInlineBytes {
 			return nil, ProtocolError("ERR Protocol error: " + tooBig)
+		}
+		if _, err := r.rd.Peek(1); err != nil { // block until more arrives
+			return nil, err
 		}
 	}
 }
