@@ -83,17 +83,17 @@ func (s *Server) connError(c *net.TCPConn, w *bufio.Writer, err error) {
 	}
 }
 
-// flushingReader writes the replies pending in w before each read of the connection.
+// flushingReader writes the replies pending in w before each read of the connection. A write
+// that failed (the client is gone, or over --output-buffer-bytes) fails the read too: bufio keeps
+// the error, and Flush returns it even when nothing is pending.
 type flushingReader struct {
 	conn net.Conn
 	w    *bufio.Writer
 }
 
 func (f flushingReader) Read(p []byte) (int, error) {
-	if f.w.Buffered() > 0 {
-		if err := f.w.Flush(); err != nil {
-			return 0, err
-		}
+	if err := f.w.Flush(); err != nil {
+		return 0, err
 	}
 	return f.conn.Read(p)
 }
