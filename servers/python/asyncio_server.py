@@ -16,7 +16,8 @@ from session import CLOSE, NEED_INPUT, READ_BYTES, WAIT, Session
 
 
 async def serve_connection(reader, writer, service):
-    """The connection's life: parse and answer what arrived, write it, read more."""
+    """The connection's life: parse and answer what arrived, write it, read more. False when
+    the client was dropped (its transport aborted), True when it ends in an orderly close."""
     session = Session(service)
     transport = writer.transport
     limit = service.config.output_buffer_bytes
@@ -30,20 +31,20 @@ async def serve_connection(reader, writer, service):
             if unsent and peer.over_output_limit(fd, unsent, limit):
                 service.metrics.error(service.metrics.LIMIT)
                 transport.abort()
-                return
+                return False
             # Replies are written before more requests are read: a client that does not read
             # parks here, and the kernel's buffers push back on it.
             await writer.drain()
         if step is NEED_INPUT:
             data = await reader.read(READ_BYTES)
             if not data:
-                return
+                return True
             session.feed(data)
         elif step is WAIT:
             await asyncio.sleep(session.wait_seconds)
             session.finish_wait()
         elif step is CLOSE:
-            return
+            return True
 
 
 def make_handler(service, connections):
@@ -58,9 +59,9 @@ def make_handler(service, connections):
             return
         metrics.task_started()
         try:
-            await CountedCoroutine(serve_connection(reader, writer, service), metrics)
-            writer.close()
-            await writer.wait_closed()  # the last replies are flushed: the connection is done
+            if await CountedCoroutine(serve_connection(reader, writer, service), metrics):
+                writer.close()
+                await writer.wait_closed()  # the last replies are out: the connection is done
         except ConnectionError:
             pass  # the client went away
         except Exception as error:  # one connection's failure closes it alone
