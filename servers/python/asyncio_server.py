@@ -54,7 +54,14 @@ def make_handler(service, connections):
         sock = writer.get_extra_info("socket")
         peer.set_no_delay(sock)
         fd = sock.fileno()
-        if not connections.admit(writer, fd, lambda: sock.shutdown(socket.SHUT_RD)):
+        def shutdown_read():
+            # By descriptor: uvloop's transport sockets refuse shutdown(). The transport closes
+            # the descriptor only after is_closing(), and both run on this thread, so the
+            # descriptor is still this connection's here.
+            if not writer.transport.is_closing():
+                peer.shutdown_fd(fd, socket.SHUT_RD)
+
+        if not connections.admit(writer, fd, shutdown_read):
             writer.transport.abort()
             return
         metrics.task_started()

@@ -192,6 +192,15 @@ def send_all(data, try_send, wait_writable, fd, limit):
     return True
 
 
+def shutdown_fd(fd, how):
+    """shutdown(2) on a descriptor the caller does not own as a Python socket."""
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.shutdown(how)
+    finally:
+        sock.detach()
+
+
 class OpenConnections:
     """The connections a server holds open, and its graceful stop, for every Python model (the
     counterpart of servers/common/open_connections.h).
@@ -255,6 +264,8 @@ class OpenConnections:
                     shutdown_read()
                 except OSError:
                     pass  # closing already
+                except Exception as error:  # a bug here must not stop the stop
+                    log("cannot stop reading a connection: %r" % error)
             if self._open:
                 self._drained = drained
                 return
