@@ -137,8 +137,8 @@ class EndToEnd:
             ["redis-benchmark", "-p", str(server.port), "-q", "-n", "5000", "-t",
              "ping,set,get,incr"], timeout=120, capture_output=True, text=True)
         self.assertEqual(result.returncode, 0, result.stderr)
-        rates = re.findall(r"^(\S+): ([\d.]+) requests per second", result.stdout.replace("\r", "\n"),
-                           re.MULTILINE)
+        output = result.stdout.replace("\r", "\n")
+        rates = re.findall(r"^(\S+): ([\d.]+) requests per second", output, re.MULTILINE)
         self.assertEqual(len(rates), 5, result.stdout)  # PING_INLINE, PING_MBULK, SET, GET, INCR
         print("\n%s redis-benchmark: %s" % (self.model, ", ".join("%s %s/s" % r for r in rates)),
               file=sys.stderr)

@@ -106,7 +106,8 @@ class WriterTest(unittest.TestCase):
         resp.bulk(out, b"a\r\n")
         resp.bulk_or_nil(out, None)
         resp.array(out, 2)
-        self.assertEqual(bytes(out), b"+OK\r\n-ERR bad  thing\r\n:-5\r\n$3\r\na\r\n\r\n$-1\r\n*2\r\n")
+        self.assertEqual(bytes(out),
+                         b"+OK\r\n-ERR bad  thing\r\n:-5\r\n$3\r\na\r\n\r\n$-1\r\n*2\r\n")
 
 
 if __name__ == "__main__":
