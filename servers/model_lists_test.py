@@ -12,6 +12,8 @@ stay out) for a list of models written by hand, three distinct model names:
 
 Not a second list:
   - the registry itself, servers/models.cc;
+  - a peer's folder naming the models its program serves (servers/python/ serves four: the
+    program must tell them apart); the registry says which, by runtime;
   - lines between "# BEGIN generated NAME" and "# END generated NAME": deploy/generate.py writes
     them from the registry, and Registry.DeployFilesMatch fails when they differ from it;
   - dated records of what ran (docs/measurements/), a run saved for compare's tests
@@ -42,12 +44,20 @@ END = re.compile(r"^\s*# END generated [a-z-]+$")
 
 
 def listed_models(binary):
+    """Each model's name and runtime ("c++", or a peer's: "go", "python"), in the registry's order."""
     done = subprocess.run([binary, "serve", "--list-models", "--format=tsv"], capture_output=True,
                           text=True, timeout=60)
-    names = [line.split("\t")[0] for line in done.stdout.splitlines() if line]
-    if done.returncode != 0 or not names:
+    models = [line.split("\t") for line in done.stdout.splitlines() if line]
+    if done.returncode != 0 or not models:
         sys.exit(f"{binary} serve --list-models failed: {done.stderr.strip()}")
-    return names
+    return [(fields[0], fields[4] if len(fields) > 4 else "c++") for fields in models]
+
+
+def names_in(relative, models):
+    """The names that would make a list in the file at `relative`: all of them, but in a peer's
+    folder (servers/<runtime>/) not the models its own program serves."""
+    return [name for name, runtime in models
+            if runtime == "c++" or not relative.startswith(f"servers/{runtime}/")]
 
 
 def checkout_files(root):
@@ -178,7 +188,8 @@ def main():
                         help="the checkout to scan (default: this file's)")
     args = parser.parse_args()
     root = Path(args.root).resolve()
-    names = listed_models(args.switchyard)
+    models = listed_models(args.switchyard)
+    names = [name for name, _ in models]
     problems = self_test(names)
 
     scanned = 0
@@ -187,7 +198,8 @@ def main():
         if relative == REGISTRY or relative.startswith(RECORDS) or not path.is_file():
             continue
         scanned += 1
-        for line, found in second_lists(read_lines(path), names, path.suffix == ".md"):
+        for line, found in second_lists(read_lines(path), names_in(relative, models),
+                                        path.suffix == ".md"):
             problems.append(f"{relative}:{line}: a second list of the models ({', '.join(found)}): "
                             f"read them from `switchyard serve --list-models`, generate the file "
                             f"with deploy/generate.py, or mark a chosen subset '{MARKER}'")

@@ -8,6 +8,7 @@
 #include "servers/coroutine/coroutine_server.h"
 #include "servers/fiber/fiber_server.h"
 #include "servers/grpc/grpc_server.h"
+#include "servers/peers.h"
 #include "servers/prefork/prefork_server.h"
 #include "servers/thread_per_conn/thread_per_conn_server.h"
 #include "servers/thread_pool/thread_pool_server.h"
@@ -15,6 +16,14 @@
 namespace switchyard {
 
 namespace {
+
+// The peers' programs (docs/peers.md); their folders' CMakeLists.txt say where they are.
+constexpr const char* kGoCommand[] = {SWITCHYARD_GO_PEER, nullptr};
+constexpr Peer kGo{.runtime = "go", .command = kGoCommand, .package = "golang-go"};
+constexpr const char* kPythonCommand[] = {"/usr/bin/python3", SWITCHYARD_PYTHON_PEER, nullptr};
+constexpr Peer kPython{.runtime = "python", .command = kPythonCommand, .package = "python3"};
+constexpr Peer kUvloop{.runtime = "python", .command = kPythonCommand, .package = "python3-uvloop"};
+constexpr Peer kGevent{.runtime = "python", .command = kPythonCommand, .package = "python3-gevent"};
 
 // The registry. Append a new model at the end: a model's place is its port number in the compose
 // stack, so inserting one moves the ports of every model after it.
@@ -51,6 +60,41 @@ constexpr Model kModels[] = {
      .scheduler = Scheduler::kKernel,
      .runs = "gRPC's callback server (kv.proto) on gRPC's own threads",
      .run = RunGrpcServer},
+    {.name = "go",
+     .protocol = Protocol::kResp,
+     .scheduler = Scheduler::kUserSpace,
+     .runs = "a goroutine per connection, M:N over GOMAXPROCS threads, preemptive",
+     .start_processes = StartPeer,
+     .run = RunPeer,
+     .peer = &kGo},
+    {.name = "asyncio",
+     .protocol = Protocol::kResp,
+     .scheduler = Scheduler::kUserSpace,
+     .runs = "a stackless coroutine per connection on asyncio's event loop, one thread",
+     .start_processes = StartPeer,
+     .run = RunPeer,
+     .peer = &kPython},
+    {.name = "uvloop",
+     .protocol = Protocol::kResp,
+     .scheduler = Scheduler::kUserSpace,
+     .runs = "the asyncio code on uvloop's libuv event loop, one thread",
+     .start_processes = StartPeer,
+     .run = RunPeer,
+     .peer = &kUvloop},
+    {.name = "gevent",
+     .protocol = Protocol::kResp,
+     .scheduler = Scheduler::kUserSpace,
+     .runs = "a stackful greenlet per connection on gevent's hub, one thread",
+     .start_processes = StartPeer,
+     .run = RunPeer,
+     .peer = &kGevent},
+    {.name = "pythreads",
+     .protocol = Protocol::kResp,
+     .scheduler = Scheduler::kKernel,
+     .runs = "an OS thread per connection under the GIL, blocking I/O",
+     .start_processes = StartPeer,
+     .run = RunPeer,
+     .peer = &kPython},
 };
 
 }  // namespace
@@ -74,6 +118,10 @@ std::string_view ProtocolName(Protocol protocol) {
   return protocol == Protocol::kResp ? "resp" : "grpc";
 }
 
+std::string_view RuntimeName(const Model& model) {
+  return model.peer != nullptr ? model.peer->runtime : "c++";
+}
+
 std::string_view SchedulerName(Scheduler scheduler) {
   return scheduler == Scheduler::kKernel ? "kernel" : "user-space";
 }
@@ -82,7 +130,7 @@ void PrintModels(std::ostream& out, std::string_view format) {
   if (format == "tsv") {
     for (const Model& m : kModels) {
       out << m.name << '\t' << ProtocolName(m.protocol) << '\t' << SchedulerName(m.scheduler)
-          << '\t' << m.runs << '\n';
+          << '\t' << m.runs << '\t' << RuntimeName(m) << '\n';
     }
   } else if (format == "json") {
     auto list = nlohmann::json::array();
@@ -90,7 +138,8 @@ void PrintModels(std::ostream& out, std::string_view format) {
       list.push_back({{"name", m.name},
                       {"protocol", ProtocolName(m.protocol)},
                       {"scheduled_by", SchedulerName(m.scheduler)},
-                      {"runs", m.runs}});
+                      {"runs", m.runs},
+                      {"runtime", RuntimeName(m)}});
     }
     out << list.dump(2) << '\n';
   } else if (format == "table") {
@@ -100,13 +149,14 @@ void PrintModels(std::ostream& out, std::string_view format) {
       return std::string(text) + std::string(size > text.size() ? size - text.size() : 0, ' ');
     };
     const auto row = [&](std::string_view name, std::string_view protocol,
-                         std::string_view scheduler, std::string_view runs) {
-      out << padded(name, width + 2) << padded(protocol, 10) << padded(scheduler, 14) << runs
-          << '\n';
+                         std::string_view scheduler, std::string_view runtime,
+                         std::string_view runs) {
+      out << padded(name, width + 2) << padded(protocol, 10) << padded(scheduler, 14)
+          << padded(runtime, 9) << runs << '\n';
     };
-    row("model", "protocol", "scheduled by", "how it runs");
+    row("model", "protocol", "scheduled by", "runtime", "how it runs");
     for (const Model& m : kModels) {
-      row(m.name, ProtocolName(m.protocol), SchedulerName(m.scheduler), m.runs);
+      row(m.name, ProtocolName(m.protocol), SchedulerName(m.scheduler), RuntimeName(m), m.runs);
     }
   } else {
     throw std::invalid_argument("unknown --format '" + std::string(format) +

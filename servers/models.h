@@ -25,6 +25,7 @@ enum class Scheduler { kKernel, kUserSpace };
 // A peer: a server written in another runtime, a program of its own that `serve` starts and
 // supervises (servers/peers.cc; the contract is docs/peers.md).
 struct Peer {
+  std::string_view runtime;    // "go", "python": what --list-models says it is written in
   const char* const* command;  // the program and its first arguments, ending with nullptr
   // The Debian package its runtime comes from, named when the program cannot be found.
   std::string_view package;
@@ -56,9 +57,12 @@ std::vector<std::string> ModelNames();
 std::string_view ProtocolName(Protocol protocol);     // "resp", "grpc"
 std::string_view SchedulerName(Scheduler scheduler);  // "kernel", "user-space"
 
+// What a model is written in: "c++" for the models of this binary, the peer's runtime otherwise.
+std::string_view RuntimeName(const Model& model);
+
 // The formats --list-models prints: "table" for people; for scripts "tsv" (a line a model, no
-// header: name, protocol, scheduled by, how it runs) and "json" (an array of objects with the keys
-// name, protocol, scheduled_by and runs).
+// header: name, protocol, scheduled by, how it runs, runtime) and "json" (an array of objects with
+// the keys name, protocol, scheduled_by, runs and runtime).
 inline constexpr std::string_view kListFormats[] = {"table", "tsv", "json"};
 
 // Writes the registry to `out` in one of kListFormats; throws std::invalid_argument otherwise.

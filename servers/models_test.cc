@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "servers/peers.h"
 #include "tests/server_process.h"
 
 namespace switchyard {
@@ -43,6 +44,16 @@ TEST(Registry, EveryEntryIsUsable) {
     EXPECT_FALSE(model.runs.empty()) << model.name;
     EXPECT_EQ(model.runs.find_first_of("\t\n"), std::string_view::npos) << model.name;
     EXPECT_EQ(FindModel(model.name), &model);
+    if (model.peer != nullptr) {  // a program of its own, started and supervised by serve
+      EXPECT_EQ(model.start_processes, StartPeer) << model.name;
+      EXPECT_EQ(model.run, RunPeer) << model.name;
+      ASSERT_NE(model.peer->command, nullptr) << model.name;
+      EXPECT_NE(model.peer->command[0], nullptr) << model.name;
+      EXPECT_FALSE(model.peer->package.empty()) << model.name;
+      EXPECT_NE(RuntimeName(model), "c++") << model.name;
+    } else {
+      EXPECT_EQ(RuntimeName(model), "c++") << model.name;
+    }
   }
   EXPECT_EQ(FindModel("no_such_model"), nullptr);
   EXPECT_EQ(ModelNames().size(), Models().size());
@@ -60,12 +71,14 @@ TEST(Registry, EveryFormatListsTheSameModels) {
     const Model& model = Models()[i];
     const std::string protocol(ProtocolName(model.protocol));
     const std::string scheduler(SchedulerName(model.scheduler));
+    const std::string runtime(RuntimeName(model));
     EXPECT_EQ(tsv[i], std::string(model.name) + "\t" + protocol + "\t" + scheduler + "\t" +
-                          std::string(model.runs));
+                          std::string(model.runs) + "\t" + runtime);
     EXPECT_EQ(json[i]["name"], model.name);
     EXPECT_EQ(json[i]["protocol"], protocol);
     EXPECT_EQ(json[i]["scheduled_by"], scheduler);
     EXPECT_EQ(json[i]["runs"], model.runs);
+    EXPECT_EQ(json[i]["runtime"], runtime);
     EXPECT_EQ(table[i + 1].rfind(std::string(model.name) + " ", 0), 0u) << table[i + 1];
     EXPECT_NE(table[i + 1].find(std::string(model.runs)), std::string::npos) << table[i + 1];
   }

@@ -291,12 +291,19 @@ TEST_P(Faults, OutOfDescriptorsNeitherSpinsNorDies) {
   // blocked in accept() has already reserved the descriptor its next connection will take, so
   // each idle one still accepts one client before it meets EMFILE; four workers make that three
   // (the fourth serves `existing`), as the other models are left room for about three.
+  // uvloop (0.17, Debian 12) treats the EMFILE libuv's listen callback reports as fatal and
+  // closes its server (uvloop's handles/streamserver.pyx, "error status in uv_stream_t.listen
+  // callback"): the peer then accepts nobody again, even once descriptors are free. That is
+  // uvloop's behaviour, stated in docs/peers.md, not something a peer's code can change.
+  if (GetParam() == "uvloop") GTEST_SKIP() << "uvloop closes its server on EMFILE (see comment)";
+  // A peer's accepting process is the program `switchyard serve` started, its one child.
   const bool prefork = GetParam() == "prefork";
   if (prefork) Start({"--workers", "4"});
   auto existing = std::make_unique<Client>(port());
   ASSERT_EQ(Text(existing->Command({"PING"}).get()), "PONG");
-  const std::vector<int> acceptors =
-      prefork ? PreforkWorkers(server_->pid()) : std::vector<int>{server_->pid()};
+  const std::vector<int> acceptors = prefork              ? PreforkWorkers(server_->pid())
+                                     : IsPeer(GetParam()) ? ChildrenOf(server_->pid())
+                                                          : std::vector<int>{server_->pid()};
   ASSERT_FALSE(acceptors.empty());
   for (int pid : acceptors) {
     const int open = OpenDescriptors(pid);

@@ -19,6 +19,14 @@ const std::vector<ListedModel>& ListedModels() {
       ListedModel model;
       if (std::getline(fields, model.name, '\t') && std::getline(fields, model.protocol, '\t') &&
           std::getline(fields, model.scheduled_by, '\t')) {
+        std::string runs;  // how it runs, in words: for people
+        std::getline(fields, runs, '\t');
+        if (!std::getline(fields, model.runtime, '\t')) model.runtime = "c++";
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+        // A sanitizer build tests our C++: a peer is a program in another runtime, left to the
+        // release build's suites.
+        if (model.runtime != "c++") continue;
+#endif
         listed.push_back(model);
       }
     }
@@ -41,12 +49,20 @@ std::vector<std::string> ModelNames(const std::string& protocol) {
   return names;
 }
 
-bool KernelScheduled(const std::string& model) {
+namespace {
+
+const ListedModel& Listed(const std::string& model) {
   for (const ListedModel& listed : ListedModels()) {
-    if (listed.name == model) return listed.scheduled_by == "kernel";
+    if (listed.name == model) return listed;
   }
   std::cerr << "no model '" << model << "' in the registry\n";
   std::exit(1);
 }
+
+}  // namespace
+
+bool KernelScheduled(const std::string& model) { return Listed(model).scheduled_by == "kernel"; }
+
+bool IsPeer(const std::string& model) { return Listed(model).runtime != "c++"; }
 
 }  // namespace switchyard::testing

@@ -12,6 +12,7 @@ struct ListedModel {
   std::string name;
   std::string protocol;      // "resp" or "grpc"
   std::string scheduled_by;  // "kernel" or "user-space"
+  std::string runtime;       // "c++", or a peer's ("go", "python"): a program of its own
 };
 
 // Every model, in the registry's order. Exits the test program with a message if the binary cannot
@@ -24,5 +25,9 @@ std::vector<std::string> ModelNames(const std::string& protocol = "");
 
 // Whether the kernel decides which of `model`'s connections runs next (no user-space switches).
 bool KernelScheduled(const std::string& model);
+
+// Whether `model` is a peer (docs/peers.md): a program of its own that `switchyard serve` starts
+// as its child, so the process that accepts and serves is that child, not the one started.
+bool IsPeer(const std::string& model);
 
 }  // namespace switchyard::testing

@@ -1,6 +1,8 @@
 # Run by ctest (a TEST_INCLUDE_FILES script, see tests/CMakeLists.txt), with SWITCHYARD,
-# REDIS_SERVER and CLIENTS_DIR set: adds Clients.<suite>.<target> for redis-server and for every
-# RESP model the built binary lists, so the tests follow the registry without a reconfigure.
+# REDIS_SERVER, CLIENTS_DIR and SANITIZED set: adds Clients.<suite>.<target> for redis-server and
+# for every RESP model the built binary lists, so the tests follow the registry without a
+# reconfigure. A sanitizer build tests our C++: the peers (docs/peers.md), programs in other
+# runtimes, are left to the release build there.
 execute_process(COMMAND "${SWITCHYARD}" serve --list-models --format=tsv
                 OUTPUT_VARIABLE listing ERROR_VARIABLE error RESULT_VARIABLE result)
 set(targets redis-server)
@@ -10,7 +12,7 @@ if(result EQUAL 0)
   string(REPLACE ";" "," listing "${listing}")
   string(REPLACE "\n" ";" lines "${listing}")
   foreach(line IN LISTS lines)
-    if(line MATCHES "^([^\t]+)\tresp\t")
+    if(line MATCHES "^([^\t]+)\tresp\t" AND (NOT SANITIZED OR line MATCHES "\tc\\+\\+$"))
       list(APPEND targets ${CMAKE_MATCH_1})
     endif()
   endforeach()
