@@ -19,8 +19,7 @@
 #include <vector>
 
 #include "loadgen/histogram.h"
-#include "loadgen/load.h"
-#include "loadgen/load_command.h"
+#include "loadgen/result.h"
 #include "proto/kv.grpc.pb.h"
 #include "tests/server_process.h"
 
