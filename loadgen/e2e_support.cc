@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <utility>
 
 #include "tests/server_process.h"
 
@@ -23,6 +24,7 @@ namespace switchyard::loadgen {
 
 using switchyard::testing::Client;
 using switchyard::testing::FreeLoopbackPort;
+using switchyard::testing::RunBinary;
 
 RedisServer::RedisServer() : port_(FreeLoopbackPort()) {
   pid_ = fork();
@@ -64,6 +66,101 @@ int FindLoadProcess(const std::string& argument) {
     }
   }
   return -1;
+}
+
+LoadE2eTest::~LoadE2eTest() {
+  for (const auto& path : files_) std::remove(path.c_str());
+}
+
+std::string LoadE2eTest::TempPath(const std::string& name) {
+  return ::testing::TempDir() + "loadgen_" + std::to_string(getpid()) + "_" + name;
+}
+
+std::string LoadE2eTest::TempFile(const std::string& name) {
+  files_.push_back(TempPath(name));
+  return files_.back();
+}
+
+pb::LoadResult LoadE2eTest::Load(std::uint16_t port, std::vector<std::string> flags,
+                                 const std::string& name) {
+  last_json_ = TempFile(name + ".json");
+  std::vector<std::string> args = {
+      "load", "--protocol", protocol_, "--port", std::to_string(port), "--json", last_json_, "-q"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  std::string output;
+  const int code = RunBinary(args, &output);
+  EXPECT_EQ(code, 0) << output;
+  last_output_ = output;
+  return ReadResultFile(last_json_);
+}
+
+void LoadE2eTest::ExpectSleepingAndBusyPollingKeepTheSchedule(std::uint16_t port) {
+  const pb::LoadResult slept = Load(
+      port, {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--spin", "0"}, "slept");
+  EXPECT_NEAR(static_cast<double>(slept.requests()), 500, 3);
+  EXPECT_EQ(slept.failed(), 0u);
+  EXPECT_EQ(slept.spec().spin_seconds(), 0);
+  EXPECT_EQ(slept.client_spin_seconds(), 0);
+  const pb::LoadResult spun = Load(
+      port, {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--busy-poll"}, "busy");
+  EXPECT_NEAR(static_cast<double>(spun.requests()), 500, 3);
+  EXPECT_EQ(spun.failed(), 0u);
+  EXPECT_TRUE(spun.spec().busy_poll());
+}
+
+pb::LoadResult LoadE2eTest::LoadThroughAStall(std::uint16_t port, int pid) {
+  pb::LoadResult result;
+  std::thread load([&] {
+    result = Load(port, {"--rate", "1000", "-d", "3s", "--warmup", "0", "-c", "4"}, "stall");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  kill(pid, SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(pid, SIGCONT);
+  load.join();
+  return result;
+}
+
+void LoadE2eTest::LoadEveryCommand(std::uint16_t port) {
+  const pb::LoadResult result =
+      Load(port,
+           {"-n", "2000", "--warmup", "0", "-c", "4", "-P", "8", "--mix",
+            "get:4,set:4,echo:1,incr:1,incrby:1,mget:4:1,mset:4:1,ping:1,sy.cpu:5:1,sy.wait:50:1,"
+            "sy.block:20:1",
+            "--value-size", "8-2k", "--key-dist", "zipfian:0.9"},
+           "every_command");
+  ExpectEveryRequestAnswered(result, 2000);
+}
+
+std::string LoadE2eTest::ScrapeDuringARun(std::uint16_t port) {
+  const std::uint16_t metrics_port = FreeLoopbackPort();
+  std::thread load([&] {
+    Load(port,
+         {"--rate", "500", "-d", "2500ms", "--warmup", "0", "--metrics-port",
+          std::to_string(metrics_port)},
+         "metrics");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1800));
+  std::string scrape;
+  try {
+    scrape = switchyard::testing::ScrapeMetrics(metrics_port);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << e.what();
+  }
+  load.join();
+  return scrape;
+}
+
+void ExpectEveryRequestAnswered(const pb::LoadResult& result, std::uint64_t requests) {
+  EXPECT_EQ(result.requests(), requests);
+  EXPECT_EQ(result.errors(), 0u);
+  EXPECT_EQ(result.failed(), 0u);
+  EXPECT_EQ(result.connections_lost(), 0u);
+  EXPECT_EQ(result.histogram().total(), requests);
+  EXPECT_GT(result.throughput(), 0);
+  EXPECT_GT(result.latency().p50(), 0);
+  EXPECT_LE(result.latency().p50(), result.latency().p99());
+  EXPECT_LE(result.latency().p99(), result.latency().max());
 }
 
 CannedResponder::CannedResponder(std::string command, std::string reply, std::uint64_t split_every)

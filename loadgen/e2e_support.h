@@ -33,35 +33,42 @@ class RedisServer {
   int pid_ = -1;
 };
 
+// Runs the real `switchyard load` with one protocol (resp by default) and reads its results.
 class LoadE2eTest : public ::testing::Test {
  protected:
+  explicit LoadE2eTest(std::string protocol = "resp") : protocol_(std::move(protocol)) {}
+  ~LoadE2eTest() override;
+
   // Where a temporary file of this test goes (TempFile also removes it at the end).
-  static std::string TempPath(const std::string& name) {
-    return ::testing::TempDir() + "loadgen_" + std::to_string(getpid()) + "_" + name;
-  }
-  std::string TempFile(const std::string& name) {
-    files_.push_back(TempPath(name));
-    return files_.back();
-  }
-  ~LoadE2eTest() override {
-    for (const auto& path : files_) std::remove(path.c_str());
-  }
-  // Runs `switchyard load` and reads its JSON result; fails the test on a non-zero exit.
-  pb::LoadResult Load(std::uint16_t port, std::vector<std::string> flags, const std::string& name) {
-    const std::string json = TempFile(name + ".json");
-    std::vector<std::string> args = {"load", "--port", std::to_string(port), "--json", json, "-q"};
-    args.insert(args.end(), flags.begin(), flags.end());
-    std::string output;
-    const int code = switchyard::testing::RunBinary(args, &output);
-    EXPECT_EQ(code, 0) << output;
-    last_output_ = output;
-    return ReadResultFile(json);
-  }
-  std::string last_output_;
+  static std::string TempPath(const std::string& name);
+  std::string TempFile(const std::string& name);
+
+  // Runs `switchyard load` and reads its JSON result (kept at last_json_); fails the test on a
+  // non-zero exit.
+  pb::LoadResult Load(std::uint16_t port, std::vector<std::string> flags, const std::string& name);
+
+  // Open loop at 1000/s for 0.5 s on 3 connections, sleeping until each send is due (--spin 0),
+  // then polling all the time (--busy-poll): the same schedule either way.
+  void ExpectSleepingAndBusyPollingKeepTheSchedule(std::uint16_t port);
+  // A run at 1000/s for 3 s on 4 connections, during which process `pid` (the server) is stopped
+  // for 0.3 s from 1 s in.
+  pb::LoadResult LoadThroughAStall(std::uint16_t port, int pid);
+  // 2000 requests of every command the mix knows (simulated work included), values of 8 bytes to
+  // 2 KiB, zipfian keys, 8 in flight on each of 4 connections: every one answered, none an error.
+  void LoadEveryCommand(std::uint16_t port);
+  // What the live endpoint says 1.8 s into a run at 500/s for 2.5 s.
+  std::string ScrapeDuringARun(std::uint16_t port);
+
+  std::string last_output_, last_json_;
 
  private:
+  const std::string protocol_;
   std::vector<std::string> files_;
 };
+
+// `requests` were sent and each answered, none an error, none lost; the histogram holds them all
+// and its percentiles are in order.
+void ExpectEveryRequestAnswered(const pb::LoadResult& result, std::uint64_t requests);
 
 // The process running `switchyard load` with `argument` on its command line, or -1.
 int FindLoadProcess(const std::string& argument);

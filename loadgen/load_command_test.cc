@@ -21,21 +21,7 @@ using switchyard::testing::RunBinary;
 
 TEST_F(LoadE2eTest, LiveMetricsDuringTheRun) {
   RedisServer redis;
-  const std::uint16_t metrics_port = FreeLoopbackPort();
-  std::thread load([&] {
-    Load(redis.port(),
-         {"--rate", "500", "-d", "2500ms", "--warmup", "0", "--metrics-port",
-          std::to_string(metrics_port)},
-         "metrics");
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1800));
-  std::string scrape;
-  try {
-    scrape = switchyard::testing::ScrapeMetrics(metrics_port);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << e.what();
-  }
-  load.join();
+  const std::string scrape = ScrapeDuringARun(redis.port());
   using switchyard::testing::MetricValue;
   EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_requests_total{outcome=\"ok\"}"), 0) << scrape;
   EXPECT_EQ(MetricValue(scrape, "switchyard_loadgen_target_rate"), 500) << scrape;

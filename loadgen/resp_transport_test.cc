@@ -33,14 +33,7 @@ TEST_F(LoadE2eTest, ClosedLoopSendsExactlyTheRequestsAskedAndRedisSeesThem) {
                                      {"-n", "3000", "--warmup", "0", "-c", "6", "-t", "2", "-P",
                                       "4", "--mix", "set:1", "--keys", "50"},
                                      "closed");
-  EXPECT_EQ(result.requests(), 3000u);
-  EXPECT_EQ(result.errors(), 0u);
-  EXPECT_EQ(result.failed(), 0u);
-  EXPECT_EQ(result.histogram().total(), 3000u);
-  EXPECT_GT(result.throughput(), 0);
-  EXPECT_GT(result.latency().p50(), 0);
-  EXPECT_LE(result.latency().p50(), result.latency().p99());
-  EXPECT_LE(result.latency().p99(), result.latency().max());
+  ExpectEveryRequestAnswered(result, 3000);
   // Closed loop: a request is due when it is written, so both latencies are the same samples
   // (pipelined replies read together are recorded as runs of equal values).
   EXPECT_EQ(result.latency_uncorrected().p50(), result.latency().p50());
@@ -90,35 +83,14 @@ TEST_F(LoadE2eTest, OpenLoopSendsOnSchedule) {
   EXPECT_GE(result.machine_steal_fraction(), 0);
   EXPECT_LT(result.machine_steal_fraction(), 1);
   // Sleeping until each request is due, and spinning all the time, keep the same schedule.
-  const pb::LoadResult slept =
-      Load(redis.port(),
-           {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--spin", "0"}, "slept");
-  EXPECT_NEAR(static_cast<double>(slept.requests()), 500, 3);
-  EXPECT_EQ(slept.failed(), 0u);
-  EXPECT_EQ(slept.spec().spin_seconds(), 0);
-  EXPECT_EQ(slept.client_spin_seconds(), 0);
-  const pb::LoadResult spun =
-      Load(redis.port(),
-           {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--busy-poll"}, "busy");
-  EXPECT_NEAR(static_cast<double>(spun.requests()), 500, 3);
-  EXPECT_EQ(spun.failed(), 0u);
-  EXPECT_TRUE(spun.spec().busy_poll());
+  ExpectSleepingAndBusyPollingKeepTheSchedule(redis.port());
 }
 
 // A 0.3 s stall of the server in the middle of a constant-rate run must show in the corrected
 // tail: every request due during the stall waits for its end (wrk2's demonstration).
 TEST_F(LoadE2eTest, ServerStallShowsInCorrectedTail) {
   RedisServer redis;
-  pb::LoadResult result;
-  std::thread load([&] {
-    result =
-        Load(redis.port(), {"--rate", "1000", "-d", "3s", "--warmup", "0", "-c", "4"}, "stall");
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  kill(redis.pid(), SIGSTOP);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  kill(redis.pid(), SIGCONT);
-  load.join();
+  const pb::LoadResult result = LoadThroughAStall(redis.port(), redis.pid());
   EXPECT_EQ(result.failed(), 0u);
   // About 300 of 3000 requests fell due during the stall, waiting up to its full length: the
   // max is at least the stall (minus a millisecond of scheduling), and p99 well into it.
@@ -164,15 +136,7 @@ TEST_F(LoadE2eTest, ALoadGeneratorStallShowsInReplyPickupAndIsFlagged) {
 
 TEST_F(LoadE2eTest, AgainstOurServerWithEveryCommand) {
   switchyard::testing::ServerProcess server("coroutine");
-  const pb::LoadResult result = Load(server.port(),
-                                     {"-n", "2000", "--warmup", "0", "-c", "4", "-P", "8", "--mix",
-                                      "get:4,set:4,echo:1,incr:1,incrby:1,mget:4:1,mset:4:1,ping:1,"
-                                      "sy.cpu:5:1,sy.wait:50:1,sy.block:20:1",
-                                      "--value-size", "8-2k", "--key-dist", "zipfian:0.9"},
-                                     "ours");
-  EXPECT_EQ(result.requests(), 2000u);
-  EXPECT_EQ(result.errors(), 0u);  // every command of the mix is one the server knows
-  EXPECT_EQ(result.failed(), 0u);
+  LoadEveryCommand(server.port());  // every command of the mix is one the server knows
   const std::string scrape = switchyard::testing::ScrapeMetrics(server.metrics_port());
   for (const char* command : {"sy.wait", "incrby", "mget", "mset"}) {
     EXPECT_GT(switchyard::testing::MetricValue(
@@ -193,9 +157,7 @@ TEST_F(LoadE2eTest, IncrByMGetAndMSetAgainstRedis) {
            {"-n", "3000", "--warmup", "0", "-c", "4", "-P", "8", "--mix", "incrby,mget:4,mset:4:2",
             "--keys", "30", "--value-size", "8-64"},
            "multi");
-  EXPECT_EQ(result.requests(), 3000u);
-  EXPECT_EQ(result.errors(), 0u);
-  EXPECT_EQ(result.failed(), 0u);
+  ExpectEveryRequestAnswered(result, 3000);
   Client client(redis.port());
   const auto calls = [&](const std::string& command) {
     const auto info = client.Command({"INFO", "commandstats"});
