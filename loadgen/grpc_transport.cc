@@ -240,7 +240,7 @@ pb::LoadResult RunGrpcLoad(const LoadConfig& config, LiveStats* live) {
   }
 
   // Every channel READY before the clock starts, so that connection setup (TCP, the HTTP/2
-  // preface and settings) is never measured, as the RESP engine connects everything first.
+  // preface and settings) is never measured, as the RESP transport connects everything first.
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (unsigned c = 0; c < config.connections; ++c) {
     grpc::ChannelArguments arguments;
