@@ -1,17 +1,23 @@
-#!/usr/bin/python3
 """End-to-end check of `switchyard compare --quick`: every model, grpc included (through the load
 generator's gRPC mode), measured in every scenario without errors, the switch-cost table present,
-every chart written, and the report naming every model."""
+every chart written, and the report naming every model.
+
+    /usr/bin/python3 -m compare.compare_test --binary BIN
+    (from the repository root; ctest Compare.QuickReportHasEveryModelAndChart)
+"""
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from .scenarios import SCENARIOS
+
+ROOT = Path(__file__).resolve().parent.parent
 CHARTS = ["echo.png", "switches.png", "cpu_per_request.png", "latency_throughput.png",
           "memory.png", "blocking.png"]
 
@@ -64,8 +70,9 @@ def main():
     parser.add_argument("--binary", required=True)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as results:
-        done = subprocess.run([sys.executable, str(HERE / "compare.py"), "--binary", args.binary,
-                               "--quick", "--results", results], timeout=900)
+        done = subprocess.run([sys.executable, "-m", "compare", "--binary", args.binary,
+                               "--quick", "--results", results], timeout=900,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
         if done.returncode != 0:
             sys.exit(f"compare exited {done.returncode}")
         latest = Path(results) / "latest"
@@ -96,8 +103,7 @@ def main():
             name = model["model"]
             if name not in report:
                 problems.append(f"{name} missing from the report")
-            expected = (["echo", "getset", "idle"] if name == "redis"
-                        else ["echo", "getset", "wait", "block", "cpu", "idle"])
+            expected = [s.name for s in SCENARIOS if s.redis or name != "redis"]
             for scenario in expected:
                 if scenario not in model["scenarios"]:
                     problems.append(f"{name}/{scenario} not measured: {model['skipped']}")

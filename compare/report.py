@@ -1,54 +1,20 @@
 """Writes report.md, a self-contained report.html and PNG charts from the comparison's results.
 
-Every sentence of the reading is computed from the figures; nothing is written in advance.
+Every sentence of the reading is computed from the figures; nothing is written in advance. Each
+scenario's section title and sentences come from its declaration (scenarios.py); its table is here.
 """
 
 import base64
 import html
-import math
 from pathlib import Path
 
 import matplotlib
 
+from . import figures
+from .scenarios import SCENARIOS, numbered_title
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
-
-def _us(seconds):
-    return f"{seconds * 1e6:,.0f} µs" if seconds < 0.01 else f"{seconds * 1e3:,.1f} ms"
-
-
-def _rate(value):
-    return f"{value:,.0f}/s"
-
-
-def _kib(value):
-    return f"{value / 1024:,.1f} KiB"
-
-
-def _measured(results, scenario):
-    """(model, data) for every model that ran `scenario`."""
-    return [(m["model"], m["scenarios"][scenario]) for m in results["models"]
-            if scenario in m["scenarios"]]
-
-
-def _limited(result):
-    return " ⚠ client-limited" if result.get("client_limited") else ""
-
-
-def _throughput(result):
-    """The median run's throughput, its range over the repeats when there were several, and the
-    client-limited flag."""
-    low, high = result.get("spread", {}).get("throughput", [0, 0])
-    spread = f" ({low:,.0f}–{high:,.0f})" if result.get("repeats", 1) > 1 else ""
-    return _rate(result["throughput"]) + spread + _limited(result)
-
-
-def _p99(result):
-    """The median run's p99, with the range of the repeats' p99s when there were several."""
-    low, high = result.get("spread", {}).get("p99", [0, 0])
-    spread = f" ({_us(low)}–{_us(high)})" if result.get("repeats", 1) > 1 else ""
-    return _us(result["latency"]["p99"]) + spread
 
 
 # -- tables -----------------------------------------------------------------------------------
@@ -77,16 +43,16 @@ def _switchcost_table(switchcost):
 
 def _echo_table(results):
     rows = []
-    redis = _reference_echo(results)
-    for model, points in _measured(results, "echo"):
+    redis = figures.reference_echo(results)
+    for model, points in figures.measured(results, "echo"):
         for p in points:
             s = p["server"]
             ruler = redis.get(p["connections"])
             versus = (f"{p['latency']['p99'] / ruler['latency']['p99']:.1f}×"
                       if ruler and model != "redis" and ruler["latency"]["p99"] > 0 else "—")
-            rows.append([model, p["connections"], _throughput(p),
-                         _us(p["latency"]["p50"]), _p99(p), versus,
-                         _us(p["latency"]["p999"]),
+            rows.append([model, p["connections"], figures.throughput(p),
+                         figures.duration(p["latency"]["p50"]), figures.p99(p), versus,
+                         figures.duration(p["latency"]["p999"]),
                          f"{s['voluntary_switches_per_request']:.2f}",
                          f"{s['involuntary_switches_per_request']:.3f}",
                          f"{s['user_switches_per_request']:.2f}",
@@ -97,15 +63,8 @@ def _echo_table(results):
                    "invol. switches/req", "user switches/req", "CPU/req", "unanswered"], rows)
 
 
-def _knee(sweep):
-    """The knee as the report states it: "≥ X/s" when the sweep found only a lower bound."""
-    knee = sweep.get("highest_rate_meeting_slo", 0)
-    return ("≥ " if sweep.get("knee_is_lower_bound") else "") + _rate(knee)
 
 
-def _knee_in_words(sweep):
-    """The knee in a sentence: "at least X/s" when the sweep found only a lower bound."""
-    return _knee(sweep).replace("≥ ", "at least ")
 
 
 def _knee_interval(sweep):
@@ -121,28 +80,22 @@ def _knee_runs(sweep):
     knee = sweep.get("highest_rate_meeting_slo", 0)
     for decision in sweep.get("decisions", []):
         if knee and abs(decision.get("rate", 0) - knee) < 0.5:
-            return " / ".join(_us(v) for v in decision.get("observed_seconds", []))
+            return " / ".join(figures.duration(v) for v in decision.get("observed_seconds", []))
     return "—"
 
 
-def _reference(results, scenario):
-    """redis-server's figures in `scenario`, when it ran as the reference row."""
-    return dict(_measured(results, scenario)).get("redis")
 
 
-def _reference_echo(results):
-    """redis-server's echo points by connection count ({} when it did not run)."""
-    return {p["connections"]: p for p in (_reference(results, "echo") or [])}
 
 
 def _getset_table(results):
     rows = []
-    redis = _reference(results, "getset")
+    redis = figures.reference(results, "getset")
     redis_knee = redis.get("highest_rate_meeting_slo", 0) if redis else 0
-    for model, sweep in _measured(results, "getset"):
+    for model, sweep in figures.measured(results, "getset"):
         knee = sweep.get("highest_rate_meeting_slo", 0)
         versus = f"{knee / redis_knee:.2f}×" if redis_knee and model != "redis" else "—"
-        rows.append([model, _rate(sweep.get("peak_throughput", 0)), _knee(sweep),
+        rows.append([model, figures.rate(sweep.get("peak_throughput", 0)), figures.knee(sweep),
                      _knee_interval(sweep), _knee_runs(sweep), versus, sweep.get("slo", ""),
                      len(sweep.get("steps", []))])
     return _table(["model", "closed-loop peak", "knee (highest rate meeting the SLO)",
@@ -152,38 +105,45 @@ def _getset_table(results):
 
 def _wait_table(results):
     rows = []
-    for model, r in _measured(results, "wait"):
-        rows.append([model, r["connections"], _throughput(r),
-                     f"{r['concurrent_waits']:,.0f}", _p99(r)])
+    for model, r in figures.measured(results, "wait"):
+        rows.append([model, r["connections"], figures.throughput(r),
+                     f"{r['concurrent_waits']:,.0f}", figures.p99(r)])
     return _table(["model", "connections", "throughput", "waits carried at once", "p99"], rows)
 
 
 def _block_table(results):
     rows = []
-    for model, r in _measured(results, "block"):
+    for model, r in figures.measured(results, "block"):
         a, b = r["alone"]["latency"], r["beside_block"]["latency"]
-        rows.append([model, _us(a["p99"]), _us(b["p99"]), _us(a["p999"]), _us(b["p999"]),
-                     _us(b["max"]), f"{b['p99'] / max(a['p99'], 1e-9):.1f}×"])
+        rows.append([model, figures.duration(a["p99"]), figures.duration(b["p99"]),
+                     figures.duration(a["p999"]), figures.duration(b["p999"]),
+                     figures.duration(b["max"]), f"{b['p99'] / max(a['p99'], 1e-9):.1f}×"])
     return _table(["model", "p99 alone", "p99 beside SY.BLOCK", "p99.9 alone",
                    "p99.9 beside", "max beside", "p99 grew"], rows)
 
 
 def _cpu_table(results):
     rows = []
-    for model, r in _measured(results, "cpu"):
-        rows.append([model, _throughput(r), f"{r['cores_used']:.2f}", _p99(r)])
+    for model, r in figures.measured(results, "cpu"):
+        rows.append([model, figures.throughput(r), f"{r['cores_used']:.2f}", figures.p99(r)])
     return _table(["model", "throughput", "cores used", "p99"], rows)
 
 
 def _idle_table(results):
     rows = []
-    for model, points in _measured(results, "idle"):
+    for model, points in figures.measured(results, "idle"):
         for p in points:
             rows.append([model, p["connections"], f"{p['answered']:,} of {p['opened']:,}",
-                         _kib(p["pss_bytes_per_connection"]), _kib(p["rss_bytes_per_connection"]),
+                         figures.kib(p["pss_bytes_per_connection"]),
+                         figures.kib(p["rss_bytes_per_connection"]),
                          f"{p['os_threads']:.0f}", f"{p['os_processes']:.0f}"])
     return _table(["model", "connections", "served", "PSS per connection", "RSS per connection",
                    "OS threads", "OS processes"], rows)
+
+
+# Each scenario's table (scenarios.py declares the rest: its title, its sentences).
+TABLES = {"echo": _echo_table, "getset": _getset_table, "wait": _wait_table,
+          "block": _block_table, "cpu": _cpu_table, "idle": _idle_table}
 
 
 # -- charts -----------------------------------------------------------------------------------
@@ -196,7 +156,7 @@ def _save(fig, path):
 
 def _charts(results, folder):
     charts = []
-    echo = _measured(results, "echo")
+    echo = figures.measured(results, "echo")
     if echo:
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
         for model, points in echo:
@@ -232,7 +192,7 @@ def _charts(results, folder):
         ax.set(ylabel="µs of server CPU", title="CPU per request (echo, largest connection count)")
         charts.append(("CPU per request", _save(fig, folder / "cpu_per_request.png")))
 
-    getset = _measured(results, "getset")
+    getset = figures.measured(results, "getset")
     if getset:
         fig, ax = plt.subplots(figsize=(11, 4))
         for model, sweep in getset:
@@ -260,7 +220,7 @@ def _charts(results, folder):
         ax.legend(fontsize=8)
         charts.append(("Latency against throughput", _save(fig, folder / "latency_throughput.png")))
 
-    idle = _measured(results, "idle")
+    idle = figures.measured(results, "idle")
     if idle:
         fig, ax = plt.subplots(figsize=(11, 4))
         for model, points in idle:
@@ -271,7 +231,7 @@ def _charts(results, folder):
         ax.legend(fontsize=8)
         charts.append(("Memory per connection", _save(fig, folder / "memory.png")))
 
-    block = _measured(results, "block")
+    block = figures.measured(results, "block")
     if block:
         fig, ax = plt.subplots(figsize=(11, 4))
         models = [m for m, _ in block]
@@ -290,107 +250,8 @@ def _charts(results, folder):
 
 # -- the reading ------------------------------------------------------------------------------
 def _reading(results):
-    lines = []
-    echo = [(m, pts) for m, pts in _measured(results, "echo") if m != "redis"]
-    if echo:
-        at = {m: pts[-1] for m, pts in echo}
-        best = max(at, key=lambda m: at[m]["throughput"])
-        worst = min(at, key=lambda m: at[m]["throughput"])
-        conns = at[best]["connections"]
-        lines.append(f"Echo at {conns} connections: {best} served the most "
-                     f"({_rate(at[best]['throughput'])}), "
-                     f"{at[best]['throughput'] / max(at[worst]['throughput'], 1):.1f}× {worst} "
-                     f"({_rate(at[worst]['throughput'])}).")
-        switches = {m: at[m]["server"]["voluntary_switches_per_request"] for m in at}
-        most, least = max(switches, key=switches.get), min(switches, key=switches.get)
-        lines.append(f"Per request, {most} made {switches[most]:.2f} voluntary OS context switches "
-                     f"and {least} {switches[least]:.2f}; user-space switches per request: " +
-                     ", ".join(f"{m} {at[m]['server']['user_switches_per_request']:.2f}" for m in at) +
-                     ".")
-        cpu = {m: at[m]["server"]["cpu_seconds_per_request"] for m in at}
-        cheap, dear = min(cpu, key=cpu.get), max(cpu, key=cpu.get)
-        lines.append(f"Server CPU per request ranged from {cpu[cheap] * 1e6:.1f} µs ({cheap}) to "
-                     f"{cpu[dear] * 1e6:.1f} µs ({dear}).")
-        redis = _reference_echo(results).get(conns)
-        if redis:
-            lines.append(f"redis-server at {conns} connections (the reference): "
-                         f"{_rate(redis['throughput'])}{_limited(redis)}, p99 "
-                         f"{_us(redis['latency']['p99'])}; the models' p99 there: " +
-                         ", ".join(f"{m} {_us(at[m]['latency']['p99'])}" for m in at) + ".")
-        limited = [m for m in at if at[m].get("client_limited")]
-        if limited:
-            lines.append("The load generator, not the server, was the limit for: " +
-                         ", ".join(limited) + " (flagged ⚠; those figures are a floor).")
-    getset = _measured(results, "getset")
-    if getset:
-        sweeps = {m: s for m, s in getset if m != "redis"}
-        knees = {m: s.get("highest_rate_meeting_slo", 0) for m, s in sweeps.items()}
-        best = max(knees, key=knees.get) if knees else None
-        missed = [m for m, k in knees.items() if k == 0]
-        if best and knees[best] > 0:
-            others = ", ".join(f"{m} {_knee_in_words(sweeps[m])}" for m, k in knees.items()
-                               if m != best and k > 0)
-            slo = sweeps[best].get("slo", "the SLO").replace(":", " ≤ ", 1)
-            lines.append(f"GET/SET with zipfian keys: {best} held p{slo} up to "
-                         f"{_knee_in_words(sweeps[best])}" + (f"; {others}" if others else "") + ".")
-        redis = _reference(results, "getset")
-        if redis:
-            lines.append(f"redis-server, the reference measured in the same run under the same "
-                         f"load, held it up to {_knee_in_words(redis)} "
-                         f"(closed-loop peak "
-                         f"{_rate(redis.get('peak_throughput', 0))}): a model's knee well below "
-                         f"it is the model's, not the machine's.")
-        bounded = [m for m, s in getset if s.get("knee_is_lower_bound") and
-                   s.get("highest_rate_meeting_slo", 0) < s.get("peak_throughput", 0)]
-        if bounded:
-            lines.append("The load generator stayed the limit before the knee for: " +
-                         ", ".join(bounded) + " (their knees are lower bounds).")
-        at_peak = [m for m, s in getset if s.get("knee_is_lower_bound") and
-                   s.get("highest_rate_meeting_slo", 0) >= s.get("peak_throughput", 0) > 0]
-        if at_peak:
-            lines.append("Met the objective at every rate up to the closed-loop peak (the knee lies "
-                         "beyond what the load generator drove): " + ", ".join(at_peak) + ".")
-        if missed:
-            lines.append("No rate met the SLO for: " + ", ".join(missed) + ".")
-    wait = _measured(results, "wait")
-    if wait:
-        carried = {m: r["concurrent_waits"] for m, r in wait}
-        most, least = max(carried, key=carried.get), min(carried, key=carried.get)
-        lines.append(f"With a {wait[0][1]['connections']}-connection load each waiting 10 ms "
-                     f"downstream, {most} carried {carried[most]:,.0f} waits at once and {least} "
-                     f"only {carried[least]:,.0f}.")
-    block = _measured(results, "block")
-    if block:
-        growth = {m: r["beside_block"]["latency"]["p99"] / max(r["alone"]["latency"]["p99"], 1e-9)
-                  for m, r in block}
-        worst, best = max(growth, key=growth.get), min(growth, key=growth.get)
-        # Below 1× the p99 beside the blocking request was lower than alone: the two runs differ
-        # by the machine's noise, not by any slowdown, which "took it to 0.4×" would misstate.
-        least = (f"and to {growth[best]:.1f}× on {best}" if growth[best] >= 1 else
-                 f"and did not raise it on {best} ({growth[best]:.1f}×: no slower than alone)")
-        lines.append(f"One blocking request twice a second took the p99 of everyone else's fast "
-                     f"GETs to {growth[worst]:.1f}× its value alone on {worst}, {least}.")
-    cpu = _measured(results, "cpu")
-    if cpu:
-        used = {m: r["cores_used"] for m, r in cpu}
-        lines.append("CPU-bound requests used " +
-                     ", ".join(f"{used[m]:.2f} cores on {m}" for m in used) +
-                     f" (the machine has {results['machine']['cores']}).")
-    idle = _measured(results, "idle")
-    if [m for m, _ in idle if m != "redis"]:
-        reference = dict(idle).get("redis")
-        last = {m: pts[-1] for m, pts in idle if m != "redis"}
-        per = {m: p["pss_bytes_per_connection"] for m, p in last.items()}
-        small, big = min(per, key=per.get), max(per, key=per.get)
-        lines.append(f"Holding {last[small]['connections']:,} idle connections cost {_kib(per[small])} "
-                     f"each on {small} and {_kib(per[big])} on {big}" +
-                     (f" (redis-server: {_kib(reference[-1]['pss_bytes_per_connection'])})."
-                      if reference else "."))
-        short = [f"{m} served {p['answered']:,} of {p['opened']:,}" for m, p in last.items()
-                 if p["answered"] < p["opened"]]
-        if short:
-            lines.append("Not every model held them all: " + "; ".join(short) + ".")
-    return lines
+    """Every scenario's sentences, in the order of the sections."""
+    return [line for scenario in SCENARIOS for line in scenario.summary(results)]
 
 
 def _load_results(node, where=""):
@@ -460,17 +321,9 @@ def write(results, folder):
     md += [f"- {line}" for line in _reading(results)] or ["- (no scenario ran)"]
     md += ["", "## Machine", ""] + _machine_lines(results)
     md += ["", "## Switch cost", ""] + _switchcost_table(results.get("switchcost", {}))
-    sections = [
-        ("echo", "1. Echo at rising connection counts (closed loop)", _echo_table),
-        ("getset", "2. GET/SET mix, zipfian keys, swept to the knee", _getset_table),
-        ("wait", "3. A 10 ms downstream wait per request", _wait_table),
-        ("block", "4. A few blocking requests among many fast ones", _block_table),
-        ("cpu", "5. CPU-bound requests", _cpu_table),
-        ("idle", "6. Idle connections: memory per connection", _idle_table),
-    ]
-    for key, title, table in sections:
-        if _measured(results, key):
-            md += ["", f"## {title}", ""] + table(results)
+    for scenario in SCENARIOS:
+        if figures.measured(results, scenario.name):
+            md += ["", f"## {numbered_title(scenario)}", ""] + TABLES[scenario.name](results)
     skipped = [(m["model"], s, why) for m in results["models"] for s, why in m["skipped"].items()]
     if skipped:
         md += ["", "## Not measured", ""] + [f"- {m} ({s}): {why}" for m, s, why in skipped]

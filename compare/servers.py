@@ -1,7 +1,6 @@
 """Starting a switchyard server, checking it answers correctly, scraping its metrics, stopping it."""
 
 import contextlib
-import json
 import os
 import re
 import resource
@@ -13,6 +12,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from . import loadgen
 
 
 class ServerError(RuntimeError):
@@ -52,6 +53,9 @@ class _ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe:
+                pipe.close()
         return self.process.returncode
 
     def __enter__(self):
@@ -145,19 +149,16 @@ def verify_grpc(binary, server):
     server must count every one of them. Returns None when it does, else what went wrong."""
     before = server.scrape()
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "verify.json"
-        command = [binary, "load", "--protocol", "grpc", "--port", str(server.port), "--requests",
-                   str(GRPC_VERIFY_CALLS), "--warmup", "0", "--connections", "2", "--mix",
-                   GRPC_VERIFY_MIX, "--quiet", "--json", str(path)]
+        flags = ["--requests", GRPC_VERIFY_CALLS, "--warmup", "0", "--connections", "2", "--mix",
+                 GRPC_VERIFY_MIX]
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            result = loadgen.run(binary, server.port, flags, Path(tmp) / "verify.json",
+                                 protocol="grpc", timeout=60)
         except subprocess.TimeoutExpired:
             return "load --protocol grpc did not finish in 60 s"
-        if done.returncode != 0 or not path.exists():
-            return f"load --protocol grpc failed: {done.stderr.strip()[-300:]}"
-        result = json.loads(path.read_text())
-    # Protobuf JSON writes 64-bit integers as strings.
-    answered, errors, failed = (int(result.get(k, 0)) for k in ("requests", "errors", "failed"))
+        except loadgen.LoadError as e:
+            return f"load --protocol grpc failed: {e}"
+    answered, errors, failed = (result[k] for k in ("requests", "errors", "failed"))
     if (answered, errors, failed) != (GRPC_VERIFY_CALLS, 0, 0):
         return (f"{GRPC_VERIFY_CALLS} calls: {answered} answered, {errors} errors, "
                 f"{failed} failed")
@@ -182,13 +183,11 @@ def hold_idle_grpc_connections(binary, port, count, cpus=None, timeout=30.0):
     read buffers, its endpoint) once the client's preface arrives, and per-call state on the first
     call, so only a real client that has made a call shows what a connection costs it."""
     with tempfile.TemporaryDirectory() as tmp:
-        command = [binary, "load", "--protocol", "grpc", "--port", str(port), "--connections",
-                   str(count), "--requests", str(count), "--warmup", "0", "--mix", "ping",
-                   "--hold-idle", "600s", "--quiet", "--json", str(Path(tmp) / "hold.json")]
-        if cpus:
-            command = ["taskset", "-c", cpus, *command]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   text=True)
+        flags = ["--connections", count, "--requests", count, "--warmup", "0", "--mix", "ping",
+                 "--hold-idle", "600s"]
+        process = loadgen.start(binary, port, flags, protocol="grpc",
+                                json_path=Path(tmp) / "hold.json", cpus=cpus,
+                                stderr=subprocess.PIPE)
         try:
             line, deadline = "", time.monotonic() + timeout
             while "holding" not in line and time.monotonic() < deadline:
@@ -212,6 +211,7 @@ def hold_idle_grpc_connections(binary, port, count, cpus=None, timeout=30.0):
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+            process.stderr.close()
 
 
 def hold_idle_connections(port, count, timeout=10.0, quiet=1.0):

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Writes the model-dependent parts of the compose stack from the model registry.
+"""Writes the model-dependent parts of the compose stack from the model registry, and the load
+cycle's scenarios from their declarations.
 
 docker-compose.yml and prometheus/prometheus.yml cannot ask the binary which models exist: compose
 and Prometheus read them before any switchyard runs (compose builds the binary inside the image).
@@ -8,13 +9,15 @@ So they are committed, and the lines that name models sit between markers,
     # BEGIN generated NAME: ...
     # END generated NAME
 
-which this script rewrites from `switchyard serve --list-models --format=json`. Everything outside
-the markers is edited by hand as usual. After adding a model (or editing the templates below), run
+which this script rewrites from `switchyard serve --list-models --format=json`. The load cycle
+(load-cycle.sh) runs in an image without Python, so its list of scenarios is written the same way,
+from each scenario's cycle() in compare/scenarios.py. Everything outside the markers is edited by
+hand as usual. After adding a model or a scenario (or editing the templates below), run
 
     deploy/generate.py [--switchyard build/release/cli/switchyard]
 
 and commit the result; `--check` (ctest Registry.DeployFilesMatch) writes nothing and fails with a
-diff while a file differs from what the registry gives.
+diff while a file differs from what the registry and the declarations give.
 
 Ports: model number N, its place in the registry from 1, serves on 6380+N and its metrics on
 9180+N; the load generator serves its metrics while it loads model N on LOAD_METRICS_BASE+N, 9190+N
@@ -31,6 +34,8 @@ from pathlib import Path
 
 DEPLOY = Path(__file__).resolve().parent
 ROOT = DEPLOY.parent
+sys.path.insert(0, str(ROOT))
+from compare.scenarios import cycle_runs  # noqa: E402
 SERVICE_PORT_BASE = 6380
 METRICS_PORT_BASE = 9180
 
@@ -85,8 +90,15 @@ def load_targets(models):
             for number, model in enumerate(models, start=1)]
 
 
+def cycle_scenarios(models):
+    """load-cycle.sh's runs, "label|flags" a line (the models do not change them)."""
+    return (["scenarios=("] + [f'  "{label}|{" ".join(flags)}"' for label, flags in cycle_runs()]
+            + [")"])
+
+
 FILES = {
     DEPLOY / "docker-compose.yml": {"services": compose_services},
+    DEPLOY / "load-cycle.sh": {"scenarios": cycle_scenarios},
     DEPLOY / "prometheus" / "prometheus.yml": {"server-targets": server_targets,
                                                "load-targets": load_targets},
 }

@@ -28,8 +28,10 @@ if [[ -z "$registry" ]]; then
 fi
 models="${MODELS:-$(awk '{print $1 ":" $2}' <<<"$registry")}"
 
-# name | switchyard load flags. Open-loop rates well below what any model serves here, so every
-# model shows the same offered load and the dashboards compare what it costs each of them.
+# name | switchyard load flags: each scenario's runs in the cycle, declared beside the rest of the
+# scenario in compare/scenarios.py (its cycle()). Open-loop rates well below what any model serves
+# here, so every model shows the same offered load and the dashboards compare what it costs each.
+# BEGIN generated scenarios: deploy/generate.py, from compare/scenarios.py
 scenarios=(
   "echo, 10 connections|--connections 10 --mix echo --rate 20k"
   "echo, 200 connections|--connections 200 --mix echo --rate 20k"
@@ -39,6 +41,7 @@ scenarios=(
   "CPU-bound 100us|--connections 20 --mix sy.cpu:100 --rate 5k"
   "idle connections|--connections 1000 --mix get --rate 100"
 )
+# END generated scenarios
 
 echo "load-cycle: ${seconds}s a scenario against $host"
 # The servers start beside this script (compose starts them together): give each up to 60 s to

@@ -14,7 +14,8 @@ Not a second list:
   - the registry itself, servers/models.cc;
   - lines between "# BEGIN generated NAME" and "# END generated NAME": deploy/generate.py writes
     them from the registry, and Registry.DeployFilesMatch fails when they differ from it;
-  - dated records of what ran (docs/measurements/) and quoted report lines (Markdown's '>');
+  - dated records of what ran (docs/measurements/), a run saved for compare's tests
+    (compare/testdata/) and quoted report lines (Markdown's '>');
   - a deliberate subset (three models chosen for a test), marked "not the model list" on one of
     its lines or on one of the two lines above.
 
@@ -31,7 +32,7 @@ import sys
 from pathlib import Path
 
 REGISTRY = "servers/models.cc"
-RECORDS = ("docs/measurements/",)
+RECORDS = ("docs/measurements/", "compare/testdata/")
 MARKER = "not the model list"
 WINDOW = 8
 # What may stand between two names of a list in Markdown: anything but letters, or "and"/"or".

@@ -22,6 +22,14 @@ enum class Protocol { kResp, kGrpc };
 // (switchyard_user_switches_total) exactly when it is not the kernel.
 enum class Scheduler { kKernel, kUserSpace };
 
+// A peer: a server written in another runtime, a program of its own that `serve` starts and
+// supervises (servers/peers.cc; the contract is docs/peers.md).
+struct Peer {
+  const char* const* command;  // the program and its first arguments, ending with nullptr
+  // The Debian package its runtime comes from, named when the program cannot be found.
+  std::string_view package;
+};
+
 struct Model {
   // --model's value; also a ctest, compose-service and Prometheus-label name: [a-z][a-z0-9_]*.
   std::string_view name;
@@ -33,6 +41,7 @@ struct Model {
   void (*start_processes)(ServerContext& context, int listen_fd) = nullptr;
   // Serves until shutdown; returns the process exit code.
   int (*run)(ServerContext& context, int listen_fd, int signal_fd);
+  const Peer* peer = nullptr;  // set for a peer, whose start_processes and run are servers/peers.h
 };
 
 // Every model, in the order the comparison runs them. A model's place in it, from 1, is its number

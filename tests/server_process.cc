@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 
@@ -107,8 +108,8 @@ std::vector<bool> ServerConnectionsNoDelay(const ServerProcess& server) {
   return no_delay;
 }
 
-ServerProcess::ServerProcess(const std::string& model,
-                             const std::vector<std::string>& extra_flags) {
+ServerProcess::ServerProcess(const std::string& model, const std::vector<std::string>& extra_flags,
+                             const Options& options) {
   if (model == kRedisServer) {
     StartRedisServer(extra_flags);
     return;
@@ -118,14 +119,25 @@ ServerProcess::ServerProcess(const std::string& model,
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  int err = -1;
+  if (options.capture_stderr) {
+    char path[] = "/tmp/switchyard-stderr-XXXXXX";
+    err = mkstemp(path);
+    if (err < 0) throw std::runtime_error("mkstemp failed");
+    stderr_path_ = path;
+  }
+  std::vector<std::string> environment = options.environment;
   pid_ = fork();
   if (pid_ == 0) {
     dup2(out[1], STDOUT_FILENO);
+    if (err >= 0) dup2(err, STDERR_FILENO);
+    for (std::string& variable : environment) putenv(variable.data());
     auto argv = Argv(args);
     execv(argv[0], argv.data());
     _exit(127);
   }
   close(out[1]);
+  if (err >= 0) close(err);
   // Read the ready line, bounded in time: a server that never gets ready fails the test.
   std::string line;
   const auto deadline = Clock::now() + std::chrono::seconds(20);
@@ -179,6 +191,12 @@ void ServerProcess::StartRedisServer(const std::vector<std::string>& extra_flags
 
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) Stop(SIGKILL);
+  if (!stderr_path_.empty()) unlink(stderr_path_.c_str());
+}
+
+std::string ServerProcess::stderr_text() const {
+  std::ifstream file(stderr_path_);
+  return std::string(std::istreambuf_iterator<char>(file), {});
 }
 
 int ServerProcess::Stop(int signal_number, std::chrono::milliseconds timeout) {
@@ -345,6 +363,29 @@ double MetricValue(const std::string& scrape, const std::string& series) {
     at += series.size();
   }
   return -1;
+}
+
+std::string Text(const redisReply* reply) {
+  if (reply == nullptr) return "<no reply>";
+  if (reply->type == REDIS_REPLY_NIL) return "<nil>";
+  if (reply->type == REDIS_REPLY_INTEGER) return std::to_string(reply->integer);
+  return std::string(reply->str, reply->len);
+}
+
+std::string Multibulk(const std::vector<std::string>& args) {
+  std::string out = "*" + std::to_string(args.size()) + "\r\n";
+  for (const auto& arg : args) out += "$" + std::to_string(arg.size()) + "\r\n" + arg + "\r\n";
+  return out;
+}
+
+double AwaitMetricAtLeast(std::uint16_t metrics_port, const std::string& series, double value) {
+  double seen = -1;
+  for (auto deadline = Clock::now() + std::chrono::seconds(10); Clock::now() < deadline;
+       std::this_thread::sleep_for(std::chrono::milliseconds(20))) {
+    seen = MetricValue(ScrapeMetrics(metrics_port), series);
+    if (seen >= value) break;
+  }
+  return seen;
 }
 
 }  // namespace switchyard::testing

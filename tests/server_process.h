@@ -15,12 +15,20 @@ namespace switchyard::testing {
 // suite can hold our models to the same expectations as Redis itself.
 inline constexpr char kRedisServer[] = "redis-server";
 
+// How a test wants its server started, beyond the flags.
+struct ServerOptions {
+  std::vector<std::string> environment;  // "NAME=value", added to the server's environment
+  bool capture_stderr = false;           // kept for stderr_text(), not shown with the test's
+};
+
 // A `switchyard serve` child process, started with --port 0 --metrics-port 0 and parsed from its
 // "switchyard ready:" line; or, for kRedisServer, redis-server on a free port, ready once it
 // answers PING (it has no metrics port). The destructor kills it if a test did not stop it.
 class ServerProcess {
  public:
-  ServerProcess(const std::string& model, const std::vector<std::string>& extra_flags = {});
+  using Options = ServerOptions;
+  ServerProcess(const std::string& model, const std::vector<std::string>& extra_flags = {},
+                const Options& options = {});
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -33,10 +41,14 @@ class ServerProcess {
   // it did not exit in time (it is then killed), or 128+N if killed by signal N.
   int Stop(int signal_number, std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
+  // What the server wrote to stderr so far, when started with capture_stderr.
+  std::string stderr_text() const;
+
  private:
   void StartRedisServer(const std::vector<std::string>& extra_flags);
 
   int pid_ = -1;
+  std::string stderr_path_;  // a temporary file, when capturing
   std::uint16_t port_ = 0;
   std::uint16_t metrics_port_ = 0;
 };
@@ -97,9 +109,16 @@ class RawConnection {
   int fd_ = -1;
 };
 
+// A reply as text, for assertions and messages: the string, the integer, or <nil> / <no reply>.
+std::string Text(const redisReply* reply);
+// `args` as one RESP multibulk request, for sending raw.
+std::string Multibulk(const std::vector<std::string>& args);
+
 // GET /metrics from the server's endpoint; returns the body.
 std::string ScrapeMetrics(std::uint16_t port);
 // The value of the first sample whose line starts with `series` (e.g. `x_total{kind="a"}`), or -1.
 double MetricValue(const std::string& scrape, const std::string& series);
+// Polls the metrics until `series` reaches `value` (at least), or 10 s pass; returns the last seen.
+double AwaitMetricAtLeast(std::uint16_t metrics_port, const std::string& series, double value);
 
 }  // namespace switchyard::testing

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <limits>
+#include <stdexcept>
 #include <string_view>
 #include <thread>
 
@@ -205,6 +206,14 @@ void Info(const ServerContext& context, std::string* out) {
 
 }  // namespace
 
+void FailEchoForTest(std::string_view message) {
+  static const char* const failing = std::getenv("SWITCHYARD_TEST_FAIL_ECHO");
+  if (failing != nullptr && message == failing) {
+    throw std::runtime_error("ECHO " + std::string(message) +
+                             " failed (SWITCHYARD_TEST_FAIL_ECHO)");
+  }
+}
+
 void BurnCpu(std::chrono::microseconds micros) {
   // Thread CPU time, not wall time: a preempted request still burns exactly what it asked for.
   timespec start{}, now{};
@@ -251,6 +260,7 @@ CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& 
       argc == 1 ? resp::AppendSimple(out, "PONG") : resp::AppendBulk(out, args[1]);
       break;
     case CommandId::kEcho:
+      FailEchoForTest(args[1]);
       resp::AppendBulk(out, args[1]);
       break;
     case CommandId::kQuit:

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "servers/common/server_context.h"
@@ -60,7 +61,7 @@ inline constexpr std::int64_t kMaxSimulatedMicros = 60'000'000;
 
 // What the store's answers mean to a client, in the same words for RESP and gRPC: Redis's for INCR
 // and a full store; the damaged allocator has no Redis counterpart (Redis has no shared allocator
-// a killed process could leave half-updated; see store.cc).
+// a killed process could leave half-updated; see store_shard.cc).
 inline constexpr char kNotIntegerError[] = "ERR value is not an integer or out of range";
 inline constexpr char kOverflowError[] = "ERR increment or decrement would overflow";
 inline constexpr char kNotFloatError[] = "ERR value is not a valid float";
@@ -85,6 +86,12 @@ struct ConnectionState {
 // moved from).
 CommandOutcome ExecuteCommand(ServerContext& context, std::vector<std::string>& args,
                               ConnectionState& connection, CommandId* id, std::string* out);
+
+// A test hook for the path no well-formed request takes: with SWITCHYARD_TEST_FAIL_ECHO=<text> in
+// the server's environment, an echo of exactly <text> (ECHO in RESP, Echo in gRPC) throws
+// std::runtime_error, as running out of memory mid-request would, so the tests can see that one
+// connection's failure closes that connection alone (open_connections.h). No effect otherwise.
+void FailEchoForTest(std::string_view message);
 
 // Burns `micros` of this thread's CPU time (SY.CPU); exported for the switch-cost benchmarks.
 void BurnCpu(std::chrono::microseconds micros);

@@ -61,7 +61,15 @@ void AddServerFlags(CLI::App& app, ServerConfig& config, const std::vector<std::
               "Replies held for one client; over it the client is disconnected (0: no limit)");
   AddSizeFlag(app, "--store-bytes", config.store_bytes,
               "Shared memory for the store; a write that does not fit gets -OOM");
-  app.add_flag("--quiet", config.quiet, "Do not log connection errors");
+  app.add_option(
+         "--shutdown-timeout", config.shutdown_timeout,
+         "Seconds a graceful stop (SIGTERM, SIGINT) waits for connections to receive the "
+         "replies they are owed; those still open then are dropped and the exit status is 1 "
+         "(Redis's shutdown-timeout)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_flag("--quiet", config.quiet,
+               "Do not log connection errors (a failure that closes a connection is still logged)");
   app.add_flag("--no-request-metrics{false}", config.request_metrics,
                "Neither count nor time each request (the endpoint still serves the OS figures); "
                "for measuring what per-request metrics cost");

@@ -26,6 +26,9 @@ struct ServerConfig {
   std::size_t query_buffer_bytes = std::size_t{1} << 30;
   std::size_t output_buffer_bytes = 0;  // 0 = no limit
   std::size_t store_bytes = std::size_t{256} << 20;
+  // How long a graceful stop waits for connections to finish what they owe (Redis's
+  // shutdown-timeout), in seconds.
+  double shutdown_timeout = 10;
   bool quiet = false;  // no per-connection log lines
   // Count and time every request. Off only to measure what that costs (README, "Metrics").
   bool request_metrics = true;

@@ -98,6 +98,11 @@ double Sum(const MetricsSlot* slots, std::size_t count,
 
 }  // namespace
 
+// The label of each ErrorKind, in order.
+constexpr const char* kErrorKinds[] = {"protocol", "unknown_command", "wrong_arguments", "limit",
+                                       "oom",      "store_damaged"};
+static_assert(std::size(kErrorKinds) == static_cast<std::size_t>(ErrorKind::kCount));
+
 struct Metrics::SharedArea {
   ExitedProcesses exited;
   std::atomic<std::uint64_t> connections{0};  // ever accepted, by every process: the next id
@@ -110,24 +115,60 @@ std::size_t Metrics::BucketOf(double seconds) {
       kDurationBounds.begin());
 }
 
+std::size_t Metrics::SlotsOffset() { return (sizeof(SharedArea) + 63) / 64 * 64; }
+
 void Metrics::MapSlots(std::size_t count) {
   if (shared_ != nullptr) munmap(shared_, shared_bytes_);
-  constexpr std::size_t kHeader = (sizeof(SharedArea) + 63) / 64 * 64;
-  shared_bytes_ = kHeader + count * sizeof(MetricsSlot);
-  // MAP_SHARED: a child forked later writes into the very pages the parent reads.
-  void* memory =
-      mmap(nullptr, shared_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared_fd_ >= 0) close(shared_fd_);
+  shared_bytes_ = SlotsOffset() + count * sizeof(MetricsSlot);
+  // MAP_SHARED: a child forked later writes into the very pages the parent reads. A memfd rather
+  // than an anonymous mapping, so that a child that is another program can map it too.
+  shared_fd_ = memfd_create("switchyard-metrics", MFD_CLOEXEC);
+  if (shared_fd_ < 0 || ftruncate(shared_fd_, static_cast<off_t>(shared_bytes_)) != 0) {
+    throw std::runtime_error(std::string("cannot create the metrics slots: ") +
+                             std::strerror(errno));
+  }
+  void* memory = mmap(nullptr, shared_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, shared_fd_, 0);
   if (memory == MAP_FAILED) {
     throw std::runtime_error(std::string("cannot map the metrics slots: ") + std::strerror(errno));
   }
   shared_ = new (memory) SharedArea{};
-  slots_ = reinterpret_cast<MetricsSlot*>(static_cast<char*>(memory) + kHeader);
+  slots_ = reinterpret_cast<MetricsSlot*>(static_cast<char*>(memory) + SlotsOffset());
   for (std::size_t i = 0; i < count; ++i) new (&slots_[i]) MetricsSlot{};
   slot_count_ = count;
   slot_ = &slots_[0];
 }
 
 void Metrics::ReserveChildSlots(std::size_t children) { MapSlots(1 + children); }
+
+std::string Metrics::SlotLayoutJson(std::size_t child) const {
+  const auto quoted = [](const std::string& text) { return "\"" + text + "\""; };
+  std::ostringstream out;
+  out << "{\"version\": 1, \"slot_offset\": " << SlotsOffset() + (1 + child) * sizeof(MetricsSlot)
+      << ", \"max_commands\": " << kMaxCommands << ", \"commands\": [";
+  for (std::size_t c = 0; c < commands_.size(); ++c) out << (c ? ", " : "") << quoted(commands_[c]);
+  out << "], \"duration_bounds_seconds\": [";
+  for (std::size_t b = 0; b < kDurationBounds.size(); ++b)
+    out << (b ? ", " : "") << kDurationBounds[b];
+  out << "], \"error_kinds\": [";
+  for (std::size_t k = 0; k < std::size(kErrorKinds); ++k)
+    out << (k ? ", " : "") << quoted(kErrorKinds[k]);
+  // offsetof on a struct of std::atomic members: standard-layout, as each atomic of an integer is.
+  out << "], \"fields\": {"
+      << "\"requests\": " << offsetof(MetricsSlot, requests)
+      << ", \"duration_buckets\": " << offsetof(MetricsSlot, duration_buckets)
+      << ", \"duration_nanos\": " << offsetof(MetricsSlot, duration_nanos)
+      << ", \"errors\": " << offsetof(MetricsSlot, errors)
+      << ", \"accepted\": " << offsetof(MetricsSlot, accepted)
+      << ", \"rejected\": " << offsetof(MetricsSlot, rejected)
+      << ", \"failed\": " << offsetof(MetricsSlot, failed)
+      << ", \"active\": " << offsetof(MetricsSlot, active)
+      << ", \"tasks\": " << offsetof(MetricsSlot, tasks)
+      << ", \"user_switches\": " << offsetof(MetricsSlot, user_switches)
+      << ", \"gc_cycles\": " << offsetof(MetricsSlot, gc_cycles)
+      << ", \"gc_pause_nanos\": " << offsetof(MetricsSlot, gc_pause_nanos) << "}}";
+  return out.str();
+}
 
 std::uint64_t Metrics::NewConnectionId() {
   return shared_->connections.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -203,14 +244,11 @@ class SlotCollector : public prometheus::Collectable {
       histogram.histogram.sample_sum = static_cast<double>(nanos) / 1e9;
       durations.push_back(std::move(histogram));
     }
-    const char* kinds[] = {"protocol", "unknown_command", "wrong_arguments", "limit",
-                           "oom",      "store_damaged"};
-    static_assert(std::size(kinds) == static_cast<std::size_t>(ErrorKind::kCount));
-    for (std::size_t k = 0; k < std::size(kinds); ++k) {
+    for (std::size_t k = 0; k < std::size(kErrorKinds); ++k) {
       std::uint64_t total = 0;
       for (std::size_t s = 0; s < count; ++s)
         total += slots[s].errors[k].load(std::memory_order_relaxed);
-      errors.push_back(Value(static_cast<double>(total), {"kind", kinds[k]}));
+      errors.push_back(Value(static_cast<double>(total), {"kind", kErrorKinds[k]}));
     }
     std::int64_t active = 0;
     for (std::size_t s = 0; s < count; ++s) active += slots[s].active.load();
@@ -229,6 +267,15 @@ class SlotCollector : public prometheus::Collectable {
     out.push_back(Family("switchyard_connections_rejected_total",
                          "Connections refused because --max-clients were connected",
                          MetricType::Counter, {Value(Sum(slots, count, &MetricsSlot::rejected))}));
+    out.push_back(Family("switchyard_connections_failed_total",
+                         "Connections closed because an error escaped their handling (logged)",
+                         MetricType::Counter, {Value(Sum(slots, count, &MetricsSlot::failed))}));
+    out.push_back(Family("switchyard_gc_cycles_total",
+                         "Garbage collections of a peer's runtime (0: the C++ models have none)",
+                         MetricType::Counter, {Value(Sum(slots, count, &MetricsSlot::gc_cycles))}));
+    out.push_back(Family("switchyard_gc_pause_seconds_total",
+                         "Time a peer's garbage collector stopped the program", MetricType::Counter,
+                         {Value(Sum(slots, count, &MetricsSlot::gc_pause_nanos) / 1e9)}));
     out.push_back(Family("switchyard_connections_active", "Connections open now", MetricType::Gauge,
                          {Value(static_cast<double>(active))}));
     return out;
@@ -264,6 +311,7 @@ class SlotCollector : public prometheus::Collectable {
       ProcessStats child;
       if (pid <= 0 || !ReadChildProcessStats(pid, &child)) continue;
       KeepCpuMonotonic(pid, child);
+      CountThreadSwitches(pid, child);
       ++processes;
       s.voluntary_switches += child.voluntary_switches;
       s.involuntary_switches += child.involuntary_switches;
@@ -276,11 +324,13 @@ class SlotCollector : public prometheus::Collectable {
     {
       // Forget children that are gone, so restarts do not grow the map.
       std::lock_guard lock(previous_mutex_);
-      std::erase_if(previous_cpu_, [&](const auto& entry) {
+      const auto gone = [&](const auto& entry) {
         for (std::size_t i = 1; i < metrics_.slot_count_; ++i)
           if (metrics_.slots_[i].pid.load() == entry.first) return false;
         return true;
-      });
+      };
+      std::erase_if(previous_cpu_, gone);
+      std::erase_if(threads_, gone);
     }
     const ExitedProcesses& exited = metrics_.shared_->exited;
     s.voluntary_switches += exited.voluntary_switches.load();
@@ -308,31 +358,72 @@ class SlotCollector : public prometheus::Collectable {
                          {Value(d(processes))}));
   }
 
+  // A child's switches summed over its threads, live and gone: /proc/<pid>/status counts the main
+  // thread's alone, and a child with many threads (a peer: Go's, pythreads' thread a connection)
+  // retires some as it runs. Each thread's last count is kept while it lives and folded into the
+  // child's total when it is gone, so the counter never goes back; only what a thread did between
+  // the last scrape and its end is missed.
+  void CountThreadSwitches(pid_t pid, ProcessStats& child) const {
+    const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+    std::unordered_map<pid_t, std::pair<std::uint64_t, std::uint64_t>> live;
+    std::error_code error;
+    for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+      ProcessStats thread;
+      if (!ReadStatus(task.path().string(), thread, /*switches=*/true)) continue;
+      live[std::stoi(task.path().filename().string())] = {thread.voluntary_switches,
+                                                          thread.involuntary_switches};
+    }
+    if (error || live.empty()) return;  // keep what the main thread's status said
+    std::lock_guard lock(previous_mutex_);
+    ChildThreads& known = threads_[pid];
+    for (const auto& [tid, counts] : known.live) {
+      if (live.count(tid) != 0) continue;
+      known.gone_voluntary += counts.first;
+      known.gone_involuntary += counts.second;
+    }
+    known.live = std::move(live);
+    child.voluntary_switches = known.gone_voluntary;
+    child.involuntary_switches = known.gone_involuntary;
+    for (const auto& [tid, counts] : known.live) {
+      child.voluntary_switches += counts.first;
+      child.involuntary_switches += counts.second;
+    }
+  }
+
   const Metrics& metrics_;
   mutable std::mutex previous_mutex_;  // scrapes may overlap
   // Each live child's last user and system seconds, keyed by pid; exited ones are dropped.
   mutable std::unordered_map<pid_t, std::pair<double, double>> previous_cpu_;
+  struct ChildThreads {
+    std::unordered_map<pid_t, std::pair<std::uint64_t, std::uint64_t>> live;  // by thread id
+    std::uint64_t gone_voluntary = 0, gone_involuntary = 0;
+  };
+  mutable std::unordered_map<pid_t, ChildThreads> threads_;  // by child, as previous_cpu_
 };
 
-// Sums the per-thread user-switch counters at scrape time.
+// Sums the per-thread user-switch counters at scrape time, and what peers counted in their slots.
 class UserSwitchCollector : public prometheus::Collectable {
  public:
+  explicit UserSwitchCollector(const Metrics& metrics) : metrics_(metrics) {}
   Metrics::UserSwitchCounter& Add() {
     std::lock_guard lock(mutex_);
     return counters_.emplace_back();  // a deque never moves its elements
   }
   std::vector<prometheus::MetricFamily> Collect() const override {
-    std::uint64_t total = 0;
+    std::uint64_t total = static_cast<std::uint64_t>(
+        Sum(metrics_.slots_, metrics_.slot_count_, &MetricsSlot::user_switches));
     {
       std::lock_guard lock(mutex_);
       for (const auto& counter : counters_) total += counter.count.load(std::memory_order_relaxed);
     }
     return {Family("switchyard_user_switches_total",
-                   "Suspensions of fibers or coroutines (0 for OS-scheduled models)",
+                   "Suspensions of fibers, coroutines or greenlets, switches of goroutines (0 for "
+                   "OS-scheduled models)",
                    prometheus::MetricType::Counter, {Value(static_cast<double>(total))})};
   }
 
  private:
+  const Metrics& metrics_;
   mutable std::mutex mutex_;
   std::deque<Metrics::UserSwitchCounter> counters_;
 };
@@ -433,7 +524,7 @@ bool ReadChildProcessStats(pid_t pid, ProcessStats* stats) {
 Metrics::Metrics(const std::string& model, const std::vector<std::string>& commands)
     : commands_(commands),
       registry_(std::make_shared<prometheus::Registry>()),
-      user_switch_collector_(std::make_shared<UserSwitchCollector>()) {
+      user_switch_collector_(std::make_shared<UserSwitchCollector>(*this)) {
   if (commands.size() > kMaxCommands) throw std::logic_error("more commands than metrics slots");
   MapSlots(1);
   slot_collector_ = std::make_shared<SlotCollector>(*this);
@@ -462,6 +553,7 @@ Metrics::QueueMetrics Metrics::AddQueueMetrics() {
 Metrics::~Metrics() {
   exposer_.reset();  // no scrape may read the slots once they are unmapped
   munmap(shared_, shared_bytes_);
+  close(shared_fd_);
 }
 
 std::uint16_t Metrics::Serve(const std::string& bind, std::uint16_t port) {

@@ -32,7 +32,7 @@ enum class ErrorKind : std::uint8_t {
   kWrongArguments,  // wrong arity, syntax, a value that is not an integer
   kLimit,           // a configured limit was crossed (query buffer, output buffer, clients)
   kOom,             // the store is full
-  kStoreDamaged,    // a write refused because the store's allocator may be damaged (store.cc)
+  kStoreDamaged,    // a write refused because the store's allocator may be damaged (store_shard.cc)
   kCount,
 };
 
@@ -49,12 +49,18 @@ struct alignas(64) MetricsSlot {
   std::atomic<std::uint64_t> errors[static_cast<std::size_t>(ErrorKind::kCount)];
   std::atomic<std::uint64_t> accepted;
   std::atomic<std::uint64_t> rejected;
+  std::atomic<std::uint64_t> failed;
   std::atomic<std::int64_t> active;
   // Set by the parent for a child process's slot while the child lives: its CPU, switches and
   // memory are read from /proc/<pid> at scrape time.
   std::atomic<pid_t> pid;
   // Units alive serving connections in this process (switchyard_tasks_active).
   std::atomic<std::int64_t> tasks;
+  // Counted by a peer (docs/peers.md), whose runtime switches and collects in user space: its
+  // scheduler's switches, and its garbage collector's cycles and the time they stopped it.
+  std::atomic<std::uint64_t> user_switches;
+  std::atomic<std::uint64_t> gc_cycles;
+  std::atomic<std::uint64_t> gc_pause_nanos;
 };
 
 // What the children that have exited used, folded in when the parent reaps them (wait4).
@@ -91,6 +97,8 @@ class Metrics {
   }
   void ConnectionClosed() { slot_->active.fetch_sub(1, std::memory_order_relaxed); }
   void ConnectionRejected() { Add(slot_->rejected); }
+  // An exception escaped a connection's handling, and that connection was closed.
+  void ConnectionFailed() { Add(slot_->failed); }
 
   // --max-clients across processes: counts the connection as active (and accepted) unless that
   // makes more than `max_clients` active in all the slots together; else counts it rejected.
@@ -105,6 +113,11 @@ class Metrics {
   // A connection id unique across this server's processes (CLIENT ID), from 1.
   std::uint64_t NewConnectionId();
   void UseChildSlot(std::size_t child) { slot_ = &slots_[1 + child]; }
+  // The shared area as a descriptor (a memfd), for a child that is another program (a peer,
+  // docs/peers.md): it maps the descriptor and counts into child slot `child`, whose place and
+  // fields SlotLayoutJson describes.
+  int shared_fd() const { return shared_fd_; }
+  std::string SlotLayoutJson(std::size_t child) const;
   void ChildStarted(std::size_t child, pid_t pid) { slots_[1 + child].pid.store(pid); }
   void ChildExited(std::size_t child, const rusage& usage, std::uint64_t run_queue_wait_nanos = 0);
 
@@ -155,6 +168,7 @@ class Metrics {
     counter.fetch_add(n, std::memory_order_relaxed);
   }
   static std::size_t BucketOf(double seconds);
+  static std::size_t SlotsOffset();  // where the slots start in the shared area
   void MapSlots(std::size_t count);
 
   std::vector<std::string> commands_;
@@ -162,6 +176,7 @@ class Metrics {
   std::unique_ptr<prometheus::Exposer> exposer_;
   SharedArea* shared_ = nullptr;
   std::size_t shared_bytes_ = 0;
+  int shared_fd_ = -1;
   std::size_t slot_count_ = 0;
   MetricsSlot* slots_ = nullptr;  // slots_[0]: this process; slots_[1 + i]: child i
   MetricsSlot* slot_ = nullptr;   // the slot this process counts into
@@ -169,6 +184,7 @@ class Metrics {
   std::shared_ptr<prometheus::Collectable> user_switch_collector_;
   // Tasks alive and the run-queue wait, read at scrape time (TaskCollector in metrics.cc).
   friend class TaskCollector;
+  friend class UserSwitchCollector;
   std::shared_ptr<prometheus::Collectable> task_collector_;
 };
 

@@ -4,7 +4,8 @@
 // every later locker hangs. A POSIX robust mutex instead hands the lock to the next locker with
 // EOWNERDEAD; that locker marks it consistent and must then repair whatever the dead owner was
 // updating. This class does the POSIX part and tells the caller whether a repair is due; what to
-// repair is the caller's business (see store.cc). Boost 1.74's interprocess_mutex is not robust.
+// repair is the caller's business (see store_shard.cc). Boost 1.74's interprocess_mutex is not
+// robust.
 #ifndef SWITCHYARD_SERVERS_COMMON_ROBUST_MUTEX_H_
 #define SWITCHYARD_SERVERS_COMMON_ROBUST_MUTEX_H_
 

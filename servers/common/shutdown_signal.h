@@ -2,15 +2,10 @@
 // the replies owed, then exit), a second one exits at once.
 #pragma once
 
-#include <chrono>
-
 namespace switchyard {
 
 // Installs the handlers and returns a descriptor that becomes readable on the first signal (a
 // self-pipe), so a model can wait for it with poll, epoll or Asio beside its sockets.
 int InstallShutdownSignal();
-
-// How long a graceful stop waits for connections to finish what they owe before giving up.
-inline constexpr std::chrono::seconds kDrainTimeout{10};
 
 }  // namespace switchyard

@@ -1,360 +1,43 @@
+// The Store: its segment, and its operations, each of which locks the shards that hold its keys
+// and reads or updates them (store_shard.h). What a death in the middle of one can cost is said
+// in store_shard.cc, at the top.
 #include "servers/common/store.h"
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <charconv>
-#include <cstring>
 #include <functional>
-#include <iostream>
+#include <memory>
 #include <mutex>
-#include <new>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "servers/common/redis_int.h"
 #include "servers/common/robust_mutex.h"
+#include "servers/common/store_shard.h"
 
 // Boost lives in /usr/include, a system directory, so its headers' own warnings are suppressed.
 #include <boost/interprocess/anonymous_shared_memory.hpp>
 #include <boost/interprocess/exceptions.hpp>
-#include <boost/interprocess/indexes/iset_index.hpp>
-#include <boost/interprocess/managed_external_buffer.hpp>
-#include <boost/interprocess/mem_algo/rbtree_best_fit.hpp>
-#include <boost/interprocess/offset_ptr.hpp>
-
-// What a process that dies at any instant can cost.
-//
-// Shard locks. Each shard is a chained hash table of our own (not boost::unordered_map, whose
-// inserts, erases and rehashes rewrite several links in turn and could not be repaired after a
-// death halfway). Every update prepares its new memory first, then commits with one
-// pointer-sized store, then tidies up:
-//   insert   build the node, point it at the chain's head; commit: the head points at it; count
-//   delete   commit: the previous link skips the node; count; free the node and its value
-//   resize   build the new value (outside the lock when it is large); commit: the node points at
-//            it; free the old value
-//   rehash   build a larger bucket table whose chains use each node's other `next` link, so the
-//            live chains are never touched; commit: the shard points at the new table; free the
-//            old one
-//   in place a same-size overwrite of up to kInPlaceBytes (INCR's counters): the new bytes go into
-//            the shard's redo record first; commit: the record names its target; copy; clear it
-// A death before a commit leaves the shard as it was; after it, as if the update was done. The
-// next locker gets EOWNERDEAD (robust_mutex.h) and repairs the rest: it finishes a recorded
-// in-place copy and recounts the keys. What can be lost: the one update the dead process was
-// making (either it happened or it did not, never half), and the memory it had allocated but not
-// linked or unlinked but not freed (at most a node and a value, or one bucket table); that
-// memory stays allocated until the server stops. Each repair is logged and counted
-// (Store::lock_recoveries()).
-//
-// The allocator. Boost's rbtree_best_fit guards its free-block tree with one lock for all shards.
-// That lock is robust too, so a death inside it never wedges the store, but the tree itself is
-// Boost's and cannot be checked or repaired: a process killed while it holds that lock (for the
-// length of one allocation or free: a new key, a delete, a value that changes size) may have left
-// the tree half-updated. So the first locker to find its owner dead marks the allocator damaged,
-// in the lock itself (shared by every process), and from then on no process enters it again:
-// writes that need new memory fail with Status::kAllocatorDamaged, memory a delete or an overwrite
-// lets go is left allocated, and reads, deletes and in-place overwrites (same size, up to
-// kInPlaceBytes: most INCRs) go on, until the server restarts with a fresh store. The data already
-// stored stays readable: the shards never depend on the free-block tree.
 
 namespace switchyard {
 namespace {
 
 namespace bip = boost::interprocess;
 
-Store::CrashPoint g_crash_point = Store::CrashPoint::kNone;  // this process's, for tests
-
-void CrashIfAt(Store::CrashPoint point) {
-  if (g_crash_point != point) [[likely]]
-    return;
-  kill(getpid(), SIGKILL);
-  for (;;) pause();  // SIGKILL is delivered before kill() returns; this only reassures the reader
-}
-
-// Keeps the compiler from moving the stores before a commit past it, or the commit before them: a
-// process killed between two instructions leaves exactly the stores it executed, in program order
-// (the stores of a dead thread still drain from its CPU's store buffer).
-void Commit() { std::atomic_signal_fence(std::memory_order_seq_cst); }
-
-// Thrown by the allocator's lock instead of entering a free-block tree that may be damaged. It
-// crosses Boost's allocate/deallocate (neither catches, neither is noexcept, and nothing is held
-// when it is thrown) and is caught in this file.
-struct AllocatorDamaged {};
-
-// The segment allocator's locks, robust (see above). Boost asks a "mutex family" for both; it
-// builds this one inside the segment, where every process sees the same `damaged` flag.
-struct AllocatorMutex : RobustMutex {
-  AllocatorMutex() : RobustMutex(/*recursive=*/false) { t_last_built = this; }
-  void lock() {
-    if (damaged.load(std::memory_order_acquire)) throw AllocatorDamaged{};
-    if (LockAndReportDeadOwner() && !damaged.exchange(true)) {
-      std::cerr << "switchyard: store: a process died holding the allocator's lock, so the "
-                   "allocator may be damaged; writes that need new memory are refused from now "
-                   "on (reads, deletes and in-place overwrites go on). Restart the server to "
-                   "write again.\n";
-    }
-    // Also for a locker that was already waiting here when the owner's death was found.
-    if (damaged.load(std::memory_order_acquire)) {
-      unlock();
-      throw AllocatorDamaged{};
-    }
-    CrashIfAt(Store::CrashPoint::kAllocatorLocked);
-  }
-
-  std::atomic<bool> damaged{false};  // lock-free, so it works across processes
-  // Boost keeps the allocator's header (and this mutex) private; Store::Impl picks the address up
-  // from here just after it builds its segment, in the same thread.
-  static thread_local AllocatorMutex* t_last_built;
-};
-thread_local AllocatorMutex* AllocatorMutex::t_last_built = nullptr;
-// Only for named objects and construction, which happen before any worker exists.
-struct AllocatorRecursiveMutex : RobustMutex {
-  AllocatorRecursiveMutex() : RobustMutex(/*recursive=*/true) {}
-};
-struct RobustMutexFamily {
-  using mutex_type = AllocatorMutex;
-  using recursive_mutex_type = AllocatorRecursiveMutex;
-};
-
-// One segment holds everything and its allocator is the memory bound. The mutex family makes it
-// lock around every allocate/free (the default for an external buffer has no lock at all, which
-// corrupts the heap as soon as two shards allocate at once).
-using Segment = bip::basic_managed_external_buffer<char, bip::rbtree_best_fit<RobustMutexFamily>,
-                                                   bip::iset_index>;
-using SegmentManager = Segment::segment_manager;
-
-// offset_ptr stores an offset from itself, so the structures work at any mapping address; setting
-// one is a single 8-byte store, which is what makes it a commit.
-template <class T>
-using Ptr = bip::offset_ptr<T>;
-
-// Same-size overwrites up to this many bytes are made in place through the shard's redo record;
-// longer ones allocate a new value.
-constexpr std::size_t kInPlaceBytes = 64;
-constexpr std::uint64_t kInitialBuckets = 8;
-
-struct Value {
-  std::uint64_t size;
-  char* data() { return reinterpret_cast<char*>(this + 1); }
-  std::string_view view() { return {data(), size}; }
-};
-
-struct Node {
-  // A node is in the chains of one table at a time, through next[table->link]; a rehash links
-  // the new table through the other one (see Store::Shard::Grow).
-  Ptr<Node> next[2];
-  Ptr<Value> value;
-  std::uint64_t hash;
-  std::uint64_t key_size;
-  char* key() { return reinterpret_cast<char*>(this + 1); }
-  bool Is(std::uint64_t h, std::string_view k) {
-    return hash == h && std::string_view(key(), key_size) == k;
-  }
-};
-
-struct Table {
-  std::uint64_t bucket_count;  // a power of two
-  std::uint32_t link;          // which Node::next this table's chains use
-  Ptr<Node>* buckets() { return reinterpret_cast<Ptr<Node>*>(this + 1); }
-  Ptr<Node>& BucketFor(std::uint64_t hash) { return buckets()[hash & (bucket_count - 1)]; }
-};
+using store_internal::AllocatorDamaged;
+using store_internal::AllocatorMutex;
+using store_internal::kInPlaceBytes;
+using store_internal::Node;
+using store_internal::Ptr;
+using store_internal::Segment;
+using store_internal::Value;
 
 std::uint64_t Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
 
 }  // namespace
-
-// Placed in the segment, so every member must be process-shared and address-independent.
-struct Store::Shard {
-  explicit Shard(SegmentManager* manager) : segment_manager(manager) {}
-
-  // Takes the lock, repairing the shard first if its last owner died holding it.
-  std::unique_lock<RobustMutex> Lock() {
-    if (mu.LockAndReportDeadOwner()) Repair();
-    CrashIfAt(CrashPoint::kShardLocked);
-    return std::unique_lock<RobustMutex>(mu, std::adopt_lock);
-  }
-
-  // The link that points at the node holding `key`, or null. The caller holds the lock.
-  Ptr<Node>* Find(std::uint64_t hash, std::string_view key) {
-    Table* t = table.get();
-    if (t == nullptr) return nullptr;
-    for (Ptr<Node>* link = &t->BucketFor(hash); *link; link = &(*link)->next[t->link]) {
-      if ((*link)->Is(hash, key)) return link;
-    }
-    return nullptr;
-  }
-
-  // Memory from the segment, or null when it does not fit. Throws AllocatorDamaged (the callers
-  // make every change after their allocations, so a throw leaves the shard as it was).
-  void* Allocate(std::size_t bytes) { return segment_manager->allocate(bytes, std::nothrow); }
-
-  // Gives memory back, unless the allocator is damaged: then it stays allocated (see above).
-  void Free(void* memory) {
-    try {
-      segment_manager->deallocate(memory);
-    } catch (const AllocatorDamaged&) {
-    }
-  }
-
-  // A new value in the segment, or null when it does not fit. Needs no lock of the shard.
-  Value* NewValue(std::string_view bytes) {
-    void* memory = Allocate(sizeof(Value) + bytes.size());
-    if (memory == nullptr) return nullptr;
-    Value* value = new (memory) Value{bytes.size()};
-    std::memcpy(value->data(), bytes.data(), bytes.size());
-    return value;
-  }
-
-  // Stores key=value with the strong guarantee: on kOom the shard is exactly as before. `fresh`
-  // is the value already built outside the lock, or null; `node_memory` room for a new key's node
-  // already taken (sizeof(Node) + key.size()), or null. Put owns both. The caller holds the lock.
-  Status Put(std::uint64_t hash, std::string_view key, std::string_view value, Value* fresh,
-             void* node_memory = nullptr) {
-    if (Ptr<Node>* link = Find(hash, key)) {
-      if (node_memory != nullptr) Free(node_memory);
-      Node* node = link->get();
-      Value* old = node->value.get();
-      if (fresh == nullptr && old->size == value.size() && value.size() <= kInPlaceBytes) {
-        OverwriteInPlace(old, value);
-        return Status::kOk;
-      }
-      if (fresh == nullptr && (fresh = NewValue(value)) == nullptr) return Status::kOom;
-      Commit();
-      node->value = fresh;
-      Commit();
-      CrashIfAt(CrashPoint::kValueSwapped);
-      Free(old);
-      return Status::kOk;
-    }
-    if (table == nullptr || size >= table->bucket_count) Grow();
-    void* memory = node_memory != nullptr ? node_memory : Allocate(sizeof(Node) + key.size());
-    if (memory != nullptr && fresh == nullptr) fresh = NewValue(value);
-    if (memory == nullptr || fresh == nullptr || table == nullptr) {
-      if (memory != nullptr) Free(memory);
-      if (fresh != nullptr) Free(fresh);
-      return Status::kOom;
-    }
-    Node* node = new (memory) Node{{nullptr, nullptr}, fresh, hash, key.size()};
-    std::memcpy(node->key(), key.data(), key.size());
-    Ptr<Node>& head = table->BucketFor(hash);
-    node->next[table->link] = head;
-    Commit();
-    CrashIfAt(CrashPoint::kInsertPrepared);
-    head = node;
-    Commit();
-    CrashIfAt(CrashPoint::kInsertLinked);
-    ++size;
-    return Status::kOk;
-  }
-
-  // Removes the key if present. The caller holds the lock.
-  bool Remove(std::uint64_t hash, std::string_view key) {
-    Ptr<Node>* link = Find(hash, key);
-    if (link == nullptr) return false;
-    Node* node = link->get();
-    *link = node->next[table->link];
-    Commit();
-    CrashIfAt(CrashPoint::kUnlinked);
-    --size;
-    Free(node->value.get());
-    Free(node);
-    return true;
-  }
-
-  // Removes every key, each with the same commit as Remove, then the bucket table.
-  void RemoveAll() {
-    Table* t = table.get();
-    if (t == nullptr) return;
-    for (std::uint64_t b = 0; b < t->bucket_count; ++b) {
-      while (Node* node = t->buckets()[b].get()) {
-        t->buckets()[b] = node->next[t->link];
-        Commit();
-        CrashIfAt(CrashPoint::kUnlinked);
-        --size;
-        Free(node->value.get());
-        Free(node);
-      }
-    }
-    table = nullptr;
-    Commit();
-    Free(t);
-  }
-
-  // Same size, so no allocation and it cannot fail; the redo record makes it all-or-nothing.
-  void OverwriteInPlace(Value* target, std::string_view bytes) {
-    std::memcpy(redo_bytes, bytes.data(), bytes.size());
-    Commit();
-    redo_target = target;  // from here on, a repair finishes the copy
-    Commit();
-    CrashIfAt(CrashPoint::kInPlaceLogged);
-    const std::size_t half = bytes.size() / 2;
-    std::memcpy(target->data(), bytes.data(), half);
-    Commit();
-    CrashIfAt(CrashPoint::kInPlaceHalfCopied);
-    std::memcpy(target->data() + half, bytes.data() + half, bytes.size() - half);
-    Commit();
-    redo_target = nullptr;
-  }
-
-  // Doubles the bucket table (or makes the first). If it does not fit, chains just grow longer.
-  void Grow() {
-    Table* old = table.get();
-    const std::uint64_t count = old == nullptr ? kInitialBuckets : old->bucket_count * 2;
-    void* memory = Allocate(sizeof(Table) + count * sizeof(Ptr<Node>));
-    if (memory == nullptr) return;
-    Table* fresh = new (memory) Table{count, old == nullptr ? 0u : 1u - old->link};
-    for (std::uint64_t b = 0; b < count; ++b) new (&fresh->buckets()[b]) Ptr<Node>();
-    if (old != nullptr) {
-      // Only the new table's links are written: the live chains stay as they were until the
-      // commit below, whatever happens meanwhile.
-      for (std::uint64_t b = 0; b < old->bucket_count; ++b) {
-        for (Node* node = old->buckets()[b].get(); node; node = node->next[old->link].get()) {
-          Ptr<Node>& head = fresh->BucketFor(node->hash);
-          node->next[fresh->link] = head;
-          head = node;
-        }
-      }
-    }
-    Commit();
-    CrashIfAt(CrashPoint::kRehashBuilt);
-    table = fresh;
-    Commit();
-    CrashIfAt(CrashPoint::kRehashSwapped);
-    if (old != nullptr) Free(old);
-  }
-
-  // After a death under the lock: finish a recorded in-place copy (copying again what was
-  // already copied is harmless) and recount the keys, whose count is updated after each commit.
-  void Repair() {
-    const bool finished_copy = redo_target != nullptr;
-    if (finished_copy) {
-      std::memcpy(redo_target->data(), redo_bytes, redo_target->size);
-      Commit();
-      redo_target = nullptr;
-    }
-    const std::uint64_t counted = size;
-    size = 0;
-    if (Table* t = table.get()) {
-      for (std::uint64_t b = 0; b < t->bucket_count; ++b)
-        for (Node* node = t->buckets()[b].get(); node; node = node->next[t->link].get()) ++size;
-    }
-    std::cerr << "switchyard: store: a process died holding a shard lock; repaired the shard ("
-              << (finished_copy ? "finished its in-place write" : "no in-place write pending")
-              << "; " << size << " keys, " << counted << " counted before)\n";
-  }
-
-  RobustMutex mu;
-  Ptr<SegmentManager> segment_manager;
-  Ptr<Table> table;        // null until the first key
-  std::uint64_t size = 0;  // keys; may be off by one after a death until the repair
-  // The redo record of an in-place overwrite: while redo_target is set, redo_bytes hold what it
-  // must contain (its size is the target's own).
-  Ptr<Value> redo_target;
-  char redo_bytes[kInPlaceBytes];
-};
 
 struct Store::Impl {
   Impl(std::size_t bytes, std::size_t shards)
@@ -556,6 +239,7 @@ class Store::MultiLock {
 };
 
 namespace {
+// Each key's hash, in the keys' order.
 std::vector<std::uint64_t> HashAll(const std::vector<std::string_view>& keys) {
   std::vector<std::uint64_t> hashes;
   hashes.reserve(keys.size());
@@ -682,7 +366,5 @@ std::uint64_t Store::lock_recoveries() const {
 bool Store::allocator_damaged() const {
   return impl_->allocator_mutex->damaged.load(std::memory_order_acquire);
 }
-
-void Store::CrashAtForTest(CrashPoint point) { g_crash_point = point; }
 
 }  // namespace switchyard

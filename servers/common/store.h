@@ -9,7 +9,7 @@
 // and halfway through an update. Every lock is a robust mutex (robust_mutex.h), so the next
 // locker gets it instead of hanging, and every update of a shard is ordered so that what the dead
 // process left is consistent or repaired by that next locker. What a death can cost is stated in
-// store.cc, at the top.
+// store_shard.cc, at the top.
 #ifndef SWITCHYARD_SERVERS_COMMON_STORE_H_
 #define SWITCHYARD_SERVERS_COMMON_STORE_H_
 
@@ -28,7 +28,7 @@ namespace switchyard {
 class Store {
  public:
   // kAllocatorDamaged: a process died inside the segment allocator, which may be damaged, so no
-  // write that needs new memory is made any more (see store.cc); nothing changed.
+  // write that needs new memory is made any more (see store_shard.cc); nothing changed.
   // kNotWritten: a conditional write (SetIf, MultiSet's if-all-absent) found its condition false
   // and changed nothing.
   enum class Status {
@@ -107,7 +107,7 @@ class Store {
   // The multi-key operations hold every involved shard's lock at once (taken in shard order, so
   // they never deadlock), so no other client sees them half done: as in Redis, whose commands run
   // one at a time. A process killed in the middle of one (prefork) may leave it half done: each
-  // key's own update is still all-or-nothing (see store.cc).
+  // key's own update is still all-or-nothing (see store_shard.cc).
   //
   // Each key's value, or nullopt where it is missing (MGET).
   void MultiGet(const std::vector<std::string_view>& keys,
@@ -129,7 +129,7 @@ class Store {
   std::size_t key_count() const;    // Sum over shards (locks each shard briefly).
   std::size_t shard_count() const;
   // How many times, in any process, a shard lock was found with its owner dead and its shard
-  // repaired. (A death inside the allocator is logged, not counted here: see store.cc.)
+  // repaired. (A death inside the allocator is logged, not counted here: see store_shard.cc.)
   std::uint64_t lock_recoveries() const;
   // True once a process has found that another died holding the segment allocator's lock: from
   // then on writes that need new memory get kAllocatorDamaged, in every process.

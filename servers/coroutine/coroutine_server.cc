@@ -8,15 +8,13 @@
 
 #include <asio.hpp>
 #include <asio/redirect_error.hpp>
-#include <atomic>
 #include <iostream>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "servers/common/net.h"
+#include "servers/common/open_connections.h"
 #include "servers/common/session.h"
-#include "servers/common/shutdown_signal.h"
 
 namespace switchyard {
 namespace {
@@ -30,7 +28,7 @@ class CoroutineServer {
   CoroutineServer(ServerContext& context, int listen_fd, int signal_fd)
       : context_(context),
         loops_(context.config.threads),
-        open_(loops_.size()),
+        open_(context),
         acceptor_(loops_[0]),
         signal_(loops_[0], signal_fd),
         drain_deadline_(loops_[0]) {
@@ -49,7 +47,7 @@ class CoroutineServer {
       threads.emplace_back([this, i] { loops_[i].run(); });
     loops_[0].run();
     for (auto& thread : threads) thread.join();
-    return 0;
+    return open_.Finish();
   }
 
  private:
@@ -58,7 +56,7 @@ class CoroutineServer {
       std::error_code ec;
       tcp::socket socket =
           co_await acceptor_.async_accept(loops_[next], asio::redirect_error(use_awaitable, ec));
-      if (stopping_) co_return;
+      if (open_.stopping()) co_return;
       if (ec) {
         // Out of descriptors (EMFILE) and the like: back off instead of spinning on accept.
         std::cerr << "switchyard: accept failed: " << ec.message() << "\n";
@@ -67,13 +65,7 @@ class CoroutineServer {
         continue;
       }
       SetNoDelay(socket.native_handle());
-      if (active_.load() >= context_.config.max_clients) {
-        context_.metrics.ConnectionRejected();
-        asio::write(socket, asio::buffer(kMaxClientsReply), ec);
-        continue;  // the socket closes as it goes out of scope
-      }
-      ++active_;
-      context_.metrics.ConnectionAccepted();
+      if (!open_.Admit(socket.native_handle())) continue;  // it closes as it goes out of scope
       asio::co_spawn(loops_[next], Serve(std::move(socket), next), asio::detached);
     }
   }
@@ -99,98 +91,79 @@ class CoroutineServer {
     }
   }
 
-  // One connection, start to end. Reads like blocking code; every co_await is a suspension.
+  // One connection, start to end. Reads like blocking code; every co_await is a suspension. What
+  // escapes its handling closes it alone: Asio would drop an exception that left a detached
+  // coroutine, and with it the connection, still counted open.
   awaitable<void> Serve(tcp::socket socket, std::size_t loop) {
-    open_[loop].insert(&socket);           // only this loop's thread touches open_[loop]
     Metrics::Task task(context_.metrics);  // this coroutine
-    Session session(context_);
     Metrics::UserSwitchCounter& suspensions = *switches_[loop];
     std::error_code ec;
     socket.non_blocking(true, ec);  // Write() tries first and suspends only when the socket is full
-    for (bool open = true; open && !ec;) {
-      const Session::Step step = session.Process();
-      if (!session.output().empty()) {
-        co_await Write(socket, session.output(), session, suspensions, ec);
-        session.output().clear();
-        if (ec) break;
-      }
-      switch (step.next) {
-        case Session::Next::kNeedInput: {
-          const auto space = session.ReadSpace();
-          const std::size_t n = co_await socket.async_read_some(
-              asio::buffer(space.data(), space.size()), asio::redirect_error(use_awaitable, ec));
-          suspensions.Increment();
-          session.CommitRead(n);
-          break;
+    try {
+      Session session(context_);
+      for (bool open = true; open && !ec;) {
+        const Session::Step step = session.Process();
+        if (!session.output().empty()) {
+          co_await Write(socket, session.output(), session, suspensions, ec);
+          session.output().clear();
+          if (ec) break;
         }
-        case Session::Next::kFlush:
-          break;
-        case Session::Next::kWait: {
-          // A downstream call: the coroutine suspends on a timer and the thread serves others.
-          asio::steady_timer timer(socket.get_executor(), step.wait);
-          co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
-          suspensions.Increment();
-          session.FinishWait();
-          break;
+        switch (step.next) {
+          case Session::Next::kNeedInput: {
+            const auto space = session.ReadSpace();
+            const std::size_t n = co_await socket.async_read_some(
+                asio::buffer(space.data(), space.size()), asio::redirect_error(use_awaitable, ec));
+            suspensions.Increment();
+            session.CommitRead(n);
+            break;
+          }
+          case Session::Next::kFlush:
+            break;
+          case Session::Next::kWait: {
+            // A downstream call: the coroutine suspends on a timer and the thread serves others.
+            asio::steady_timer timer(socket.get_executor(), step.wait);
+            co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+            suspensions.Increment();
+            session.FinishWait();
+            break;
+          }
+          case Session::Next::kClose:
+            open = false;
+            break;
         }
-        case Session::Next::kClose:
-          open = false;
-          break;
       }
+    } catch (const std::exception& error) {
+      open_.Failed(socket.native_handle(), error);
     }
-    open_[loop].erase(&socket);
-    socket.shutdown(tcp::socket::shutdown_send, ec);
-    socket.close(ec);
-    context_.metrics.ConnectionClosed();
-    if (--active_ == 0 && stopping_) asio::post(loops_[0], [this] { Drained(); });
+    open_.Close(socket.release(ec));  // out of the event loop, then closed
   }
 
+  // The graceful stop (OpenConnections): this coroutine waits for the signal, then for the last
+  // connection to close or the drain deadline, whichever comes first.
   awaitable<void> AwaitSignal() {
     char byte;
     std::error_code ec;
     co_await signal_.async_read_some(asio::buffer(&byte, 1),
                                      asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;
-    stopping_ = true;
     acceptor_.close(ec);
-    // Stop reading on every connection: each one answers what it has already received, then
-    // sees end-of-file and closes.
-    for (std::size_t i = 0; i < loops_.size(); ++i) {
-      asio::post(loops_[i], [this, i] {
-        std::error_code ignored;
-        for (tcp::socket* socket : open_[i])
-          socket->shutdown(tcp::socket::shutdown_receive, ignored);
-      });
-    }
-    for (auto& guard : keep_running_) guard.reset();
-    if (active_ == 0) {
-      Drained();
-      co_return;
-    }
-    drain_deadline_.expires_after(kDrainTimeout);
+    // The wake-up is posted to this loop, so it runs once this coroutine waits on the timer.
+    open_.StopReading([this] { asio::post(loops_[0], [this] { drain_deadline_.cancel(); }); });
+    for (auto& guard : keep_running_) guard.reset();  // each loop ends when its coroutines have
+    drain_deadline_.expires_at(open_.deadline());
     co_await drain_deadline_.async_wait(asio::redirect_error(use_awaitable, ec));
-    if (ec) co_return;  // cancelled: every connection finished in time
-    std::cerr << "switchyard: " << active_.load() << " connections still open after "
-              << kDrainTimeout.count() << "s; stopping anyway\n";
-    for (auto& loop : loops_) loop.stop();
-  }
-
-  void Drained() {
-    drain_deadline_.cancel();
-    std::error_code ignored;
-    signal_.close(ignored);
+    open_.Finish();  // exits 1 when connections are left
+    signal_.close(ec);
   }
 
   ServerContext& context_;
   std::vector<asio::io_context> loops_;
-  std::vector<std::unordered_set<tcp::socket*>> open_;  // per loop, for the graceful stop
-  std::vector<Metrics::UserSwitchCounter*> switches_;   // per loop: one writer each
+  OpenConnections open_;
+  std::vector<Metrics::UserSwitchCounter*> switches_;  // per loop: one writer each
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
   tcp::acceptor acceptor_;
   asio::posix::stream_descriptor signal_;
   asio::steady_timer drain_deadline_;
-  std::atomic<std::size_t> active_{0};
-  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace

@@ -8,17 +8,14 @@
 #include "servers/fiber/fiber_server.h"
 
 #include <asio.hpp>
-#include <atomic>
-#include <cstdlib>
 #include <iostream>
 #include <span>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "servers/common/net.h"
+#include "servers/common/open_connections.h"
 #include "servers/common/session.h"
-#include "servers/common/shutdown_signal.h"
 #include "servers/fiber/fiber.h"
 
 namespace switchyard {
@@ -30,7 +27,6 @@ using asio::ip::tcp;
 struct Loop {
   asio::io_context io;
   Metrics::UserSwitchCounter* switches = nullptr;
-  std::unordered_set<tcp::socket*> open;  // its connections, for the graceful stop
 };
 
 thread_local Loop* t_loop = nullptr;
@@ -89,6 +85,7 @@ class FiberServer {
         stack_bytes_(
             (context.config.stack_kb != 0 ? context.config.stack_kb : kDefaultFiberStackKb) * 1024),
         loops_(context.config.threads),
+        open_(context),
         acceptor_(loops_[0].io),
         signal_(loops_[0].io, signal_fd),
         drain_deadline_(loops_[0].io) {
@@ -108,7 +105,7 @@ class FiberServer {
     for (std::size_t i = 1; i < loops_.size(); ++i) threads.emplace_back([this, i] { RunLoop(i); });
     RunLoop(0);
     for (auto& thread : threads) thread.join();
-    return 0;
+    return open_.Finish();
   }
 
  private:
@@ -130,11 +127,11 @@ class FiberServer {
     for (std::size_t next = 0;; next = (next + 1) % loops_.size()) {
       std::error_code ec;
       tcp::socket socket = acceptor_.accept(loops_[next].io, ec);
-      while (ec == asio::error::would_block && !stopping_) {
+      while (ec == asio::error::would_block && !open_.stopping()) {
         WaitFor([&](auto resume) { acceptor_.async_wait(tcp::acceptor::wait_read, resume); });
         socket = acceptor_.accept(loops_[next].io, ec);
       }
-      if (stopping_) return;
+      if (open_.stopping()) return;
       if (ec) {
         // Out of descriptors (EMFILE) and the like: back off instead of spinning on accept.
         std::cerr << "switchyard: accept failed: " << ec.message() << "\n";
@@ -143,20 +140,13 @@ class FiberServer {
         continue;
       }
       SetNoDelay(socket.native_handle());
-      if (active_.load() >= context_.config.max_clients) {
-        context_.metrics.ConnectionRejected();
-        asio::write(socket, asio::buffer(kMaxClientsReply), ec);  // still blocking: a few bytes
-        continue;  // the socket closes as it goes out of scope
-      }
-      ++active_;
-      context_.metrics.ConnectionAccepted();
+      if (!open_.Admit(socket.native_handle())) continue;  // it closes as it goes out of scope
       Spawn(next, [this, socket = std::move(socket)]() mutable { Serve(socket); });
     }
   }
 
   // One connection, start to end, on its own fiber. Reads like thread_per_conn's blocking loop.
   void Serve(tcp::socket& socket) {
-    t_loop->open.insert(&socket);
     Metrics::Task task(context_.metrics);  // this fiber
     std::error_code ec;
     socket.non_blocking(true, ec);
@@ -190,51 +180,35 @@ class FiberServer {
             break;
         }
       }
-    } catch (const std::exception& e) {  // out of memory, say: drop this client, not the server
-      if (!context_.config.quiet)
-        std::cerr << "switchyard: connection failed: " << e.what() << "\n";
+    } catch (const std::exception& error) {  // out of memory, say: drop this client alone
+      open_.Failed(socket.native_handle(), error);
     }
-    t_loop->open.erase(&socket);
-    socket.shutdown(tcp::socket::shutdown_send, ec);
-    socket.close(ec);
-    context_.metrics.ConnectionClosed();
-    if (--active_ == 0 && stopping_) asio::post(loops_[0].io, [this] { drain_deadline_.cancel(); });
+    open_.Close(socket.release(ec));  // out of the event loop, then closed
   }
 
+  // The graceful stop (OpenConnections): this fiber waits for the signal, then for the last
+  // connection to close or the drain deadline, whichever comes first.
   void AwaitSignal() {
     char byte;
     std::error_code ec;
     Read(signal_, std::span<char>(&byte, 1), ec);
-    stopping_ = true;
-    acceptor_.close(ec);  // wakes the accept fiber, which sees stopping_ and returns
-    // Stop reading on every connection: each one answers what it has already received, then
-    // sees end-of-file and closes.
-    for (auto& loop : loops_) {
-      asio::post(loop.io, [&loop] {
-        std::error_code ignored;
-        for (tcp::socket* socket : loop.open)
-          socket->shutdown(tcp::socket::shutdown_receive, ignored);
-      });
-    }
+    acceptor_.close(ec);  // wakes the accept fiber, which sees the stop and returns
+    // The wake-up is posted to this loop, so it runs once this fiber sleeps on the timer.
+    open_.StopReading([this] { asio::post(loops_[0].io, [this] { drain_deadline_.cancel(); }); });
     for (auto& guard : keep_running_) guard.reset();  // each loop ends when its fibers have
-    if (active_ == 0) return;
-    drain_deadline_.expires_after(kDrainTimeout);
-    Sleep(drain_deadline_);  // cut short when the last connection closes
-    if (active_ == 0) return;
-    std::cerr << "switchyard: " << active_.load() << " connections still open after "
-              << kDrainTimeout.count() << "s; stopping anyway\n";
-    std::_Exit(1);  // their fibers are suspended mid-call: no orderly return is possible
+    drain_deadline_.expires_at(open_.deadline());
+    Sleep(drain_deadline_);
+    open_.Finish();  // exits 1 when connections are left: their fibers are suspended mid-call
   }
 
   ServerContext& context_;
   const std::size_t stack_bytes_;
   std::vector<Loop> loops_;
+  OpenConnections open_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
   tcp::acceptor acceptor_;
   asio::posix::stream_descriptor signal_;
   asio::steady_timer drain_deadline_;
-  std::atomic<std::size_t> active_{0};
-  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace

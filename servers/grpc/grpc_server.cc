@@ -25,6 +25,7 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <iostream>
@@ -38,7 +39,7 @@
 #include "proto/kv.grpc.pb.h"
 #include "servers/common/commands.h"
 #include "servers/common/net.h"
-#include "servers/common/shutdown_signal.h"
+#include "servers/common/open_connections.h"
 
 namespace switchyard {
 namespace {
@@ -48,74 +49,88 @@ class KvService final : public kv::Kv::CallbackService {
   explicit KvService(ServerContext& context) : context_(context) {}
 
   // The graceful stop: calls that arrive from now on are refused (UNAVAILABLE, nothing done), and
-  // the ones already admitted get until `deadline` to send their replies. True if they did.
-  bool StopAndDrain(std::chrono::steady_clock::time_point deadline) {
+  // the ones already admitted get until `deadline` to send their replies. Returns how many have
+  // not.
+  int StopAndDrain(std::chrono::steady_clock::time_point deadline) {
     stopping_ = true;
     while (in_flight_ > 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    return in_flight_ == 0;
+    return in_flight_;
   }
 
   grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* call, const kv::EchoRequest* request,
-                                 kv::EchoReply* reply) override {
+                                 kv::EchoReply* reply) override try {
     const auto started = Clock::now();
     if (auto* refused = RefuseIfStopping(call)) return refused;
+    FailEchoForTest(request->message());
     reply->set_message(request->message());
     return Finish(call, CommandId::kEcho, started, grpc::Status::OK);
+  } catch (const std::exception& error) {
+    return Failed(error);
   }
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* call, const kv::GetRequest* request,
-                                kv::GetReply* reply) override {
+                                kv::GetReply* reply) override try {
     const auto started = Clock::now();
     if (auto* refused = RefuseIfStopping(call)) return refused;
     reply->set_found(context_.store.Get(request->key(), reply->mutable_value()) ==
                      Store::Status::kOk);
     return Finish(call, CommandId::kGet, started, grpc::Status::OK);
+  } catch (const std::exception& error) {
+    return Failed(error);
   }
 
   grpc::ServerUnaryReactor* Set(grpc::CallbackServerContext* call, const kv::SetRequest* request,
-                                kv::SetReply*) override {
+                                kv::SetReply*) override try {
     const auto started = Clock::now();
     if (auto* refused = RefuseIfStopping(call)) return refused;
     grpc::Status status = CheckSize(request->key());
     if (status.ok()) status = CheckSize(request->value());
     if (status.ok()) status = StoreRefusal(context_.store.Set(request->key(), request->value()));
     return Finish(call, CommandId::kSet, started, status);
+  } catch (const std::exception& error) {
+    return Failed(error);
   }
 
   grpc::ServerUnaryReactor* Del(grpc::CallbackServerContext* call, const kv::DelRequest* request,
-                                kv::DelReply* reply) override {
+                                kv::DelReply* reply) override try {
     const auto started = Clock::now();
     if (auto* refused = RefuseIfStopping(call)) return refused;
     std::int64_t deleted = 0;
     for (const std::string& key : request->keys()) deleted += context_.store.Del(key) ? 1 : 0;
     reply->set_deleted(deleted);
     return Finish(call, CommandId::kDel, started, grpc::Status::OK);
+  } catch (const std::exception& error) {
+    return Failed(error);
   }
 
   grpc::ServerUnaryReactor* Incr(grpc::CallbackServerContext* call, const kv::IncrRequest* request,
-                                 kv::IncrReply* reply) override {
+                                 kv::IncrReply* reply) override try {
     const auto started = Clock::now();
     if (auto* refused = RefuseIfStopping(call)) return refused;
     std::int64_t value = 0;
     const grpc::Status status = IncrementBy(request->key(), 1, &value);
     reply->set_value(value);
     return Finish(call, CommandId::kIncr, started, status);
+  } catch (const std::exception& error) {
+    return Failed(error);
   }
 
   grpc::ServerUnaryReactor* IncrBy(grpc::CallbackServerContext* call,
                                    const kv::IncrByRequest* request,
-                                   kv::IncrByReply* reply) override {
+                                   kv::IncrByReply* reply) override try {
     const auto started = Clock::now();
     if (auto* refused = RefuseIfStopping(call)) return refused;
     std::int64_t value = 0;
     const grpc::Status status = IncrementBy(request->key(), request->delta(), &value);
     reply->set_value(value);
     return Finish(call, CommandId::kIncrBy, started, status);
+  } catch (const std::exception& error) {
+    return Failed(error);
   }
 
   grpc::ServerUnaryReactor* MGet(grpc::CallbackServerContext* call, const kv::MGetRequest* request,
-                                 kv::MGetReply* reply) override {
+                                 kv::MGetReply* reply) override try {
     const auto started = Clock::now();
     if (auto* refused = RefuseIfStopping(call)) return refused;
     if (request->keys().empty()) return Finish(call, CommandId::kMGet, started, NoKeys("mget"));
@@ -130,10 +145,12 @@ class KvService final : public kv::Kv::CallbackService {
       out->set_value(std::move(*value));
     }
     return Finish(call, CommandId::kMGet, started, grpc::Status::OK);
+  } catch (const std::exception& error) {
+    return Failed(error);
   }
 
   grpc::ServerUnaryReactor* MSet(grpc::CallbackServerContext* call, const kv::MSetRequest* request,
-                                 kv::MSetReply* reply) override {
+                                 kv::MSetReply* reply) override try {
     const auto started = Clock::now();
     if (auto* refused = RefuseIfStopping(call)) return refused;
     const bool nx = request->only_if_all_absent();
@@ -159,10 +176,12 @@ class KvService final : public kv::Kv::CallbackService {
       reply->set_written(status.ok());
     }
     return Finish(call, command, started, status);
+  } catch (const std::exception& error) {
+    return Failed(error);
   }
 
   grpc::ServerUnaryReactor* Work(grpc::CallbackServerContext* call, const kv::WorkRequest* request,
-                                 kv::WorkReply*) override {
+                                 kv::WorkReply*) override try {
     const auto started = Clock::now();
     if (auto* refused = RefuseIfStopping(call)) return refused;
     const CommandId command = request->kind() == kv::WorkRequest::WAIT    ? CommandId::kSyWait
@@ -199,6 +218,8 @@ class KvService final : public kv::Kv::CallbackService {
                             "ERR Work needs a kind: CPU, WAIT or BLOCK"));
     }
     return Finish(call, command, started, grpc::Status::OK);
+  } catch (const std::exception& error) {
+    return Failed(error);
   }
 
  private:
@@ -245,6 +266,17 @@ class KvService final : public kv::Kv::CallbackService {
     if (!stopping_) return nullptr;
     auto* reply = new Reply(in_flight_, context_.metrics);
     reply->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
+    return reply;
+  }
+
+  // What escaped a call's handling (out of memory, say): counted and logged as a RESP model counts
+  // a failed connection, and the call, already admitted by RefuseIfStopping, fails with INTERNAL.
+  // The connection and every other call go on.
+  grpc::ServerUnaryReactor* Failed(const std::exception& error) {
+    context_.metrics.ConnectionFailed();
+    std::cerr << "switchyard: a call failed: " << error.what() << "\n";
+    auto* reply = new Reply(in_flight_, context_.metrics);
+    reply->Finish(grpc::Status(grpc::StatusCode::INTERNAL, error.what()));
     return reply;
   }
 
@@ -363,14 +395,15 @@ int RunGrpcServer(ServerContext& context, int listen_fd, int signal_fd) {
   // C++ client does not even read the GOAWAY that asks it to. So the service drains its calls
   // itself, and then gRPC is told to stop at once: cancel what is left (refused calls only) and
   // close every connection.
-  const bool drained = service.StopAndDrain(std::chrono::steady_clock::now() + kDrainTimeout);
-  if (!drained) {
-    std::cerr << "switchyard: calls still in flight after " << kDrainTimeout.count()
-              << "s; stopping anyway\n";
+  const int in_flight = service.StopAndDrain(DrainDeadline(context.config));
+  if (in_flight != 0) {
+    // A call still running holds its reactor (a Work WAIT's alarm, a BLOCK's thread), and gRPC's
+    // Shutdown waits for every reactor: no orderly return is possible, as in every model.
+    std::_Exit(DrainTimedOut(in_flight, "calls still in flight", context.config));
   }
   server->Shutdown(std::chrono::system_clock::now());
   server->Wait();
-  return drained ? 0 : 1;
+  return 0;
 }
 
 }  // namespace switchyard

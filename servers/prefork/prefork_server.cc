@@ -18,16 +18,15 @@
 // single-threaded, so every fork, the first and each replacement, happens where no other thread
 // exists to hold a lock.
 // A worker killed while it holds one of the store's locks does not wedge the others: the locks are
-// robust and the next locker repairs the shard (servers/common/store.cc says what a death costs).
+// robust and the next locker repairs the shard (servers/common/store_shard.cc says what a death
+// costs).
 #include "servers/prefork/prefork_server.h"
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,10 +41,11 @@
 #include <thread>
 #include <vector>
 
+#include "servers/common/child_process.h"
 #include "servers/common/net.h"
+#include "servers/common/open_connections.h"
 #include "servers/common/run_queue_wait.h"
 #include "servers/common/session.h"
-#include "servers/common/shutdown_signal.h"
 #include "servers/common/store.h"
 
 namespace switchyard {
@@ -56,18 +56,6 @@ using Clock = std::chrono::steady_clock;
 constexpr unsigned kDefaultWorkers = 256;  // Apache's MaxRequestWorkers
 // Metrics child slots: the supervisor is child 0, worker i is child 1 + i.
 constexpr std::size_t kSupervisorSlot = 0;
-
-// A process forked here dies with its parent, so a master or supervisor that is killed outright
-// takes its descendants with it rather than leaving them serving.
-void DieWithParent(pid_t parent) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(1);  // the parent died before prctl took effect
-}
-
-std::string HowItEnded(int status) {
-  if (WIFSIGNALED(status)) return std::string("was killed by SIG") + sigabbrev_np(WTERMSIG(status));
-  return "exited with status " + std::to_string(WEXITSTATUS(status));
-}
 
 // ---- a worker ----
 
@@ -83,6 +71,7 @@ void OnWorkerSigterm(int) {
   if (fd >= 0) shutdown(fd, SHUT_RD);  // async-signal-safe
 }
 
+// One connection, start to end, in this worker process.
 void ServeConnection(ServerContext& context, int fd) {
   Session session(context);
   for (;;) {
@@ -132,7 +121,8 @@ void ServeConnection(ServerContext& context, int fd) {
   if (std::getenv("SWITCHYARD_TEST_DIE_IN_STORE_ALLOCATOR") != nullptr)
     Store::CrashAtForTest(Store::CrashPoint::kAllocatorLocked);
 
-  bool accept_failing = false;  // logged once a run of failures: a pool may have 256 of us
+  OpenConnections open(context);  // the one this process serves, at most
+  bool accept_failing = false;    // logged once a run of failures: a pool may have 256 of us
   while (!g_worker_stopping.load()) {
     const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
@@ -152,15 +142,12 @@ void ServeConnection(ServerContext& context, int fd) {
     SetNoDelay(fd);
     g_worker_connection.store(fd);
     if (g_worker_stopping.load()) shutdown(fd, SHUT_RD);  // SIGTERM came before the store above
-    if (context.metrics.TryAdmitConnection(context.config.max_clients)) {
-      ServeConnection(context, fd);
-      shutdown(fd, SHUT_WR);
-      context.metrics.ConnectionClosed();
+    if (open.Admit(fd)) {
+      open.Serve(fd, [&] { ServeConnection(context, fd); });  // closes it
     } else {
-      SendAll(fd, kMaxClientsReply);
+      close(fd);
     }
     g_worker_connection.store(-1);
-    close(fd);
   }
   // _exit, not exit: the destructors and atexit handlers belong to the master, whose memory this
   // process merely copied (its stdout buffer, its prometheus objects).
@@ -256,20 +243,19 @@ class PoolSupervisor {
   // socket down wakes every idle worker blocked in accept() (EINVAL) and takes no new client.
   void BeginDrain() {
     draining_ = true;
-    drain_deadline_ = Clock::now() + kDrainTimeout;
+    drain_deadline_ = DrainDeadline(context_.config);
     for (pid_t pid : pids_)
       if (pid > 0) kill(pid, SIGTERM);
     shutdown(listen_fd_, SHUT_RD);
   }
 
   [[noreturn]] void StopNow() {
-    std::cerr << "switchyard: " << live_ << " prefork workers still busy after "
-              << kDrainTimeout.count() << "s; stopping them\n";
+    const int status = DrainTimedOut(live_, "prefork workers still busy", context_.config);
     for (pid_t pid : pids_)
       if (pid > 0) kill(pid, SIGKILL);
     while (wait(nullptr) > 0 || errno == EINTR) {
     }
-    _exit(1);
+    _exit(status);
   }
 
   ServerContext& context_;
@@ -315,30 +301,7 @@ void StartPreforkPool(ServerContext& context, int listen_fd) {
 
 int RunPreforkServer(ServerContext&, int listen_fd, int signal_fd) {
   close(listen_fd);  // the master never accepts; the workers hold their own copies
-  // A pidfd becomes readable when the supervisor exits, so one poll waits for either event.
-  const int supervisor_fd = static_cast<int>(syscall(SYS_pidfd_open, g_supervisor, 0));
-  pollfd fds[2] = {{signal_fd, POLLIN, 0}, {supervisor_fd, POLLIN, 0}};
-  while (poll(fds, supervisor_fd >= 0 ? 2 : 1, -1) < 0 && errno == EINTR) {
-  }
-  const bool signalled = fds[0].revents != 0;
-  if (signalled) kill(g_supervisor, SIGTERM);  // it drains the workers, bounded by kDrainTimeout
-  // Wait for it in poll, not in waitpid: a second signal must stop this process at once, and
-  // ThreadSanitizer runs the handler of a signal that arrives during waitpid only when waitpid
-  // returns (measured: after the child exited, 5 s late), while poll returns EINTR at once.
-  if (supervisor_fd >= 0) {
-    pollfd exited{supervisor_fd, POLLIN, 0};
-    while (poll(&exited, 1, -1) < 0 && errno == EINTR) {
-    }
-  }
-  int status = 0;
-  while (waitpid(g_supervisor, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (supervisor_fd >= 0) close(supervisor_fd);
-  if (!signalled) {
-    std::cerr << "switchyard: the prefork supervisor " << HowItEnded(status) << "; stopping\n";
-    return 1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  return SuperviseChild(g_supervisor, signal_fd, "prefork supervisor");
 }
 
 }  // namespace switchyard

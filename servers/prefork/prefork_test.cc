@@ -297,7 +297,7 @@ TEST(Prefork, MetricsSumEveryProcessIncludingExitedWorkers) {
 // counter equals the increments acknowledged plus at most those in flight on a killed connection
 // (sent, perhaps applied, never answered). The SET values keep one size, so they are written in
 // place: a death inside the allocator, which resizing writes need, is the window
-// servers/common/store.cc says it does not close.
+// servers/common/store_shard.cc says it does not close.
 TEST(Prefork, WorkersKilledRepeatedlyUnderLoadLoseOnlyTheirOwnRequests) {
   constexpr std::size_t kWorkers = 12;
   constexpr int kClients = 8, kReaders = 2, kKeys = 2, kWrites = 8, kKills = 40;

@@ -10,17 +10,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <condition_variable>
-#include <cstdlib>
 #include <cstring>
 #include <iostream>
-#include <mutex>
 #include <thread>
-#include <unordered_set>
 
 #include "servers/common/net.h"
+#include "servers/common/open_connections.h"
 #include "servers/common/session.h"
-#include "servers/common/shutdown_signal.h"
 
 namespace switchyard {
 namespace {
@@ -28,13 +24,14 @@ namespace {
 class ThreadPerConnServer {
  public:
   ThreadPerConnServer(ServerContext& context, int listen_fd, int signal_fd)
-      : context_(context), listen_fd_(listen_fd), signal_fd_(signal_fd) {}
+      : context_(context), listen_fd_(listen_fd), signal_fd_(signal_fd), open_(context) {}
 
   int Run() {
     AcceptUntilSignalled();
     close(listen_fd_);
-    Drain();
-    return 0;
+    open_.StopReading();
+    open_.WaitUntilDrained();  // each connection's thread answers what it has read, then exits
+    return open_.Finish();
   }
 
  private:
@@ -54,22 +51,15 @@ class ThreadPerConnServer {
         continue;
       }
       SetNoDelay(fd);
-      Start(fd);
+      if (open_.Admit(fd)) {
+        Start(fd);
+      } else {
+        close(fd);
+      }
     }
   }
 
   void Start(int fd) {
-    {
-      std::lock_guard lock(mutex_);
-      if (open_.size() >= context_.config.max_clients) {
-        context_.metrics.ConnectionRejected();
-        SendAll(fd, kMaxClientsReply);
-        close(fd);
-        return;
-      }
-      open_.insert(fd);
-    }
-    context_.metrics.ConnectionAccepted();
     // pthread rather than std::thread: std::thread cannot set the stack size.
     pthread_attr_t attributes;
     pthread_attr_init(&attributes);
@@ -83,7 +73,8 @@ class ThreadPerConnServer {
         [](void* arg) -> void* {
           auto [server, client] = *static_cast<std::pair<ThreadPerConnServer*, int>*>(arg);
           delete static_cast<std::pair<ThreadPerConnServer*, int>*>(arg);
-          server->Serve(client);
+          Metrics::Task task(server->context_.metrics);  // this thread
+          server->open_.Serve(client, [server, client] { server->Serve(client); });
           return nullptr;
         },
         job);
@@ -92,20 +83,19 @@ class ThreadPerConnServer {
       delete job;
       std::cerr << "switchyard: cannot start a thread: " << std::strerror(rc) << "\n";
       SendAll(fd, "-ERR cannot start a thread for this connection\r\n");
-      Finish(fd);
+      open_.Close(fd);
     }
   }
 
   // One connection, start to end, on its own thread.
   void Serve(int fd) {
-    Metrics::Task task(context_.metrics);  // this thread
     Session session(context_);
-    for (bool open = true; open;) {
+    for (;;) {
       const Session::Step step = session.Process();
       if (!session.output().empty()) {
         if (!SendAll(fd, session.output(),
                      [&](std::size_t unwritten) { return session.OwesTooMuch(fd, unwritten); }))
-          break;
+          return;
         session.output().clear();
       }
       switch (step.next) {
@@ -114,10 +104,8 @@ class ThreadPerConnServer {
           ssize_t n;
           do n = recv(fd, space.data(), space.size(), 0);
           while (n < 0 && errno == EINTR);
-          if (n <= 0)
-            open = false;
-          else
-            session.CommitRead(static_cast<std::size_t>(n));
+          if (n <= 0) return;
+          session.CommitRead(static_cast<std::size_t>(n));
           break;
         }
         case Session::Next::kFlush:
@@ -127,40 +115,15 @@ class ThreadPerConnServer {
           session.FinishWait();
           break;
         case Session::Next::kClose:
-          open = false;
-          break;
+          return;
       }
-    }
-    shutdown(fd, SHUT_WR);
-    Finish(fd);
-  }
-
-  void Finish(int fd) {
-    context_.metrics.ConnectionClosed();
-    std::lock_guard lock(mutex_);
-    open_.erase(fd);
-    close(fd);  // under the lock, so Drain never shuts down a descriptor number reused since
-    if (open_.empty()) all_closed_.notify_all();
-  }
-
-  // Stop reading on every connection: each thread answers what it has already received, then
-  // sees end-of-file and exits. Wait for them, but not forever.
-  void Drain() {
-    std::unique_lock lock(mutex_);
-    for (int fd : open_) shutdown(fd, SHUT_RD);
-    if (!all_closed_.wait_for(lock, kDrainTimeout, [this] { return open_.empty(); })) {
-      std::cerr << "switchyard: " << open_.size() << " connections still open after "
-                << kDrainTimeout.count() << "s; stopping anyway\n";
-      std::_Exit(1);  // their threads still use this object, so no orderly return is possible
     }
   }
 
   ServerContext& context_;
   const int listen_fd_;
   const int signal_fd_;
-  std::mutex mutex_;
-  std::condition_variable all_closed_;
-  std::unordered_set<int> open_;  // connections being served, for max-clients and the drain
+  OpenConnections open_;
 };
 
 }  // namespace

@@ -17,7 +17,6 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <iostream>
@@ -28,8 +27,8 @@
 #include <vector>
 
 #include "servers/common/net.h"
+#include "servers/common/open_connections.h"
 #include "servers/common/session.h"
-#include "servers/common/shutdown_signal.h"
 
 namespace switchyard {
 namespace {
@@ -51,7 +50,8 @@ class ThreadPoolServer {
         listen_fd_(listen_fd),
         signal_fd_(signal_fd),
         epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
-        queue_metrics_(context.metrics.AddQueueMetrics()) {}
+        queue_metrics_(context.metrics.AddQueueMetrics()),
+        open_(context) {}
 
   ~ThreadPoolServer() { close(epoll_fd_); }
 
@@ -72,11 +72,11 @@ class ThreadPoolServer {
     ReactUntilSignalled();
     close(listen_fd_);                                         // leaves epoll with it
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, signal_fd_, nullptr);  // it stays readable from now on
-    // A worker may still be blocked on a connection that did not drain (a client that stopped
-    // reading), and it uses this object: no orderly return is possible then.
-    if (!Drain()) std::_Exit(1);
+    Drain();
+    // Exits 1 here if connections are left: workers are still blocked on them.
+    const int status = open_.Finish();
     StopWorkers();
-    return 0;
+    return status;
   }
 
  private:
@@ -119,18 +119,14 @@ class ThreadPoolServer {
       return;
     }
     SetNoDelay(fd);
-    std::unique_lock lock(mutex_);
-    if (open_.size() >= context_.config.max_clients) {
-      lock.unlock();
-      context_.metrics.ConnectionRejected();
-      SendAll(fd, kMaxClientsReply);
+    if (!open_.Admit(fd)) {
       close(fd);
       return;
     }
     auto connection = std::make_unique<Connection>(context_, fd);
     Connection* raw = connection.get();
-    open_.emplace(raw, std::move(connection));
-    context_.metrics.ConnectionAccepted();
+    std::lock_guard lock(mutex_);
+    connections_.emplace(raw, std::move(connection));
     // Armed for one event: when it fires, the connection belongs to the queue and then a worker.
     raw->armed = true;
     Watch(fd, raw, kArmed);
@@ -156,30 +152,20 @@ class ThreadPoolServer {
     work_available_.notify_one();
   }
 
-  // SIGTERM: stop reading on every connection. A connection a worker holds finishes the requests
-  // it has already read, replies, then reads end-of-file and closes. An idle one goes the same
-  // way once re-armed: shutdown() wakes no epoll waiter, but re-arming makes epoll look again and
-  // see end-of-file. The reactor keeps dispatching until no connection is left.
-  bool Drain() {
+  // SIGTERM: every connection stops reading (OpenConnections). One a worker holds finishes the
+  // requests it has already read, replies, then reads end-of-file and closes. An idle one goes the
+  // same way once re-armed: shutdown() wakes no epoll waiter, but re-arming makes epoll look again
+  // and see end-of-file. The reactor keeps dispatching until no connection is left, or the drain
+  // deadline passes.
+  void Drain() {
+    open_.StopReading();
     {
       std::lock_guard lock(mutex_);
-      for (const auto& [connection, owner] : open_) {
-        shutdown(connection->fd, SHUT_RD);
+      for (const auto& [connection, owner] : connections_)
         if (connection->armed) Rearm(connection);
-      }
     }
-    const auto deadline = Clock::now() + kDrainTimeout;
     epoll_event events[64];
-    for (;;) {
-      {
-        std::lock_guard lock(mutex_);
-        if (open_.empty()) return true;
-        if (Clock::now() > deadline) {
-          std::cerr << "switchyard: " << open_.size() << " connections still open after "
-                    << kDrainTimeout.count() << "s; stopping anyway\n";
-          return false;
-        }
-      }
+    while (open_.open() != 0 && Clock::now() < open_.deadline()) {
       const int n = epoll_wait(epoll_fd_, events, 64, 20);
       for (int i = 0; i < n; ++i) {
         if (events[i].data.ptr != &signal_fd_ && events[i].data.ptr != nullptr)
@@ -232,7 +218,13 @@ class ThreadPoolServer {
       }
       queue_metrics_.wait.Observe(
           std::chrono::duration<double>(Clock::now() - connection->queued_at).count());
-      if (Serve(*connection)) {
+      bool keep = false;
+      try {
+        keep = Serve(*connection);
+      } catch (const std::exception& error) {
+        open_.Failed(connection->fd, error);
+      }
+      if (keep) {
         std::lock_guard lock(mutex_);
         Rearm(connection);  // back to the reactor
       } else {
@@ -281,14 +273,17 @@ class ThreadPoolServer {
     }
   }
 
+  // Out of the map first, so Drain never re-arms a descriptor number reused since; closing then
+  // also removes it from epoll (this was its only descriptor).
   void Close(Connection* connection) {
-    shutdown(connection->fd, SHUT_WR);
-    context_.metrics.ConnectionClosed();
-    std::lock_guard lock(mutex_);
-    // Closing also removes it from epoll (this was its only descriptor). Under the lock, so Drain
-    // never shuts down a descriptor number reused since.
-    close(connection->fd);
-    open_.erase(connection);
+    std::unique_ptr<Connection> owned;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = connections_.find(connection);
+      owned = std::move(it->second);
+      connections_.erase(it);
+    }
+    open_.Close(owned->fd);
   }
 
   static constexpr std::uint32_t kArmed = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
@@ -303,8 +298,10 @@ class ThreadPoolServer {
   std::mutex mutex_;  // guards everything below
   std::condition_variable work_available_;
   std::deque<Connection*> ready_;  // the queue between the two halves
-  std::unordered_map<Connection*, std::unique_ptr<Connection>> open_;
-  bool stopping_ = false;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  bool stopping_ = false;  // the workers', once the drain is over
+
+  OpenConnections open_;
 };
 
 }  // namespace

@@ -1,0 +1,3 @@
+module switchyard/servers/go
+
+go 1.19
