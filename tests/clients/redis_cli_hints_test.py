@@ -23,7 +23,7 @@ import termios
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from redis_py_test import start_redis_server, start_switchyard  # noqa: E402
+from targets import start_redis_server, start_switchyard  # noqa: E402
 
 # The hint after "name ", as redis-cli prints it from our COMMAND DOCS.
 SHARED = {
