@@ -1,11 +1,9 @@
+// `switchyard load` and `switchyard load merge` (load_command.h): the flags and their units, the
+// checks a bad command line fails at once, and the running: one load with the progress line and
+// the live endpoint (live.h), the sweep to the knee (sweep.h), or a merge of result files; the
+// result is printed and written by result.h.
 #include "loadgen/load_command.h"
 
-#include <google/protobuf/util/json_util.h>
-#include <prometheus/counter.h>
-#include <prometheus/exposer.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -14,12 +12,13 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <future>
 #include <iostream>
-#include <sstream>
 
-#include "loadgen/grpc_load.h"
+#include "loadgen/ledger.h"
+#include "loadgen/live.h"
+#include "loadgen/result.h"
+#include "loadgen/run.h"
 #include "loadgen/sweep.h"
 
 namespace switchyard::loadgen {
@@ -53,226 +52,12 @@ double ParseWithUnit(const std::string& text,
 const std::vector<std::pair<std::string, double>> kTimeUnits = {
     {"us", 1e-6}, {"ms", 1e-3}, {"s", 1}, {"m", 60}, {"h", 3600}};
 
-// "45.2us", "1.23ms", "1.50s": three significant digits, the histogram's precision.
-std::string FormatSeconds(double seconds) {
-  char text[32];
-  if (seconds < 1e-3) {
-    std::snprintf(text, sizeof text, "%.3gus", seconds * 1e6);
-  } else if (seconds < 1) {
-    std::snprintf(text, sizeof text, "%.3gms", seconds * 1e3);
-  } else {
-    std::snprintf(text, sizeof text, "%.3gs", seconds);
-  }
-  return text;
-}
-
-void PrintLatencyRow(std::ostream& out, const char* name, const pb::Latency& latency) {
-  char line[256];
-  std::snprintf(line, sizeof line, "%-14s %9s %9s %9s %9s %9s %9s %9s\n", name,
-                FormatSeconds(latency.p50()).c_str(), FormatSeconds(latency.p90()).c_str(),
-                FormatSeconds(latency.p99()).c_str(), FormatSeconds(latency.p999()).c_str(),
-                FormatSeconds(latency.p9999()).c_str(), FormatSeconds(latency.max()).c_str(),
-                FormatSeconds(latency.mean()).c_str());
-  out << line;
-}
-
-void PrintResult(std::ostream& out, const pb::LoadResult& result) {
-  const pb::LoadSpec& spec = result.spec();
-  char line[512];
-  if (result.processes() > 1) {
-    std::snprintf(line, sizeof line, "merged from %u load-generator processes\n",
-                  result.processes());
-    out << line;
-  }
-  std::snprintf(line, sizeof line, "%s:%u%s  %u connections on %u thread%s  %s  mix %s\n",
-                spec.host().c_str(), spec.port(), spec.protocol() == "grpc" ? " (gRPC)" : "",
-                spec.connections(), spec.threads(), spec.threads() == 1 ? "" : "s",
-                result.target_rate() > 0
-                    ? ("open loop at " + std::to_string(std::llround(result.target_rate())) +
-                       "/s (" + spec.arrival() + ")")
-                          .c_str()
-                    : ("closed loop, pipeline " + std::to_string(spec.pipeline())).c_str(),
-                spec.mix().c_str());
-  out << line;
-  std::snprintf(line, sizeof line, "%-14s %9s %9s %9s %9s %9s %9s %9s\n", "latency", "p50", "p90",
-                "p99", "p99.9", "p99.99", "max", "mean");
-  out << line;
-  PrintLatencyRow(out, result.target_rate() > 0 ? "corrected" : "measured", result.latency());
-  if (result.target_rate() > 0) {
-    PrintLatencyRow(out, "uncorrected", result.latency_uncorrected());
-    PrintLatencyRow(out, "schedule lag", result.schedule_lag());
-    if (result.histogram_reply_pickup().total() > 0) {
-      PrintLatencyRow(out, "reply pickup", result.reply_pickup());
-    }
-  }
-  std::snprintf(line, sizeof line,
-                "throughput %.1f/s over %.2f s: %llu requests, %llu errors, %llu failed\n",
-                result.throughput(), result.duration_seconds(),
-                static_cast<unsigned long long>(result.requests()),
-                static_cast<unsigned long long>(result.errors()),
-                static_cast<unsigned long long>(result.failed()));
-  out << line;
-  if (result.target_rate() > 0) {
-    std::snprintf(line, sizeof line, "target %.1f/s, sent %.1f/s\n", result.target_rate(),
-                  result.sent_rate());
-    out << line;
-  }
-  const double per_cpu_second =
-      result.client_cpu_seconds() > 0 ? result.requests() / result.client_cpu_seconds() : 0;
-  std::snprintf(line, sizeof line, "client CPU %.3f s (%.0f requests per client CPU-second)",
-                result.client_cpu_seconds(), per_cpu_second);
-  out << line;
-  if (result.client_spin_seconds() > 0) {
-    std::snprintf(line, sizeof line, ", of which %.3f s spinning to send and read on time",
-                  result.client_spin_seconds());
-    out << line;
-  }
-  out << "\n";
-  if (result.machine_steal_fraction() > 0) {
-    std::snprintf(line, sizeof line,
-                  "machine steal %.2f%%: the hypervisor gave that share of this machine's CPU "
-                  "time to others, in stalls a tail can include\n",
-                  result.machine_steal_fraction() * 100);
-    out << line;
-  }
-  if (result.connections_lost() > 0) {
-    out << "connections lost: " << result.connections_lost() << " (first: " << result.first_loss()
-        << ")\n";
-  }
-  if (result.delayed_ack_stall()) {
-    out << "DELAYED-ACK STALL: " << result.delayed_ack_stall_message() << "\n";
-  }
-  if (result.client_limited()) {
-    out << "CLIENT-LIMITED: the load generator, not the server, was the limit ("
-        << result.client_limited_reason() << "); these are not the server's figures\n";
-  }
-}
-
-// Live figures: the progress line on stderr and, when asked, a Prometheus endpoint.
-class Live {
- public:
-  // metrics_port < 0: no endpoint.
-  Live(int metrics_port, double target_rate) : target_rate_(target_rate) {
-    if (metrics_port < 0) return;
-    registry_ = std::make_shared<prometheus::Registry>();
-    auto& requests = prometheus::BuildCounter()
-                         .Name("switchyard_loadgen_requests_total")
-                         .Help(
-                             "Requests by outcome, measured part of the run: ok, error (an "
-                             "error reply), failed (never answered)")
-                         .Register(*registry_);
-    ok_ = &requests.Add({{"outcome", "ok"}});
-    error_ = &requests.Add({{"outcome", "error"}});
-    failed_ = &requests.Add({{"outcome", "failed"}});
-    latency_ = &prometheus::BuildHistogram()
-                    .Name("switchyard_loadgen_latency_seconds")
-                    .Help(
-                        "Latency from each request's intended send time (coordinated-omission "
-                        "corrected in open loop)")
-                    .Register(*registry_)
-                    .Add({}, Bounds());
-    auto gauge = [&](const char* name, const char* help) {
-      return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
-    };
-    target_ =
-        gauge("switchyard_loadgen_target_rate", "Requests per second asked for (0: closed loop)");
-    achieved_ = gauge("switchyard_loadgen_achieved_rate",
-                      "Requests answered per second over the last second");
-    lag_ = gauge("switchyard_loadgen_schedule_lag_seconds",
-                 "Largest lag of a send behind its schedule over the last second");
-    target_->Set(target_rate);
-    exposer_ = std::make_unique<prometheus::Exposer>("127.0.0.1:" + std::to_string(metrics_port));
-    exposer_->RegisterCollectable(registry_);
-    std::cerr << "switchyard load: metrics on http://127.0.0.1:" << exposer_->GetListeningPorts()[0]
-              << "/metrics\n";
-  }
-
-  void SetTarget(double rate) {
-    target_rate_ = rate;
-    if (target_ != nullptr) target_->Set(rate);
-  }
-
-  // Once a second: fold what the workers published into the endpoint and print the progress line.
-  void Update(LiveStats& stats, double elapsed_seconds, bool print) {
-    Histogram interval;
-    std::uint64_t ok, errors, failed;
-    std::int64_t lag_ns;
-    bool measuring;
-    {
-      std::lock_guard lock(stats.mutex);
-      interval.Merge(stats.latency_interval);
-      stats.latency_interval.Reset();
-      ok = stats.ok;
-      errors = stats.errors;
-      failed = stats.failed;
-      lag_ns = stats.max_lag_interval_ns;
-      stats.max_lag_interval_ns = 0;
-      measuring = stats.measuring;
-    }
-    const std::uint64_t answered = ok + errors;
-    const double seconds = elapsed_seconds - last_elapsed_;
-    const double rate = seconds > 0 ? (answered - last_answered_) / seconds : 0;
-    if (registry_) {
-      ok_->Increment(static_cast<double>(ok - last_ok_));
-      error_->Increment(static_cast<double>(errors - last_errors_));
-      failed_->Increment(static_cast<double>(failed - last_failed_));
-      std::vector<double> increments(Bounds().size() + 1, 0);
-      for (const auto& [value, count] : interval.Buckets()) {
-        const double value_seconds = static_cast<double>(value) / 1e9;
-        const auto bound = std::lower_bound(Bounds().begin(), Bounds().end(), value_seconds);
-        increments[bound - Bounds().begin()] += static_cast<double>(count);
-      }
-      latency_->ObserveMultiple(increments, static_cast<double>(interval.sum()) / 1e9);
-      achieved_->Set(rate);
-      lag_->Set(static_cast<double>(lag_ns) / 1e9);
-    }
-    if (print) {
-      char line[200];
-      std::snprintf(
-          line, sizeof line,
-          "[%5.1fs] %s %9.0f req/s%s  p99 %s  max lag %s  errors %llu  failed %llu",
-          elapsed_seconds, measuring ? "measuring" : "warm-up  ", rate,
-          target_rate_ > 0
-              ? (" (target " + std::to_string(std::llround(target_rate_)) + ")").c_str()
-              : "",
-          FormatSeconds(static_cast<double>(interval.ValueAtPercentile(99)) / 1e9).c_str(),
-          FormatSeconds(static_cast<double>(lag_ns) / 1e9).c_str(),
-          static_cast<unsigned long long>(errors), static_cast<unsigned long long>(failed));
-      // On a terminal the line rewrites itself; in a log, one line a second.
-      std::cerr << line << (isatty(STDERR_FILENO) ? "\r" : "\n") << std::flush;
-    }
-    last_ok_ = ok;
-    last_errors_ = errors;
-    last_failed_ = failed;
-    last_answered_ = answered;
-    last_elapsed_ = elapsed_seconds;
-  }
-
- private:
-  static const std::vector<double>& Bounds() {
-    static const std::vector<double> bounds = {1e-5,   2.5e-5, 5e-5, 1e-4,   2.5e-4, 5e-4, 1e-3,
-                                               2.5e-3, 5e-3,   1e-2, 2.5e-2, 5e-2,   0.1,  0.25,
-                                               0.5,    1,      2.5,  5,      10};
-    return bounds;
-  }
-
-  double target_rate_;
-  std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  prometheus::Counter *ok_ = nullptr, *error_ = nullptr, *failed_ = nullptr;
-  prometheus::Histogram* latency_ = nullptr;
-  prometheus::Gauge *target_ = nullptr, *achieved_ = nullptr, *lag_ = nullptr;
-  std::uint64_t last_ok_ = 0, last_errors_ = 0, last_failed_ = 0, last_answered_ = 0;
-  double last_elapsed_ = 0;
-};
-
 // Runs one load in a worker thread while this thread keeps the progress line and metrics live.
 pb::LoadResult RunWithProgress(const LoadConfig& config, const LoadCommandOptions& options,
                                Live& live) {
   LiveStats stats;
   auto running = std::async(std::launch::async, [&] {
-    pb::LoadResult result =
-        config.protocol == "grpc" ? RunGrpcLoad(config, &stats) : RunLoad(config, &stats);
+    pb::LoadResult result = RunLoad(config, &stats);
     result.mutable_spec()->set_protocol(config.protocol);
     return result;
   });
@@ -400,81 +185,6 @@ void ParseSlo(const std::string& text, double* percentile, double* seconds) {
     throw std::invalid_argument("--slo: the percentile must be in (0, 100]");
   }
   *seconds = ParseWithUnit(text.substr(colon + 1), kTimeUnits, 1, "--slo latency");
-}
-
-pb::LoadResult ReadResultFile(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) throw std::runtime_error("cannot read " + path);
-  std::stringstream text;
-  text << file.rdbuf();
-  pb::LoadResult result;
-  google::protobuf::util::JsonParseOptions options;
-  const auto status = google::protobuf::util::JsonStringToMessage(text.str(), &result, options);
-  if (!status.ok()) {
-    throw std::runtime_error(path + " is not a load result: " + std::string(status.message()));
-  }
-  if (result.processes() == 0) throw std::runtime_error(path + " is not a load result");
-  return result;
-}
-
-void WriteJsonFile(const std::string& path, const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string text;
-  const auto status = google::protobuf::util::MessageToJsonString(message, &text, options);
-  if (!status.ok()) throw std::runtime_error("cannot encode the result: " + status.ToString());
-  std::ofstream file(path);
-  file << text;
-  file.close();
-  if (!file) throw std::runtime_error("cannot write " + path);
-}
-
-pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
-  if (results.empty()) throw std::invalid_argument("nothing to merge");
-  pb::LoadResult merged;
-  *merged.mutable_spec() = results[0].spec();
-  Histogram latency, uncorrected, lag, pickup;
-  std::string reasons;
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    const pb::LoadResult& result = results[i];
-    if (i > 0) {
-      pb::LoadSpec* spec = merged.mutable_spec();
-      spec->set_connections(spec->connections() + result.spec().connections());
-      spec->set_threads(spec->threads() + result.spec().threads());
-      spec->set_rate(spec->rate() + result.spec().rate());
-    }
-    // The processes ran side by side: rates and counts add up, the span is the longest.
-    merged.set_target_rate(merged.target_rate() + result.target_rate());
-    merged.set_throughput(merged.throughput() + result.throughput());
-    merged.set_sent_rate(merged.sent_rate() + result.sent_rate());
-    merged.set_requests(merged.requests() + result.requests());
-    merged.set_errors(merged.errors() + result.errors());
-    merged.set_failed(merged.failed() + result.failed());
-    merged.set_client_cpu_seconds(merged.client_cpu_seconds() + result.client_cpu_seconds());
-    merged.set_client_spin_seconds(merged.client_spin_seconds() + result.client_spin_seconds());
-    merged.set_client_run_queue_wait_seconds(merged.client_run_queue_wait_seconds() +
-                                             result.client_run_queue_wait_seconds());
-    merged.set_machine_steal_fraction(
-        std::max(merged.machine_steal_fraction(), result.machine_steal_fraction()));
-    merged.set_duration_seconds(std::max(merged.duration_seconds(), result.duration_seconds()));
-    merged.set_processes(merged.processes() + result.processes());
-    if (merged.connections_lost() == 0) merged.set_first_loss(result.first_loss());
-    merged.set_connections_lost(merged.connections_lost() + result.connections_lost());
-    if (result.client_limited()) {
-      merged.set_client_limited(true);
-      reasons += (reasons.empty() ? "" : "; ") + result.client_limited_reason();
-    }
-    latency.Merge(FromProto(result.histogram()));
-    uncorrected.Merge(FromProto(result.histogram_uncorrected()));
-    lag.Merge(FromProto(result.histogram_schedule_lag()));
-    pickup.Merge(FromProto(result.histogram_reply_pickup()));
-  }
-  merged.set_client_limited_reason(reasons);
-  SetHistograms(latency, uncorrected, lag, pickup, &merged);
-  SetDelayedAckStall(latency, &merged);
-  return merged;
 }
 
 CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
@@ -628,7 +338,7 @@ int RunLoadCommand(CLI::App& load, LoadCommandOptions& options) {
       throw std::invalid_argument("--sweep runs each step for --duration; drop --requests");
     }
     // Validate the workload before connecting, so a typo fails at once.
-    Workload(ParseMix(config.mix), config.keys, config.key_dist, ParseSizeRange(config.value_size));
+    MakeWorkload(config);
 
     // Ctrl-C: stop sending, collect the replies owed, report what was measured.
     std::signal(SIGINT, OnSignal);

@@ -1,5 +1,5 @@
-// `switchyard load` and `switchyard load merge`: flags, the progress line, the Prometheus
-// endpoint, the sweep to the knee, the human table and the JSON result file.
+// `switchyard load` and `switchyard load merge`: the flags, their parsing, and running what the
+// command line asked for (one load, the sweep to the knee, or a merge of result files).
 #pragma once
 
 #include <string>
@@ -46,11 +46,5 @@ int RunLoadCommand(CLI::App& load, LoadCommandOptions& options);
 double ParseDurationSeconds(const std::string& text);  // "500ms", "10s", "2m", "1h", "250us"
 double ParseRate(const std::string& text);             // "50000", "50k", "1.5m"
 void ParseSlo(const std::string& text, double* percentile, double* seconds);  // "99:1ms"
-
-// Merges result files exactly: counts add, histograms merge bucket by bucket, percentiles are
-// recomputed from the merged histograms. Throws std::runtime_error naming a bad file.
-pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results);
-pb::LoadResult ReadResultFile(const std::string& path);
-void WriteJsonFile(const std::string& path, const google::protobuf::Message& message);
 
 }  // namespace switchyard::loadgen

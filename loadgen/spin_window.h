@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 namespace switchyard::loadgen {
@@ -43,5 +44,10 @@ class SpinWindow {
   bool learn_;
   std::int64_t estimate_ns_;
 };
+
+// The SpinWindow argument for a --spin value in seconds (negative: learn it).
+inline std::int64_t SpinWindowNs(double spin_seconds) {
+  return spin_seconds < 0 ? SpinWindow::kLearn : std::llround(spin_seconds * 1e9);
+}
 
 }  // namespace switchyard::loadgen

@@ -5,8 +5,7 @@
 #include <cmath>
 #include <random>
 
-#include "loadgen/load.h"
-#include "loadgen/load_command.h"
+#include "loadgen/result.h"
 
 namespace switchyard::loadgen {
 namespace {

@@ -4,7 +4,7 @@
 #include <map>
 #include <vector>
 
-#include "loadgen/load.h"
+#include "loadgen/result.h"
 
 namespace switchyard::loadgen {
 

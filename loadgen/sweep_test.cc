@@ -1,5 +1,5 @@
 // The sweep's decisions on constructed runs: where the knee lands, what a run limited by the load
-// generator and a noisy run do to it. (load_e2e_test.cc sweeps a real redis-server.)
+// generator and a noisy run do to it. (load_command_test.cc sweeps a real redis-server.)
 #include "loadgen/sweep.h"
 
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <map>
 
 #include "loadgen/histogram.h"
-#include "loadgen/load.h"
+#include "loadgen/result.h"
 
 namespace switchyard::loadgen {
 namespace {

@@ -18,9 +18,9 @@
 #include <utility>
 #include <vector>
 
+#include "loadgen/e2e_support.h"
 #include "loadgen/histogram.h"
-#include "loadgen/load.h"
-#include "loadgen/load_command.h"
+#include "loadgen/result.h"
 #include "proto/kv.grpc.pb.h"
 #include "tests/server_process.h"
 
@@ -53,33 +53,9 @@ std::size_t Lines(std::string text) {
   return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
-class GrpcLoadTest : public ::testing::Test {
+class GrpcLoadTest : public LoadE2eTest {
  protected:
-  std::string TempFile(const std::string& name) {
-    const std::string path =
-        ::testing::TempDir() + "grpc_load_" + std::to_string(getpid()) + "_" + name;
-    files_.push_back(path);
-    return path;
-  }
-  ~GrpcLoadTest() override {
-    for (const auto& path : files_) std::remove(path.c_str());
-  }
-  // Runs `switchyard load --protocol grpc` and reads its JSON result; fails on a non-zero exit.
-  pb::LoadResult Load(std::uint16_t port, std::vector<std::string> flags, const std::string& name) {
-    last_json_ = TempFile(name + ".json");
-    std::vector<std::string> args = {"load",   "--protocol", "grpc", "--port", std::to_string(port),
-                                     "--json", last_json_,   "-q"};
-    args.insert(args.end(), flags.begin(), flags.end());
-    std::string output;
-    const int code = RunBinary(args, &output);
-    EXPECT_EQ(code, 0) << output;
-    last_output_ = output;
-    return ReadResultFile(last_json_);
-  }
-  std::string last_output_, last_json_;
-
- private:
-  std::vector<std::string> files_;
+  GrpcLoadTest() : LoadE2eTest("grpc") {}
 };
 
 TEST_F(GrpcLoadTest, ClosedLoopCountsEveryCallAndTheServerSeesThem) {
@@ -89,15 +65,7 @@ TEST_F(GrpcLoadTest, ClosedLoopCountsEveryCallAndTheServerSeesThem) {
                                       "4", "--mix", "set:1", "--keys", "50"},
                                      "closed");
   EXPECT_EQ(result.spec().protocol(), "grpc");
-  EXPECT_EQ(result.requests(), 3000u);
-  EXPECT_EQ(result.errors(), 0u);
-  EXPECT_EQ(result.failed(), 0u);
-  EXPECT_EQ(result.connections_lost(), 0u);
-  EXPECT_EQ(result.histogram().total(), 3000u);
-  EXPECT_GT(result.throughput(), 0);
-  EXPECT_GT(result.latency().p50(), 0);
-  EXPECT_LE(result.latency().p50(), result.latency().p99());
-  EXPECT_LE(result.latency().p99(), result.latency().max());
+  ExpectEveryRequestAnswered(result, 3000);
   EXPECT_NE(last_output_.find("(gRPC)"), std::string::npos) << last_output_;
   const std::string scrape = ScrapeMetrics(server.metrics_port());
   EXPECT_EQ(MetricValue(scrape, "switchyard_requests_total{command=\"set\"}"), 3000);
@@ -144,33 +112,13 @@ TEST_F(GrpcLoadTest, OpenLoopSendsOnScheduleAndCorrectsForLateness) {
   EXPECT_LE(result.spec().spin_seconds(), 0.0021);
   EXPECT_LE(result.client_spin_seconds(), result.client_cpu_seconds());
   // Sleeping until each time is due, and polling all the time, keep the same schedule.
-  const pb::LoadResult slept =
-      Load(server.port(),
-           {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--spin", "0"}, "slept");
-  EXPECT_NEAR(static_cast<double>(slept.requests()), 500, 3);
-  EXPECT_EQ(slept.spec().spin_seconds(), 0);
-  EXPECT_EQ(slept.client_spin_seconds(), 0);
-  const pb::LoadResult spun =
-      Load(server.port(),
-           {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--busy-poll"}, "busy");
-  EXPECT_NEAR(static_cast<double>(spun.requests()), 500, 3);
-  EXPECT_EQ(spun.failed(), 0u);
-  EXPECT_TRUE(spun.spec().busy_poll());
+  ExpectSleepingAndBusyPollingKeepTheSchedule(server.port());
 }
 
 // A 0.3 s stall of the server (SIGSTOP) in a constant-rate run shows in the corrected tail.
 TEST_F(GrpcLoadTest, ServerStallShowsInCorrectedTail) {
   ServerProcess server("grpc");
-  pb::LoadResult result;
-  std::thread load([&] {
-    result =
-        Load(server.port(), {"--rate", "1000", "-d", "3s", "--warmup", "0", "-c", "4"}, "stall");
-  });
-  std::this_thread::sleep_for(1000ms);
-  kill(server.pid(), SIGSTOP);
-  std::this_thread::sleep_for(300ms);
-  kill(server.pid(), SIGCONT);
-  load.join();
+  const pb::LoadResult result = LoadThroughAStall(server.port(), server.pid());
   EXPECT_EQ(result.failed(), 0u);
   EXPECT_GE(result.latency().max(), 0.29);
   EXPECT_GE(result.latency().p99(), 0.15);
@@ -179,16 +127,7 @@ TEST_F(GrpcLoadTest, ServerStallShowsInCorrectedTail) {
 
 TEST_F(GrpcLoadTest, EveryCommandOfTheMixIncludingSimulatedWork) {
   ServerProcess server("grpc");
-  const pb::LoadResult result =
-      Load(server.port(),
-           {"-n", "2000", "--warmup", "0", "-c", "4", "-P", "8", "--mix",
-            "get:4,set:4,echo:1,incr:1,incrby:1,mget:4:1,mset:4:1,ping:1,sy.cpu:5:1,sy.wait:50:1,"
-            "sy.block:20:1",
-            "--value-size", "8-2k", "--key-dist", "zipfian:0.9"},
-           "mix");
-  EXPECT_EQ(result.requests(), 2000u);
-  EXPECT_EQ(result.errors(), 0u);
-  EXPECT_EQ(result.failed(), 0u);
+  LoadEveryCommand(server.port());
   const std::string scrape = ScrapeMetrics(server.metrics_port());
   double total = 0;
   for (const char* command :
@@ -234,9 +173,7 @@ TEST_F(GrpcLoadTest, IncrByMGetAndMSetReachTheStore) {
                 {"-n", "1000", "--warmup", "0", "-c", "2", "-P", "4", "--mix", "mget:4,mset:4",
                  "--keys", "20", "--value-size", "8-64"},
                 "multi");
-  EXPECT_EQ(result.requests(), 1000u);
-  EXPECT_EQ(result.errors(), 0u);
-  EXPECT_EQ(result.failed(), 0u);
+  ExpectEveryRequestAnswered(result, 1000);
   kv::MGetRequest keys;
   for (int k = 0; k < 20; ++k) {
     char key[32];
@@ -345,21 +282,7 @@ TEST_F(GrpcLoadTest, JsonHasEveryFieldAndMergesExactly) {
 
 TEST_F(GrpcLoadTest, LiveMetricsAndSweep) {
   ServerProcess server("grpc");
-  const std::uint16_t metrics_port = FreeLoopbackPort();
-  std::thread load([&] {
-    Load(server.port(),
-         {"--rate", "500", "-d", "2500ms", "--warmup", "0", "--metrics-port",
-          std::to_string(metrics_port)},
-         "metrics");
-  });
-  std::this_thread::sleep_for(1800ms);
-  std::string scrape;
-  try {
-    scrape = ScrapeMetrics(metrics_port);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << e.what();
-  }
-  load.join();
+  const std::string scrape = ScrapeDuringARun(server.port());
   EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_requests_total{outcome=\"ok\"}"), 0) << scrape;
   EXPECT_EQ(MetricValue(scrape, "switchyard_loadgen_target_rate"), 500) << scrape;
   EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_latency_seconds_count"), 0) << scrape;
