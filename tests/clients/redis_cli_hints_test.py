@@ -50,10 +50,12 @@ def hints(port, names, deadline_seconds=20):
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
     deadline = time.monotonic() + deadline_seconds
 
-    def read_for(seconds):
+    def read_for(seconds, until=None):
+        """What redis-cli writes in `seconds`, or less once `until(data)` holds (a loaded machine
+        may take longer than a quiet one to draw a hint; a fixed wait would read None there)."""
         data = b""
         end = min(time.monotonic() + seconds, deadline)
-        while time.monotonic() < end:
+        while time.monotonic() < end and not (until and until(data)):
             if select.select([fd], [], [], 0.05)[0]:
                 try:
                     data += os.read(fd, 65536)
@@ -66,7 +68,8 @@ def hints(port, names, deadline_seconds=20):
         read_for(1.0)  # the prompt, once COMMAND DOCS is read
         for name in names:
             os.write(fd, name.encode() + b" ")
-            shown = HINT.findall(read_for(0.5))
+            # linenoise redraws as it takes each character: the last hint drawn is the name's.
+            shown = HINT.findall(read_for(5.0, until=HINT.search) + read_for(0.5))
             found[name] = shown[-1].decode() if shown else None
             os.write(fd, b"\x15")  # Ctrl-U: clear the line
             read_for(0.1)
