@@ -140,13 +140,24 @@ std::string LoadE2eTest::ScrapeDuringARun(std::uint16_t port) {
           std::to_string(metrics_port)},
          "metrics");
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1800));
-  std::string scrape;
-  try {
-    scrape = switchyard::testing::ScrapeMetrics(metrics_port);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << e.what();
+  // Scraped until the run has answered something, while it still runs: a loaded machine (a
+  // sanitizer build among other builds) can take most of a second just to start the generator.
+  std::string scrape, error;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2300);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      scrape = switchyard::testing::ScrapeMetrics(metrics_port);
+      error.clear();
+      if (switchyard::testing::MetricValue(scrape,
+                                           "switchyard_loadgen_requests_total{outcome=\"ok\"}") > 0)
+        break;
+    } catch (const std::exception& e) {
+      error = e.what();  // not serving yet
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  if (!error.empty()) ADD_FAILURE() << error;
   load.join();
   return scrape;
 }
