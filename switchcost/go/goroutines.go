@@ -122,12 +122,12 @@ func MeasureGoroutineSwitches(b Budget) ([]Figure, error) {
 		return nil, err
 	}
 	one := MeasureNs(b, 2, func(n uint64) float64 { return timeChanPingPong(n, ProcessCPUSeconds) })
-	figures = append(figures, Figure{"goroutine", "switch", "chan-pingpong/gomaxprocs=1", true,
+	figures = append(figures, Figure{"goroutine", "switch", "chan-pingpong", true,
 		one.Median, "ns", one.Spread, one.Runs, fmt.Sprintf(
 			"unbuffered-channel round trip / 2, GOMAXPROCS=1, every runtime thread pinned to CPU %d "+
 				"(sched_setaffinity); process CPU time", cpus[0])})
 	gosched := MeasureNs(b, 2, timeGosched)
-	figures = append(figures, Figure{"goroutine", "switch", "gosched/gomaxprocs=1", true,
+	figures = append(figures, Figure{"goroutine", "switch", "gosched", true,
 		gosched.Median, "ns", gosched.Spread, gosched.Runs, fmt.Sprintf(
 			"two goroutines calling runtime.Gosched in turn (through the global run queue), "+
 				"GOMAXPROCS=1, pinned to CPU %d; process CPU time", cpus[0])})
@@ -141,7 +141,7 @@ func MeasureGoroutineSwitches(b Budget) ([]Figure, error) {
 	}
 	runtime.GOMAXPROCS(2)
 	two := MeasureNs(b, 2, func(n uint64) float64 { return timeChanPingPong(n, WallSeconds) })
-	figures = append(figures, Figure{"goroutine", "switch", "chan-pingpong/gomaxprocs=2", false,
+	figures = append(figures, Figure{"goroutine", "switch", "chan-pingpong", false,
 		two.Median, "ns", two.Spread, two.Runs,
 		"unbuffered-channel round trip / 2, GOMAXPROCS=2, unpinned, no LockOSThread: the two " +
 			"goroutines may sit on two threads (a cross-thread hand-off with a wake-up) or share one " +

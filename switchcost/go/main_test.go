@@ -50,7 +50,10 @@ func TestQuickFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	figures := runProgram(t, "--quick", "--alive", "100", "--alive", "300")
-	type key struct{ operation, method string }
+	type key struct {
+		operation, method string
+		pinned            bool
+	}
 	found := map[key]Figure{}
 	for _, f := range figures {
 		if f.Unit != "goroutine" {
@@ -62,15 +65,15 @@ func TestQuickFigures(t *testing.T) {
 		if f.Spread < 0 || f.Note == "" {
 			t.Errorf("%s %s: spread %v, note %q", f.Operation, f.Method, f.Spread, f.Note)
 		}
-		found[key{f.Operation, f.Method}] = f
+		found[key{f.Operation, f.Method, f.Pinned}] = f
 	}
 	want := []struct {
 		operation, method, unit string
 		pinned                  bool
 		low, high               float64
 	}{
-		{"switch", "chan-pingpong/gomaxprocs=1", "ns", true, 5, 100e3},
-		{"switch", "gosched/gomaxprocs=1", "ns", true, 5, 100e3},
+		{"switch", "chan-pingpong", "ns", true, 5, 100e3},
+		{"switch", "gosched", "ns", true, 5, 100e3},
 		{"create", "go+wg.Done", "ns", false, 20, 1e6},
 		{"memory", "pss@100", "bytes", false, 500, 64 << 10},
 		{"memory", "pss@300", "bytes", false, 500, 64 << 10},
@@ -81,10 +84,10 @@ func TestQuickFigures(t *testing.T) {
 			operation, method, unit string
 			pinned                  bool
 			low, high               float64
-		}{"switch", "chan-pingpong/gomaxprocs=2", "ns", false, 5, 10e6})
+		}{"switch", "chan-pingpong", "ns", false, 5, 10e6})
 	}
 	for _, w := range want {
-		f, ok := found[key{w.operation, w.method}]
+		f, ok := found[key{w.operation, w.method, w.pinned}]
 		if !ok {
 			t.Errorf("no %s %s figure", w.operation, w.method)
 			continue
@@ -96,6 +99,9 @@ func TestQuickFigures(t *testing.T) {
 		if !(f.Value >= w.low && f.Value <= w.high) {
 			t.Errorf("%s %s = %v %s, not within [%v, %v]", w.operation, w.method, f.Value,
 				f.UnitOfValue, w.low, w.high)
+		}
+		if w.operation != "memory" && !strings.Contains(f.Note, "GOMAXPROCS=") {
+			t.Errorf("%s %s: the note does not say GOMAXPROCS: %q", w.operation, w.method, f.Note)
 		}
 		if f.Pinned != strings.Contains(f.Note, "pinned to CPU") {
 			t.Errorf("%s %s: pinned=%v but the note says %q", w.operation, w.method, f.Pinned, f.Note)
