@@ -1,0 +1,3 @@
+module switchyard/switchcost/go
+
+go 1.19
