@@ -12,8 +12,10 @@ stay out) for a list of models written by hand, three distinct model names:
 
 Not a second list:
   - the registry itself, servers/models.cc;
-  - a peer's folder naming the models its program serves (servers/python/ serves four: the
-    program must tell them apart); the registry says which, by runtime;
+  - a peer runtime's own folders naming the models of that runtime: servers/python/ serves four
+    and must tell them apart, and in servers/<runtime>/ and switchcost/<runtime>/ the names are
+    also the runtime's own words (Python's asyncio module, Go's go statement); the registry says
+    which models are whose, by runtime;
   - lines between "# BEGIN generated NAME" and "# END generated NAME": deploy/generate.py writes
     them from the registry, and Registry.DeployFilesMatch fails when they differ from it;
   - dated records of what ran (docs/measurements/), a run saved for compare's tests
@@ -54,10 +56,11 @@ def listed_models(binary):
 
 
 def names_in(relative, models):
-    """The names that would make a list in the file at `relative`: all of them, but in a peer's
-    folder (servers/<runtime>/) not the models its own program serves."""
+    """The names that would make a list in the file at `relative`: all of them, but in a peer
+    runtime's folders (servers/<runtime>/, switchcost/<runtime>/) not that runtime's models."""
     return [name for name, runtime in models
-            if runtime == "c++" or not relative.startswith(f"servers/{runtime}/")]
+            if runtime == "c++" or not relative.startswith((f"servers/{runtime}/",
+                                                            f"switchcost/{runtime}/"))]
 
 
 def checkout_files(root):
