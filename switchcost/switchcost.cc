@@ -14,6 +14,7 @@
 
 #include "switchcost/measure.h"
 #include "switchcost/os_units.h"
+#include "switchcost/peer_units.h"
 #include "switchcost/user_units.h"
 
 namespace switchyard::switchcost {
@@ -139,8 +140,20 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
        "new-frame+run+destroy"},
       {"syscall", "user regs", "kernel's", "no", "no", "yes", "getppid", "", "", ""},
       {"call", "callee-saved", "no", "no", "no", "no", "noinline-call", "", "", ""},
+      // The peers' units (peer_units.h). A goroutine parks inside a runtime call, so its gobuf
+      // keeps SP, PC and BP alone; asyncio's task is a coroutine frame resumed by the loop; a
+      // greenlet copies its slice of the C stack in and out; a Python thread is an OS thread that
+      // must also take the GIL.
+      {"goroutine", "SP, PC, BP", "yes", "no", "no", "no", "chan-pingpong", "pss" + at, "",
+       "go+wg.Done"},
+      {"asyncio-task", "none (a call)", "no", "no", "no", "no", "future-pingpong/asyncio",
+       "pss" + at, "", "create_task+run/asyncio"},
+      {"greenlet", "callee-saved", "copied", "no", "no", "no", "greenlet.switch", "pss" + at, "",
+       "greenlet+switch"},
+      {"python-thread", "all", "yes", "no", "yes", "yes (+ GIL)", "lock-pingpong", "", "",
+       "Thread.start+join"},
   };
-  const std::vector<std::size_t> widths = {10, 14, 10, 11, 9, 18, 19, 19, 20, 22};
+  const std::vector<std::size_t> widths = {14, 14, 10, 11, 9, 18, 19, 19, 20, 22};
   const std::vector<std::string> header = {
       "unit",          "registers",
       "stack ptr",     "addr space",
@@ -180,7 +193,7 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
   out << "\nEvery figure (value ± half the range of the runs):\n";
   for (const Figure& figure : figures) {
     const std::string cpus = figure.operation != "switch" ? "" : figure.pinned ? "1 CPU" : "2 CPUs";
-    out << "  " << Pad(figure.unit, 10) << Pad(figure.operation, 7) << Pad(figure.method, 34)
+    out << "  " << Pad(figure.unit, 14) << Pad(figure.operation, 7) << Pad(figure.method, 34)
         << Pad(cpus, 7) << Pad(Format(figure), 22) << figure.note << "\n";
   }
   out << R"(
@@ -196,7 +209,10 @@ creation) are timed by that thread's CPU time, and thread and process creation b
 of creator and created (getrusage), so other processes that preempt them do not count. Memory is measured in a fresh child process: PSS from
 /proc/PID/smaps_rollup, page tables from VmPTE in /proc/PID/status, kernel stacks as KernelStack
 growth in /proc/meminfo (system-wide), each divided by the units alive. In the first table,
-kernel = page tables + kernel stacks.
+kernel = page tables + kernel stacks. The goroutine, asyncio-task, greenlet and python-thread rows
+come from programs in those runtimes (switchcost/go, switchcost/python), measured the same way:
+a goroutine switch is a channel ping-pong, 1 CPU with GOMAXPROCS=1, 2 CPUs with GOMAXPROCS=2; an
+asyncio task switch a Future ping-pong on asyncio's own loop (uvloop's is among every figure).
 )";
   if (machine.allowed_cpus < 2) {
     out << "Only one CPU is allowed to this process: the 2-CPU switch figures are left out.\n";
@@ -307,6 +323,14 @@ int Run(Options options) {
     if (wanted("indirect")) {
       step("switches with a working set",
            [&] { return MeasureOsIndirect(budget, options.working_sets); });
+    }
+    if (wanted("switch") || wanted("create") || wanted("memory")) {
+      // Programs of their own: what they measure is filtered to the parts asked for.
+      step("goroutines, asyncio tasks, greenlets and Python threads", [&] {
+        std::vector<Figure> peers = MeasurePeerUnits(options);
+        std::erase_if(peers, [&](const Figure& figure) { return !wanted(figure.operation); });
+        return peers;
+      });
     }
     if (wanted("memory")) {
       step("memory per unit", [&] {

@@ -88,8 +88,9 @@ TEST_F(SwitchcostRun, PrintsTheTableAndTheMachine) {
 }
 
 TEST_F(SwitchcostRun, EveryFigureIsAMeasuredMedianWithASpread) {
-  const std::set<std::string> units = {"process",   "thread", "fiber",  "ucontext",
-                                       "coroutine", "call",   "syscall"};
+  const std::set<std::string> units = {"process",      "thread",   "fiber",        "ucontext",
+                                       "coroutine",    "call",     "syscall",      "goroutine",
+                                       "asyncio-task", "greenlet", "python-thread"};
   const std::set<std::string> operations = {"switch", "create", "memory"};
   const json& results = report_["results"];
   ASSERT_TRUE(results.is_array());
@@ -176,6 +177,29 @@ TEST_F(SwitchcostRun, MemoryGrowsWithEveryUnit) {
   EXPECT_GT(Value("process", "memory", "pss" + kAtMost, false),
             Value("coroutine", "memory", "pss" + kAtMost, false));
   EXPECT_GT(Value("coroutine", "memory", "frame-bytes", false), 16);
+}
+
+// The peers' runtimes (peer_units.h), measured by their own programs. A sanitizer build tests our
+// C++ and builds no Go program, so there the rows are left out, said on stderr.
+TEST_F(SwitchcostRun, PeerUnitsAreMeasuredBesideTheirCppCounterparts) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  EXPECT_NE(output_.find("the Go rows are left out"), std::string::npos) << output_;
+  GTEST_SKIP() << "the peers' programs are not built in a sanitizer build";
+#endif
+  const double goroutine = Value("goroutine", "switch", "chan-pingpong", true);
+  const double task = Value("asyncio-task", "switch", "future-pingpong/asyncio", true);
+  const double greenlet = Value("greenlet", "switch", "greenlet.switch", true);
+  const double python_thread = Value("python-thread", "switch", "lock-pingpong", true);
+  // What each runtime's design says about the order, by a wide margin: a greenlet switch is a
+  // stack copy in C, a goroutine's a runtime call; a task switch goes through the event loop in
+  // Python; a Python thread switch is a kernel switch plus the GIL.
+  EXPECT_LT(greenlet, task);
+  EXPECT_LT(goroutine, task);
+  EXPECT_LT(task, python_thread);
+  EXPECT_GT(python_thread, Value("thread", "switch", "futex", true));
+  EXPECT_GT(Value("goroutine", "create", "go+wg.Done", false), 0);
+  EXPECT_GT(Value("asyncio-task", "memory", "pss" + kAtMost, false), 0);
+  EXPECT_GT(Value("greenlet", "memory", "pss" + kAtMost, false), 0);
 }
 
 }  // namespace
