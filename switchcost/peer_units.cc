@@ -20,6 +20,7 @@ struct PeerProgram {
   const char* package;  // the Debian package of its runtime
 };
 
+// Their runtimes' Debian packages (package names, not the model list).
 constexpr PeerProgram kPrograms[] = {
     {"Go", SWITCHCOST_GO_PROGRAM, SWITCHCOST_GO_PROGRAM, "golang-go"},
     {"Python", "/usr/bin/python3 " SWITCHCOST_PYTHON_PROGRAM, SWITCHCOST_PYTHON_PROGRAM,

@@ -134,6 +134,7 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
       {"thread", "all", "yes", "no", "yes", "yes", "futex", "stack-default/pss" + at,
        "stack-default/", "pthread_create+join"},
       {"ucontext", "all", "yes", "no", "yes", "yes (sigprocmask)", "swapcontext", "", "", ""},
+      // The kinds of unit switchcost measures: its own names, not the model list.
       {"fiber", "callee-saved", "yes", "no", "no", "no", "boost-fiber", "stack-default/pss" + at,
        "", "boost-fiber"},
       {"coroutine", "none (a call)", "no", "no", "no", "no", "symmetric-transfer", "pss" + at, "",
@@ -209,10 +210,11 @@ creation) are timed by that thread's CPU time, and thread and process creation b
 of creator and created (getrusage), so other processes that preempt them do not count. Memory is measured in a fresh child process: PSS from
 /proc/PID/smaps_rollup, page tables from VmPTE in /proc/PID/status, kernel stacks as KernelStack
 growth in /proc/meminfo (system-wide), each divided by the units alive. In the first table,
-kernel = page tables + kernel stacks. The goroutine, asyncio-task, greenlet and python-thread rows
-come from programs in those runtimes (switchcost/go, switchcost/python), measured the same way:
-a goroutine switch is a channel ping-pong, 1 CPU with GOMAXPROCS=1, 2 CPUs with GOMAXPROCS=2; an
-asyncio task switch a Future ping-pong on asyncio's own loop (uvloop's is among every figure).
+kernel = page tables + kernel stacks.
+Go's and Python's rows come from programs in those runtimes (in switchcost/), measured the same
+way: a goroutine switch is a channel ping-pong, 1 CPU with GOMAXPROCS=1, 2 CPUs with
+GOMAXPROCS=2; a task switch a Future ping-pong on Python's own event loop (uvloop's is among
+every figure).
 )";
   if (machine.allowed_cpus < 2) {
     out << "Only one CPU is allowed to this process: the 2-CPU switch figures are left out.\n";

@@ -88,6 +88,7 @@ TEST_F(SwitchcostRun, PrintsTheTableAndTheMachine) {
 }
 
 TEST_F(SwitchcostRun, EveryFigureIsAMeasuredMedianWithASpread) {
+  // Every kind of unit switchcost measures (its own names, not the model list).
   const std::set<std::string> units = {"process",      "thread",   "fiber",        "ucontext",
                                        "coroutine",    "call",     "syscall",      "goroutine",
                                        "asyncio-task", "greenlet", "python-thread"};
