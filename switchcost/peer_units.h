@@ -12,7 +12,7 @@ namespace switchyard::switchcost {
 
 // Every figure the peers' programs give, with the budget and units alive of `options`. A program
 // that cannot run (its runtime is not installed) is left out with one line on stderr that names
-// the Debian package; its rows then show "-".
+// the Debian package; its rows then show "-". A sanitizer build runs none of them.
 std::vector<Figure> MeasurePeerUnits(const Options& options);
 
 }  // namespace switchyard::switchcost
