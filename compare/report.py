@@ -302,6 +302,15 @@ def _machine_lines(results):
     pin = results["pinning"]
     lines.append(f"- pinning: server on CPU {pin['server']}, load generator on CPU {pin['load']}"
                  if pin["server"] else "- pinning: none (fewer than 2 CPUs)")
+    if "runtimes" in m:  # runs saved before the peers have none
+        r = m["runtimes"]
+        threads = "1, the server's one CPU" if pin["server"] else "every core"
+        # The runtimes' versions and settings (not the model list).
+        lines.append(f"- the peers' runtimes: {r['go']}, GOMAXPROCS = --threads ({threads}), "
+                     f"GOGC={r['gogc']}; {r['python']} (one thread runs Python code at a time, "
+                     f"gc thresholds {r['python_gc_thresholds']}), uvloop {r['uvloop']}, "
+                     f"gevent {r['gevent']}. Each peer keeps a store of its own, so its figures "
+                     "include its language's speed (docs/peers.md)")
     affected = [f"{k}: {v}" for k, v in m["mitigations"].items() if v != "Not affected"]
     if affected:
         lines.append("- mitigations (the rest: not affected): " + "; ".join(affected))

@@ -80,6 +80,23 @@ class ReportOfTheSavedRun(unittest.TestCase):
         rows = [line for line in self.section("Switch cost") if line.startswith("| ")]
         self.assertEqual(len(rows), 1 + len(self.results["switchcost"]["results"]))  # + header
 
+    def test_the_peers_conditions_are_stated_when_the_run_has_them(self):
+        # The saved run predates the peers: no line. A run with their runtimes says each setting.
+        self.assertNotIn("the peers' runtimes", self.md)
+        results = copy.deepcopy(self.results)
+        # The runtimes' versions (not the model list).
+        results["machine"]["runtimes"] = {
+            "go": "go version go1.19.8 linux/amd64", "gogc": "100 (Go's default)",
+            "python": "Python 3.11.2", "python_gc_thresholds": "(700, 10, 10)",
+            "uvloop": "0.17.0", "gevent": "22.10.2"}
+        with tempfile.TemporaryDirectory() as folder:
+            report.write(results, folder)
+            machine = (Path(folder) / "report.md").read_text().split("\n## Machine\n", 1)[1]
+        for said in ("go1.19.8", "GOMAXPROCS = --threads (1, the server's one CPU)", "GOGC=100",
+                     "Python 3.11.2", "gc thresholds (700, 10, 10)", "uvloop 0.17.0",
+                     "gevent 22.10.2", "a store of its own"):
+            self.assertIn(said, machine)
+
     def test_every_chart_written_and_inlined(self):
         charts = re.findall(r"^!\[[^]]+\]\(([^)]+)\)$", self.md, re.MULTILINE)
         self.assertEqual(len(charts), 6)
