@@ -24,14 +24,17 @@ def _table(header, rows):
     return lines
 
 
+def _amount(value, unit):
+    """A switch-cost figure in its unit: nanoseconds (switches are ns to µs) or bytes."""
+    if unit == "ns":
+        return f"{value / 1000:,.2f} µs" if value >= 1000 else f"{value:,.1f} ns"
+    return f"{value / 1024:,.1f} KiB" if value >= 1024 else f"{value:,.0f} B"
+
+
 def _switchcost_table(switchcost):
     if not switchcost or "results" not in switchcost:
         return [f"Switch-cost microbenchmarks did not run: {switchcost.get('error', 'skipped')}"]
-    def amount(value, unit):
-        if unit == "ns":
-            return f"{value / 1000:,.2f} µs" if value >= 1000 else f"{value:,.1f} ns"
-        return f"{value / 1024:,.1f} KiB" if value >= 1024 else f"{value:,.0f} B"
-
+    amount = _amount
     rows = []
     for r in switchcost["results"]:
         unit = r.get("unit_of_value", "")
@@ -139,6 +142,64 @@ def _idle_table(results):
                          f"{p['os_threads']:.0f}", f"{p['os_processes']:.0f}"])
     return _table(["model", "connections", "served", "PSS per connection", "RSS per connection",
                    "OS threads", "OS processes"], rows)
+
+
+# The seed's question (docs/peers.md): Python's coroutines against Go's goroutines, with the
+# C++ fiber and coroutine beside them. Each model and the switch-cost figure that is its unit's
+# switch: a chosen few, in the order the question reads (not the model list).
+SEED_MODELS = [("asyncio", "asyncio-task", "future-pingpong/asyncio"),
+               ("uvloop", "asyncio-task", "future-pingpong/uvloop"),
+               ("gevent", "greenlet", "greenlet.switch"),
+               ("pythreads", "python-thread", "lock-pingpong"),
+               ("go", "goroutine", "chan-pingpong"),
+               ("fiber", "fiber", "boost-fiber"),
+               ("coroutine", "coroutine", "symmetric-transfer")]
+SEED_TITLE = "Python's coroutines, Go's goroutines, greenlets and threads, side by side"
+
+
+def _unit_switch(results, unit, method):
+    for r in results.get("switchcost", {}).get("results", []):
+        if (r.get("unit"), r.get("method"), r.get("operation"), r.get("pinned")) == (
+                unit, method, "switch", True):
+            return _amount(r["value"], r.get("unit_of_value", "ns"))
+    return "—"
+
+
+def _seed_table(results):
+    """One row a model of the question, each figure from this run's own rows: a switch of its unit
+    (switch cost, one CPU), memory per idle connection (the most connections held), echo at the
+    most connections (throughput, p99, OS switches a request), p99 beside one SY.BLOCK, and the
+    cores the CPU-bound scenario used."""
+    ran = {m["model"]: m["scenarios"] for m in results["models"]}
+    rows = []
+    for model, unit, method in SEED_MODELS:
+        if model not in ran:
+            continue
+        s = ran[model]
+        echo = s["echo"][-1] if s.get("echo") else None
+        idle = s["idle"][-1] if s.get("idle") else None
+        block, cpu = s.get("block"), s.get("cpu")
+        grew = (block["beside_block"]["latency"]["p99"]
+                / max(block["alone"]["latency"]["p99"], 1e-9)) if block else None
+        rows.append([
+            model, _unit_switch(results, unit, method),
+            figures.kib(idle["pss_bytes_per_connection"]) if idle else "—",
+            f"{figures.throughput(echo)} at {echo['connections']}" if echo else "—",
+            figures.duration(echo["latency"]["p99"]) if echo else "—",
+            f"{echo['server']['voluntary_switches_per_request']:.2f}" if echo else "—",
+            f"{grew:.1f}×" if block else "—",
+            f"{cpu['cores_used']:.2f}" if cpu else "—"])
+    return _table(["model", "one switch (1 CPU)", "memory per idle connection",
+                   "echo throughput", "echo p99", "OS switches per request",
+                   "p99 beside SY.BLOCK", "cores used, CPU-bound"], rows) + [
+        "",
+        "Each figure is this run's own, from the sections below. A goroutine's switch is a "
+        "channel ping-pong, an asyncio task's a Future ping-pong on its loop, a greenlet's a "
+        "direct switch, a Python thread's a lock ping-pong under the GIL. The user-space switches"
+        " the servers count are not one quantity: goroutine switches are Go's sample count ×8, "
+        "asyncio's each suspension of a connection's task, gevent's each switch into its hub "
+        "(docs/peers.md). The peers keep stores of their own, so their figures include their "
+        "language's speed."]
 
 
 # Each scenario's table (scenarios.py declares the rest: its title, its sentences).
@@ -304,7 +365,8 @@ def _machine_lines(results):
                  if pin["server"] else "- pinning: none (fewer than 2 CPUs)")
     if "runtimes" in m:  # runs saved before the peers have none
         r = m["runtimes"]
-        threads = "1, the server's one CPU" if pin["server"] else "every core"
+        threads = ("1 on the server's one CPU, every core where a scenario gives it every CPU"
+                   if pin["server"] else "every core")
         # The runtimes' versions and settings (not the model list).
         lines.append(f"- the peers' runtimes: {r['go']}, GOMAXPROCS = --threads ({threads}), "
                      f"GOGC={r['gogc']}; {r['python']} (one thread runs Python code at a time, "
@@ -328,6 +390,8 @@ def write(results, folder):
     charts = _charts(results, folder)
     md = ["# Switchyard comparison", "", "## What the numbers show", ""]
     md += [f"- {line}" for line in _reading(results)] or ["- (no scenario ran)"]
+    if any(m["model"] == model for m in results["models"] for model, _, _ in SEED_MODELS[:5]):
+        md += ["", f"## {SEED_TITLE}", ""] + _seed_table(results)
     md += ["", "## Machine", ""] + _machine_lines(results)
     md += ["", "## Switch cost", ""] + _switchcost_table(results.get("switchcost", {}))
     for scenario in SCENARIOS:

@@ -92,10 +92,39 @@ class ReportOfTheSavedRun(unittest.TestCase):
         with tempfile.TemporaryDirectory() as folder:
             report.write(results, folder)
             machine = (Path(folder) / "report.md").read_text().split("\n## Machine\n", 1)[1]
-        for said in ("go1.19.8", "GOMAXPROCS = --threads (1, the server's one CPU)", "GOGC=100",
+        for said in ("go1.19.8", "GOMAXPROCS = --threads (1 on the server's one CPU", "GOGC=100",
                      "Python 3.11.2", "gc thresholds (700, 10, 10)", "uvloop 0.17.0",
                      "gevent 22.10.2", "a store of its own"):
             self.assertIn(said, machine)
+
+    def test_the_seed_question_section_sets_the_peers_beside_fiber_and_coroutine(self):
+        # The saved run predates the peers: no section. A run where the peers ran gets one, first
+        # after the summary, each figure this run's own. The peers' data here are the saved run's
+        # C++ rows under their names: this checks the report's rendering, not a measurement.
+        self.assertNotIn(report.SEED_TITLE, self.md)
+        results = copy.deepcopy(self.results)
+        coroutine = next(m for m in results["models"] if m["model"] == "coroutine")
+        for peer in ("go", "asyncio"):  # two of the peers (not the model list)
+            results["models"].append(dict(copy.deepcopy(coroutine), model=peer))
+        results["switchcost"]["results"].append(
+            {"unit": "goroutine", "operation": "switch", "method": "chan-pingpong",
+             "pinned": True, "value": 118.0, "unit_of_value": "ns", "spread": 1.0, "runs": 3,
+             "note": ""})
+        with tempfile.TemporaryDirectory() as folder:
+            report.write(results, folder)
+            md = (Path(folder) / "report.md").read_text()
+        headings = re.findall(r"^## (.*)$", md, re.MULTILINE)
+        self.assertEqual(headings[1], report.SEED_TITLE)
+        section = md.split(f"\n## {report.SEED_TITLE}\n", 1)[1].split("\n## ", 1)[0]
+        rows = [line for line in section.splitlines()
+                if line.startswith("| ") and not line.startswith("| model")]
+        # The question's order, those that ran (not the model list).
+        self.assertEqual([row.split(" | ")[0] for row in rows], ["| asyncio", "| go", "| fiber",
+                                                                  "| coroutine"])
+        go = next(row for row in rows if row.startswith("| go |"))
+        self.assertIn("| go | 118.0 ns |", go)  # its unit's own switch figure
+        echo = coroutine["scenarios"]["echo"][-1]
+        self.assertIn(f"at {echo['connections']}", go)
 
     def test_every_chart_written_and_inlined(self):
         charts = re.findall(r"^!\[[^]]+\]\(([^)]+)\)$", self.md, re.MULTILINE)
