@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import report as report_module
 from .scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +96,9 @@ def main():
         missing = [name for name in protocols if name not in names]
         if missing:
             problems.append(f"registered models not in the run: {', '.join(missing)}")
+        peers = [m["name"] for m in json.loads(listing) if m.get("runtime", "c++") != "c++"]
+        if peers and f"## {report_module.SEED_TITLE}" not in report:
+            problems.append("the peers ran but the report has no section setting them side by side")
         if shutil.which("redis-server") and "redis" not in names:
             problems.append("redis-server is installed but is not the reference row")
         elif "redis-server, the reference measured in the same run" not in report:
