@@ -78,8 +78,10 @@ class Runner:
         """Runs `switchyard load` against `server` and returns its JSON result (also kept raw)."""
         self.raw_index += 1
         path = self.out / "raw" / f"{self.raw_index:03d}-{server.model}-{name}.json"
-        return loadgen.run(self.binary, server.port, flags, path,
-                           protocol=self.protocol(server.model), cpus=self.load_cpus)
+        result = loadgen.run(self.binary, server.port, flags, path,
+                             protocol=self.protocol(server.model), cpus=self.load_cpus)
+        result["raw"] = str(path.relative_to(self.out))
+        return without_buckets(result)
 
     def start_load(self, server, flags):
         """A load beside the measured one (the blocking scenario's blocker); the caller ends it."""
@@ -155,6 +157,20 @@ class Runner:
                 server.stop_soon()
 
 
+def without_buckets(result):
+    """A load result without its histograms' buckets (their counts, min, max and sum stay): the
+    report reads none of them, and a quick run's buckets alone made results.json 70 MB, seconds to
+    write and read. The raw file (result["raw"]) keeps every run whole, buckets included."""
+    if isinstance(result, dict):
+        return {key: ({k: v for k, v in value.items() if k != "buckets"}
+                      if key.startswith("histogram") and isinstance(value, dict)
+                      else without_buckets(value))
+                for key, value in result.items()}
+    if isinstance(result, list):
+        return [without_buckets(item) for item in result]
+    return result
+
+
 def server_deltas(before, after, requests):
     """What the server did during one run, from two scrapes: totals and per request."""
     def delta(name):
@@ -208,8 +224,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", required=True, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true",
-                        help="small sizes and one run a point: under two minutes "
-                             "(CI, a first look)")
+                        help="small sizes and one run a point: about two and a half minutes on "
+                             "2 cores with every model (CI, a first look)")
     parser.add_argument("--models",
                         help="comma-separated models to run (default: every model "
                              "`switchyard serve --list-models` lists)")

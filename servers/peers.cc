@@ -124,9 +124,10 @@ void StartPeer(ServerContext& context, int listen_fd) {
   if (polled == 0) kill(pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
-  throw std::runtime_error("the " + context.config.model + " peer (" + args[0] + ") " +
-                           (polled == 0 ? "did not get ready within 30 s" : HowItEnded(status)) +
-                           " before it was ready");
+  throw std::runtime_error(
+      "the " + context.config.model + " peer (" + args[0] + ") " +
+      (polled == 0 ? "did not get ready within " + std::to_string(kReadyTimeoutMs / 1000) + " s"
+                   : HowItEnded(status) + " before it was ready"));
 }
 
 int RunPeer(ServerContext&, int listen_fd, int signal_fd) {

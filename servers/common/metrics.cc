@@ -309,9 +309,10 @@ class SlotCollector : public prometheus::Collectable {
     for (std::size_t i = 1; i < metrics_.slot_count_; ++i) {
       const pid_t pid = metrics_.slots_[i].pid.load();
       ProcessStats child;
-      if (pid <= 0 || !ReadChildProcessStats(pid, &child)) continue;
+      ThreadSwitches threads;
+      if (pid <= 0 || !ReadChildProcessStats(pid, &child, &threads)) continue;
       KeepCpuMonotonic(pid, child);
-      CountThreadSwitches(pid, child);
+      CountThreadSwitches(pid, std::move(threads), child);
       ++processes;
       s.voluntary_switches += child.voluntary_switches;
       s.involuntary_switches += child.involuntary_switches;
@@ -363,17 +364,8 @@ class SlotCollector : public prometheus::Collectable {
   // retires some as it runs. Each thread's last count is kept while it lives and folded into the
   // child's total when it is gone, so the counter never goes back; only what a thread did between
   // the last scrape and its end is missed.
-  void CountThreadSwitches(pid_t pid, ProcessStats& child) const {
-    const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-    std::unordered_map<pid_t, std::pair<std::uint64_t, std::uint64_t>> live;
-    std::error_code error;
-    for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
-      ProcessStats thread;
-      if (!ReadStatus(task.path().string(), thread, /*switches=*/true)) continue;
-      live[std::stoi(task.path().filename().string())] = {thread.voluntary_switches,
-                                                          thread.involuntary_switches};
-    }
-    if (error || live.empty()) return;  // keep what the main thread's status said
+  void CountThreadSwitches(pid_t pid, ThreadSwitches live, ProcessStats& child) const {
+    if (live.empty()) return;  // keep what the main thread's status said
     std::lock_guard lock(previous_mutex_);
     ChildThreads& known = threads_[pid];
     for (const auto& [tid, counts] : known.live) {
@@ -395,7 +387,7 @@ class SlotCollector : public prometheus::Collectable {
   // Each live child's last user and system seconds, keyed by pid; exited ones are dropped.
   mutable std::unordered_map<pid_t, std::pair<double, double>> previous_cpu_;
   struct ChildThreads {
-    std::unordered_map<pid_t, std::pair<std::uint64_t, std::uint64_t>> live;  // by thread id
+    ThreadSwitches live;
     std::uint64_t gone_voluntary = 0, gone_involuntary = 0;
   };
   mutable std::unordered_map<pid_t, ChildThreads> threads_;  // by child, as previous_cpu_
@@ -478,7 +470,7 @@ ProcessStats ReadProcessStats() {
   return stats;
 }
 
-bool ReadChildProcessStats(pid_t pid, ProcessStats* stats) {
+bool ReadChildProcessStats(pid_t pid, ProcessStats* stats, ThreadSwitches* threads) {
   const std::string proc = "/proc/" + std::to_string(pid);
   // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks, for the whole
   // thread group; the command name before them may hold spaces, so count from its ')'.
@@ -504,7 +496,13 @@ bool ReadChildProcessStats(pid_t pid, ProcessStats* stats) {
     std::uint64_t ns = 0;
     if (!(schedstat >> ns)) exact = false;
     on_cpu_ns += ns;
+    ProcessStats thread;
+    if (threads && ReadStatus(task.path().string(), thread, /*switches=*/true)) {
+      (*threads)[std::stoi(task.path().filename().string())] = {thread.voluntary_switches,
+                                                                thread.involuntary_switches};
+    }
   }
+  if (error && threads) threads->clear();
   const double tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
   if (error || !exact) {
     stats->user_cpu_seconds = static_cast<double>(utime) * tick;

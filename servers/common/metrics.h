@@ -22,6 +22,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace switchyard {
@@ -200,8 +202,11 @@ struct ProcessStats {
 };
 // This process, every thread of it, live or exited (getrusage).
 ProcessStats ReadProcessStats();
+// Each live thread's voluntary and involuntary switches, by thread id.
+using ThreadSwitches = std::unordered_map<pid_t, std::pair<std::uint64_t, std::uint64_t>>;
 // Another process (a child), from /proc/<pid>: its CPU time covers all its threads, its switches
-// only its main thread (prefork's children have one). False if it no longer exists.
-bool ReadChildProcessStats(pid_t pid, ProcessStats* stats);
+// only its main thread (prefork's children have one); `threads`, when given, gets each live
+// thread's own switches from the same walk of /proc/<pid>/task. False if it no longer exists.
+bool ReadChildProcessStats(pid_t pid, ProcessStats* stats, ThreadSwitches* threads = nullptr);
 
 }  // namespace switchyard
