@@ -2,9 +2,9 @@
 """End to end: a real Prometheus scrapes real servers under load, and every query of every
 dashboard must return data.
 
-Starts three servers (MODELS below) on free loopback ports, a Prometheus (Debian's package, run
-directly with its own config and a temporary storage directory, never the system service)
-scraping them every second with each target labelled with its model, and drives them with the
+Starts the servers of MODELS and PEERS below on free loopback ports, a Prometheus (Debian's
+package, run directly with its own config and a temporary storage directory, never the system
+service) scraping them every second with each target labelled with its model, and drives them with the
 load generator (`switchyard load --metrics-port`, also scraped). Then it reads every
 expression of dashboards/*.json, substitutes Grafana's variables, evaluates it through
 Prometheus's HTTP API and fails if one errors or returns nothing. The dashboards' structure is
@@ -34,9 +34,11 @@ import time
 import urllib.parse
 import urllib.request
 
-# A user-scheduled model, a thread per connection, and processes summed by one endpoint: one of
-# each kind of metrics source (a chosen few, not the model list).
+# A user-scheduled model, a thread per connection, processes summed by one endpoint, and two peers
+# (a program in its own runtime writing the shared metrics slots): one of each kind of metrics
+# source (a chosen few, not the model list). A sanitizer build has no peers: --no-peers.
 MODELS = ("coroutine", "thread_per_conn", "prefork")
+PEERS = ("go", "asyncio")
 LIGHT_FLAGS = {"prefork": ["--workers", "8"]}
 SCRAPE_SECONDS = 1
 LOAD_SECONDS = 12
@@ -162,6 +164,27 @@ def check_queries(dashboards, prometheus, models, scrape_seconds, window_seconds
     return evaluated, problems
 
 
+def check_model_variable(dashboards, prometheus, models):
+    """The model variable offers every model served: its label_values() query, asked as Grafana's
+    Prometheus data source asks it (the series API)."""
+    problems = []
+    for path in dashboards:
+        variable = next(v for v in json.loads(path.read_text())["templating"]["list"]
+                        if v["name"] == "model")
+        match = re.fullmatch(r"label_values\((\w+), *(\w+)\)", variable["query"])
+        if not match:
+            problems.append(f"{path.name}: model variable query {variable['query']!r}")
+            continue
+        metric, label = match.groups()
+        url = f"{prometheus}/api/v1/series?" + urllib.parse.urlencode({"match[]": metric})
+        with urllib.request.urlopen(url, timeout=10) as response:
+            offered = {series.get(label) for series in json.load(response)["data"]}
+        missing = [m for m in models if m not in offered]
+        if missing:
+            problems.append(f"{path.name}: the model variable does not offer {', '.join(missing)}")
+    return problems
+
+
 def seconds_of(duration):
     match = re.fullmatch(r"(\d+)([smh])", duration)
     if not match:
@@ -179,6 +202,8 @@ def main():
     parser.add_argument("--scrape-seconds", type=int, default=5, help="with --against")
     parser.add_argument("--models", help="with --against, comma-separated (default: every model "
                         "the Prometheus scrapes in its switchyard job)")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="start only the C++ models (a sanitizer build builds no peers)")
     args = parser.parse_args()
     if not args.against and not (args.switchyard and args.prometheus):
         parser.error("give --switchyard and --prometheus, or --against")
@@ -195,19 +220,21 @@ def main():
         base = args.against.rstrip("/")
         models = args.models.split(",") if args.models else scraped_models(base)
         evaluated, found = check_queries(dashboards, base, models, args.scrape_seconds, window)
+        found += check_model_variable(dashboards, base, models)
         print(f"evaluated {evaluated} queries over the last {args.window} of {args.against}")
         return report(problems + found)
 
+    models = MODELS + (() if args.no_peers else PEERS)
     workdir = tempfile.mkdtemp(prefix="switchyard-dashboards-")
     children = []
     try:
         servers = {}
-        for model in MODELS:
+        for model in models:
             process, port, metrics_port = start_server(args.switchyard, model)
             children.append(process)
             servers[model] = (port, metrics_port)
 
-        loadgen_ports = {model: free_port() for model in MODELS}
+        loadgen_ports = {model: free_port() for model in models}
         scrape_configs = [{
             "job_name": "switchyard",
             "static_configs": [{"targets": [f"127.0.0.1:{m}"], "labels": {"model": model}}
@@ -249,14 +276,14 @@ def main():
             load.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL))
         children += load
-        print(f"load: switchyard load on {', '.join(MODELS)}", flush=True)
+        print(f"load: switchyard load on {', '.join(models)}", flush=True)
         up = f"sum(up{{job='switchyard'}})"
         wait_for(lambda: (query(prometheus, up)["data"]["result"] or [{"value": [0, "0"]}]
-                          )[0]["value"][1] == str(len(MODELS)), 20, "every server target up")
+                          )[0]["value"][1] == str(len(models)), 20, "every server target up")
         time.sleep(LOAD_SECONDS - 2)
 
-        evaluated, found = check_queries(dashboards, prometheus, MODELS, SCRAPE_SECONDS)
-        problems += found
+        evaluated, found = check_queries(dashboards, prometheus, models, SCRAPE_SECONDS)
+        problems += found + check_model_variable(dashboards, prometheus, models)
         print(f"evaluated {evaluated} queries")
     finally:
         for child in reversed(children):

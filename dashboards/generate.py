@@ -147,8 +147,9 @@ def overview():
             "short", [(per_request("switchyard_os_context_switches_total", "model, kind"),
                        "{{model}} {{kind}}")])
     b.panel("User-space switches per request",
-            "Suspensions of fibers or coroutines per request: the switches that replace kernel "
-            "ones in the user-scheduled models (0 for OS-scheduled models).",
+            "Suspensions of fibers, coroutines, goroutines, asyncio tasks or greenlets per "
+            "request: the switches that replace kernel ones in the user-scheduled models (0 for "
+            "OS-scheduled models; Go's count is sampled, docs/metrics.md).",
             "short", [(per_request("switchyard_user_switches_total"), "{{model}}")])
     b.panel("Run-queue wait per request",
             "Time the server's threads were runnable but waited for a CPU (schedstat), per "
@@ -197,7 +198,8 @@ def model():
     b.row("Scheduling")
     b.panel("Switches per second",
             "Kernel context switches (voluntary, involuntary) and user-space switches "
-            "(fiber/coroutine suspensions), per second.",
+            "(suspensions of fibers, coroutines, goroutines, asyncio tasks, greenlets), per "
+            "second.",
             "ops", [(per_model(rate("switchyard_os_context_switches_total"), "model, kind", one),
                      "os {{kind}}"),
                     (per_model(rate("switchyard_user_switches_total"), "model", one), "user")])
@@ -214,6 +216,13 @@ def model():
             "short", [(per_model("switchyard_tasks_active", "model", one), "tasks"),
                       (per_model("switchyard_os_threads", "model", one), "OS threads"),
                       (per_model("switchyard_os_processes", "model", one), "OS processes")])
+    b.panel("Garbage collection",
+            "Collections finished per second and the seconds per second the program was paused "
+            "for them: Go's collector in the go peer, Python's in the Python peers; 0 for the "
+            "C++ models, which have none.",
+            "short", [(per_model(rate("switchyard_gc_cycles_total"), "model", one), "cycles/s"),
+                      (per_model(rate("switchyard_gc_pause_seconds_total"), "model", one),
+                       "paused s/s")])
     b.row("Memory and connections")
     b.panel("Memory", "Resident (RSS) and proportional (PSS: shared pages counted once) memory.",
             "bytes", [(per_model("switchyard_memory_bytes", "model, kind", one), "{{kind}}")])
