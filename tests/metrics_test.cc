@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -180,6 +181,23 @@ TEST(CpuSeconds, PreforkCountsEveryWorkerExactly) {
   // The master's own part comes from getrusage in microseconds: allow a millisecond either way.
   EXPECT_GE(metric, before - 0.001);
   EXPECT_LE(metric, after + 0.001);
+}
+
+// A peer's threads end with their connections (pythreads: a thread a connection), and schedstat
+// forgets a thread that has ended: the CPU it burned must still be counted once it is gone.
+TEST(CpuSeconds, ThreadsThatEndedStillCount) {
+  const auto& models = ModelNames();
+  if (std::find(models.begin(), models.end(), "pythreads") == models.end()) {
+    GTEST_SKIP() << "this build serves no Python peer (a sanitizer build tests our C++ alone)";
+  }
+  ServerProcess server("pythreads");
+  // Ten requests of 50 ms of CPU each, on one connection whose thread ends when it closes.
+  RunShell("redis-benchmark -p " + std::to_string(server.port()) +
+           " -n 10 -c 1 -q SY.CPU 50000 >/dev/null 2>&1");
+  const std::string scrape = ScrapeMetrics(server.metrics_port());
+  const double metric = MetricValue(scrape, "switchyard_cpu_seconds_total{mode=\"user\"}") +
+                        MetricValue(scrape, "switchyard_cpu_seconds_total{mode=\"system\"}");
+  EXPECT_GE(metric, 0.45) << "0.5 s of CPU on a thread that has ended";
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ModelMetrics, ::testing::ValuesIn(ModelNames()),

@@ -508,7 +508,11 @@ bool ReadChildProcessStats(pid_t pid, ProcessStats* stats, ThreadSwitches* threa
     stats->user_cpu_seconds = static_cast<double>(utime) * tick;
     stats->system_cpu_seconds = static_cast<double>(stime) * tick;
   } else {
-    const double total = static_cast<double>(on_cpu_ns) / 1e9;
+    // schedstat covers live threads only; the ticks also hold threads that have ended (a peer
+    // with a thread a connection, pythreads, retires one with every connection), truncated to
+    // one tick at most. The larger of the two is the closer: exact while no thread has ended.
+    const double total =
+        std::max(static_cast<double>(on_cpu_ns) / 1e9, static_cast<double>(utime + stime) * tick);
     const double system_share =
         utime + stime == 0 ? 0 : static_cast<double>(stime) / static_cast<double>(utime + stime);
     stats->system_cpu_seconds = total * system_share;
