@@ -140,13 +140,26 @@ class WorkingSet {
   std::unique_ptr<std::uint8_t[]> data_;
 };
 
+// The switch alone: nothing between switches.
+std::function<void()> NoPass() {
+  return [] {};
+}
+
+// A pass over a working set of `bytes`, allocated by the side that touches it.
+PassMaker WorkingSetPass(std::size_t bytes) {
+  return [bytes] {
+    auto memory = std::make_shared<WorkingSet>(bytes);
+    return std::function<void()>([memory] { memory->Touch(); });
+  };
+}
+
 // Runs side B in a child process or a thread, side A here, pinned as asked, and returns the
 // seconds that `round_trips` round trips took after a warm-up. Each round trip is two switches:
 // A to B and B to A. On one CPU that is the CPU time of both sides: the pair alone on a CPU keeps
 // it busy, so their CPU time is the wall time of the loop minus whatever else the machine ran on
 // that CPU meanwhile. Across two CPUs it is the wall time, since waiting for a wake-up on the
 // other CPU is the cost there.
-double TimePingPong(Kind kind, Method method, int cpu_a, int cpu_b, std::size_t working_set,
+double TimePingPong(Kind kind, Method method, int cpu_a, int cpu_b, const PassMaker& make_pass,
                     std::uint64_t round_trips) {
   constexpr std::uint64_t kWarmUp = 50;
   Channel channel(method, kind == Kind::kProcess);
@@ -154,10 +167,10 @@ double TimePingPong(Kind kind, Method method, int cpu_a, int cpu_b, std::size_t 
   auto side_b = [&]() noexcept {
     try {
       PinTo(cpu_b);
-      WorkingSet memory(working_set);
+      const std::function<void()> pass = make_pass();
       auto round_trip = [&] {
         channel.Wait(kSideB);
-        memory.Touch();
+        pass();
         channel.Send(kSideA);
       };
       for (std::uint64_t i = 0; i < kWarmUp; ++i) round_trip();
@@ -186,20 +199,20 @@ double TimePingPong(Kind kind, Method method, int cpu_a, int cpu_b, std::size_t 
     thread = std::thread([&] { thread_ok = side_b(); });
   }
 
-  WorkingSet memory(working_set);
+  const std::function<void()> pass = make_pass();
   double wall_seconds = 0, side_a_cpu_seconds = 0;
   try {
     for (std::uint64_t i = 0; i < kWarmUp; ++i) {
       channel.Send(kSideB);
       channel.Wait(kSideA);
-      memory.Touch();
+      pass();
     }
     const ThreadCpuTimer timer;
     const auto start = Clock::now();
     for (std::uint64_t i = 0; i < round_trips; ++i) {
       channel.Send(kSideB);
       channel.Wait(kSideA);
-      memory.Touch();
+      pass();
     }
     wall_seconds = SecondsSince(start);
     side_a_cpu_seconds = timer.Seconds();
@@ -244,7 +257,7 @@ std::vector<Figure> MeasureOsSwitches(const Budget& budget) {
         const int cpu_a = cpus[0];
         const int cpu_b = one_cpu ? cpus[0] : cpus[1];
         const Stats stats = MeasureNs(budget, 2, [&](std::uint64_t n) {
-          return TimePingPong(kind, method, cpu_a, cpu_b, 0, n);
+          return TimePingPong(kind, method, cpu_a, cpu_b, NoPass, n);
         });
         std::string note =
             one_cpu ? "round trip / 2 in CPU time of both sides; the " + std::string(Name(method)) +
@@ -275,7 +288,7 @@ std::vector<Figure> MeasureOsIndirect(const Budget& budget,
     });
     for (Kind kind : {Kind::kProcess, Kind::kThread}) {
       const Stats trip = MeasureNs(budget, 2, [&](std::uint64_t n) {
-        return TimePingPong(kind, Method::kFutex, cpu, cpu, bytes, n);
+        return TimePingPong(kind, Method::kFutex, cpu, cpu, WorkingSetPass(bytes), n);
       });
       // The figure is what was measured: one switch plus one pass. The difference from the pass
       // alone is given in the note, not as the figure: it is the difference of two noisy
@@ -291,6 +304,12 @@ std::vector<Figure> MeasureOsIndirect(const Budget& budget,
     }
   }
   return figures;
+}
+
+double TimePinnedFutexPingPong(bool processes, int cpu, const PassMaker& make_pass,
+                               std::uint64_t round_trips) {
+  return TimePingPong(processes ? Kind::kProcess : Kind::kThread, Method::kFutex, cpu, cpu,
+                      make_pass, round_trips);
 }
 
 std::vector<Figure> MeasureOsCreation(const Budget& budget) {

@@ -20,6 +20,17 @@ std::vector<Figure> MeasureOsSwitches(const Budget& budget);
 std::vector<Figure> MeasureOsIndirect(const Budget& budget,
                                       const std::vector<std::size_t>& working_set_bytes);
 
+// What each side of a ping-pong does between switches: the maker runs on that side after the
+// fork, so that a child process touches memory of its own; what it returns runs once a round trip.
+using PassMaker = std::function<std::function<void()>()>;
+
+// Seconds that `round_trips` round trips of the pinned futex ping-pong of MeasureOsSwitches take
+// between two processes (or two threads) on `cpu`, each side running its pass between switches,
+// after a warm-up; timed as the pinned figures are (CPU time of both sides). A round trip is two
+// switches and two passes.
+double TimePinnedFutexPingPong(bool processes, int cpu, const PassMaker& make_pass,
+                               std::uint64_t round_trips);
+
 // fork + _exit + waitpid, and pthread_create + pthread_join.
 std::vector<Figure> MeasureOsCreation(const Budget& budget);
 

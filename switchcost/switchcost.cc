@@ -15,6 +15,7 @@
 #include "switchcost/measure.h"
 #include "switchcost/os_units.h"
 #include "switchcost/peer_units.h"
+#include "switchcost/tlb_units.h"
 #include "switchcost/user_units.h"
 
 namespace switchyard::switchcost {
@@ -26,6 +27,7 @@ struct Machine {
   int allowed_cpus = 0;  // CPUs this process may use (taskset, cgroups)
   std::string kernel;
   std::map<std::string, std::string> mitigations;  // /sys/devices/system/cpu/vulnerabilities
+  AddressSpaceFacts address_space;                 // PCID, PTI, TLB miss counters
 };
 
 Machine DescribeMachine() {
@@ -50,6 +52,7 @@ Machine DescribeMachine() {
     std::getline(file, state);
     machine.mitigations[entry.path().filename()] = state;
   }
+  machine.address_space = ReadAddressSpaceFacts();
   return machine;
 }
 
@@ -83,6 +86,11 @@ std::string FormatBytes(double bytes) {
 }
 
 std::string Format(const Figure& figure) {
+  if (figure.unit_of_value == "count") {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.3g misses ±%.3g", figure.value, figure.spread);
+    return text;
+  }
   const bool ns = figure.unit_of_value == "ns";
   return (ns ? FormatNs(figure.value) : FormatBytes(figure.value)) + " ±" +
          (ns ? FormatNs(figure.spread) : FormatBytes(figure.spread));
@@ -119,7 +127,8 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
       out << "\n  " << name << ": " << state;
     }
   }
-  out << "\n  (" << not_affected << " more: not affected)\n\n";
+  out << "\n  (" << not_affected << " more: not affected)\n";
+  out << DescribeAddressSpace(machine.address_space) << "\n\n";
 
   const int biggest = options.alive.back();
   const std::string at = "@" + std::to_string(biggest);
@@ -239,7 +248,13 @@ nlohmann::json ToJson(const Machine& machine, const std::vector<Figure>& figures
             {"cores", machine.cores},
             {"allowed_cpus", machine.allowed_cpus},
             {"kernel", machine.kernel},
-            {"mitigations", machine.mitigations}}},
+            {"mitigations", machine.mitigations},
+            {"address_space",
+             {{"pcid", machine.address_space.pcid},
+              {"invpcid", machine.address_space.invpcid},
+              {"pti", machine.address_space.pti},
+              {"tlb_counters", machine.address_space.tlb_counters},
+              {"tlb_counters_reason", machine.address_space.tlb_counters_reason}}}}},
           {"results", results}};
 }
 
@@ -270,8 +285,8 @@ void AddFlags(CLI::App& command, Options& options) {
       ->delimiter(',');
   command
       .add_option("--only", options.only,
-                  "Measure only these parts (default all): switch, indirect, create, memory")
-      ->check(CLI::IsMember({"switch", "indirect", "create", "memory"}))
+                  "Measure only these parts (default all): switch, indirect, tlb, create, memory")
+      ->check(CLI::IsMember({"switch", "indirect", "tlb", "create", "memory"}))
       ->delimiter(',');
 }
 
@@ -325,6 +340,13 @@ int Run(Options options) {
     if (wanted("indirect")) {
       step("switches with a working set",
            [&] { return MeasureOsIndirect(budget, options.working_sets); });
+    }
+    if (wanted("tlb")) {
+      // Pages touched a side between switches: within the L1 dTLB, past it, near and past the L2.
+      const std::vector<int> pages =
+          options.quick ? std::vector<int>{64, 1024} : std::vector<int>{16, 64, 256, 1024, 4096};
+      step("switches with pages touched (TLB reach)",
+           [&] { return MeasureTlbReach(budget, pages, machine.address_space); });
     }
     if (wanted("switch") || wanted("create") || wanted("memory")) {
       // Programs of their own: what they measure is filtered to the parts asked for.
