@@ -1,6 +1,7 @@
 """End-to-end check of `switchyard compare --quick`: every model, grpc included (through the load
 generator's gRPC mode), measured in every scenario without errors, the switch-cost table present,
-every chart written, and the report naming every model.
+the study's table first after the summary with its raw rows' figures, every chart written, and the
+report naming every model.
 
     /usr/bin/python3 -m compare.compare_test --binary BIN
     (from the repository root; ctest Compare.QuickReportHasEveryModelAndChart)
@@ -9,6 +10,7 @@ every chart written, and the report naming every model.
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from . import report as report_module
+from . import study as study_module
 from .scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +92,27 @@ def main():
         elif "- delayed-ACK stall signature" in report:
             problems.append("a model's replies were held by Nagle's algorithm: " +
                             report.split("- delayed-ACK stall signature", 1)[1].split("\n")[0])
+        headings = re.findall(r"^## (.*)$", report, re.MULTILINE)
+        if headings[1:2] != [study_module.TITLE]:
+            problems.append(f"the report's first section after the summary is {headings[1:2]}, "
+                            "not the study's table")
+        elif "Not answered in this run" in report:
+            problems.append("the report's study section has no answers: " +
+                            report.split("Not answered in this run", 1)[1].split("\n")[0])
+        study = data.get("switchcost", {}).get("study", {})
+        for row in study.get("rows", []):
+            cells = [row[name]["text"] for name in ("switch", "create", "memory")]
+            if f"| {row['kind']} |" not in report or not report.split(
+                    f"| {row['kind']} |", 1)[1].split("\n")[0].endswith(" | ".join(cells) + " |"):
+                problems.append(f"the study's row {row['kind']} is not printed with its figures")
+            for name in ("switch", "create", "memory"):
+                figure = row[name]
+                if figure["measured"] and not any(
+                        r["value"] == figure["value"] for r in data["switchcost"]["results"]
+                        if (r["unit"], r["operation"], r["method"], r["pinned"]) == (
+                            figure["unit"], figure["operation"], figure["method"],
+                            figure["pinned"])):
+                    problems.append(f"the study's {row['kind']} {name} is not its raw row's")
         names = [model["model"] for model in data["models"]]
         listing = subprocess.run([args.binary, "serve", "--list-models", "--format=json"],
                                  capture_output=True, text=True, check=True).stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import matplotlib
 
-from . import figures
+from . import figures, study
 from .scenarios import SCENARIOS, numbered_title
 
 matplotlib.use("Agg")
@@ -390,6 +390,7 @@ def write(results, folder):
     charts = _charts(results, folder)
     md = ["# Switchyard comparison", "", "## What the numbers show", ""]
     md += [f"- {line}" for line in _reading(results)] or ["- (no scenario ran)"]
+    md += ["", f"## {study.TITLE}", ""] + study.section(results.get("switchcost"))
     if any(m["model"] == model for m in results["models"] for model, _, _ in SEED_MODELS[:5]):
         md += ["", f"## {SEED_TITLE}", ""] + _seed_table(results)
     md += ["", "## Machine", ""] + _machine_lines(results)

@@ -13,10 +13,12 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from . import figures, report
+from . import figures, report, study
 from .scenarios import BY_NAME, PLANS, SCENARIOS, Block, Cpu, Getset, Wait, numbered_title
 
 SAVED_RUN = Path(__file__).resolve().parent / "testdata" / "results.json"
+# A real `switchyard switchcost --quick --json` with its "study" (the saved run predates it).
+SAVED_SWITCHCOST = Path(__file__).resolve().parent / "testdata" / "switchcost-study.json"
 
 
 def saved_run():
@@ -42,7 +44,8 @@ class ReportOfTheSavedRun(unittest.TestCase):
         return self.md.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0].strip().splitlines()
 
     def test_every_section_in_order(self):
-        self.assertEqual(self.headings, ["What the numbers show", "Machine", "Switch cost"] +
+        self.assertEqual(self.headings, ["What the numbers show", study.TITLE, "Machine",
+                                         "Switch cost"] +
                          [numbered_title(s) for s in SCENARIOS] + ["Not measured", "Charts"])
 
     def test_every_scenario_table_has_a_row_for_each_model_and_point_measured(self):
@@ -114,7 +117,7 @@ class ReportOfTheSavedRun(unittest.TestCase):
             report.write(results, folder)
             md = (Path(folder) / "report.md").read_text()
         headings = re.findall(r"^## (.*)$", md, re.MULTILINE)
-        self.assertEqual(headings[1], report.SEED_TITLE)
+        self.assertEqual(headings[1:3], [study.TITLE, report.SEED_TITLE])
         section = md.split(f"\n## {report.SEED_TITLE}\n", 1)[1].split("\n## ", 1)[0]
         rows = [line for line in section.splitlines()
                 if line.startswith("| ") and not line.startswith("| model")]
@@ -126,6 +129,17 @@ class ReportOfTheSavedRun(unittest.TestCase):
         echo = coroutine["scenarios"]["echo"][-1]
         self.assertIn(f"at {echo['connections']}", go)
 
+    def test_a_run_without_the_study_says_so_in_one_line(self):
+        self.assertEqual(self.section(study.TITLE), [
+            "Not answered in this run: this run's switchcost predates the study's table."])
+        results = copy.deepcopy(self.results)
+        del results["switchcost"]  # --no-switchcost
+        with tempfile.TemporaryDirectory() as folder:
+            report.write(results, folder)
+            md = (Path(folder) / "report.md").read_text()
+        self.assertIn(f"## {study.TITLE}\n\nNot answered in this run: the switch-cost "
+                      "microbenchmarks did not run.\n", md)
+
     def test_every_chart_written_and_inlined(self):
         charts = re.findall(r"^!\[[^]]+\]\(([^)]+)\)$", self.md, re.MULTILINE)
         self.assertEqual(len(charts), 6)
@@ -133,6 +147,74 @@ class ReportOfTheSavedRun(unittest.TestCase):
             self.assertGreater((Path(self.folder.name) / name).stat().st_size, 1000, name)
         self.assertEqual(self.html.count("data:image/png;base64,"), len(charts))
         self.assertEqual(self.html.count("<h2>"), len(self.headings))
+
+
+class TheStudysTable(unittest.TestCase):
+    """The study's section over a real switchcost JSON put into a copy of the saved run: first
+    after the summary, every figure it prints the study's, and the study's the raw row's."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.results = saved_run()
+        cls.results["switchcost"] = json.loads(SAVED_SWITCHCOST.read_text())
+        cls.study = cls.results["switchcost"]["study"]
+        with tempfile.TemporaryDirectory() as folder:
+            report.write(copy.deepcopy(cls.results), folder)
+            cls.md = (Path(folder) / "report.md").read_text()
+        cls.lines = cls.md.split(f"\n## {study.TITLE}\n", 1)[1].split("\n## ", 1)[0].splitlines()
+
+    def raw_row(self, figure):
+        for row in self.results["switchcost"]["results"]:
+            if all(row[key] == figure[key] for key in ("unit", "operation", "method", "pinned")):
+                return row
+        self.fail(f"no raw row for {figure}")
+
+    def quoted(self):
+        """Every figure the study quotes: the rows' and the questions'."""
+        for row in self.study["rows"]:
+            yield from (row[name] for name in ("switch", "create", "memory"))
+        for question in self.study["questions"]:
+            yield from question["figures"]
+
+    def test_first_section_after_the_summary(self):
+        headings = re.findall(r"^## (.*)$", self.md, re.MULTILINE)
+        self.assertEqual(headings[:3], ["What the numbers show", study.TITLE, "Machine"])
+
+    def test_every_figure_is_the_raw_rows(self):
+        measured = [f for f in self.quoted() if f["measured"]]
+        self.assertGreater(len(measured), 20)
+        for figure in measured:
+            self.assertEqual(figure["value"], self.raw_row(figure)["value"], figure["label"])
+
+    def test_the_table_prints_the_studys_figures(self):
+        rows = [line for line in self.lines if line.startswith("| ") and "---" not in line][1:]
+        self.assertEqual(len(rows), len(self.study["rows"]))
+        for line, row in zip(rows, self.study["rows"]):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            self.assertEqual(cells[0], row["kind"])
+            self.assertEqual(cells[5:], [row[name]["text"] for name in ("switch", "create",
+                                                                        "memory")])
+        for unit in ("process", "thread", "fiber", "coroutine"):
+            row = next(r for r in self.study["rows"] if r["unit"] == unit)
+            self.assertTrue(row["switch"]["measured"], unit)
+
+    def test_every_question_answered_and_flags_listed(self):
+        text = "\n".join(self.lines)
+        for question in self.study["questions"]:
+            self.assertIn(f"- {question['question']} — {question['answer']}", text)
+            for figure in question["figures"]:
+                if figure["measured"] and not question["flagged"]:
+                    self.assertIn(figure["text"], question["answer"], figure["label"])
+        for flag in self.study["flags"]:
+            self.assertIn(f"- ⚠ {flag['question']}: {flag['why']}", text)
+
+    def test_a_flag_is_shown_as_one(self):
+        # The fixture's run had nothing to flag; a flag the study holds is listed, marked.
+        switchcost = copy.deepcopy(self.results["switchcost"])
+        switchcost["study"]["flags"] = [{"question": "cow", "why": "below a minor page fault"}]
+        lines = study.section(switchcost)
+        self.assertIn("- ⚠ cow: below a minor page fault", lines)
+        self.assertNotIn("No figure fell outside what the kernel's design allows.", lines)
 
 
 class SentencesCarryTheirParameters(unittest.TestCase):

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <stdexcept>
 #include <system_error>
@@ -118,5 +119,43 @@ std::uint64_t PageTableBytes(const std::string& pid) {
 }
 
 std::uint64_t KernelStackBytes() { return ReadKbField("/proc/meminfo", "KernelStack:"); }
+
+std::string FormatNs(double ns) {
+  char text[32];
+  const double magnitude = std::fabs(ns);
+  if (magnitude < 10) {
+    std::snprintf(text, sizeof text, "%.3g ns", ns);
+  } else if (magnitude < 1000) {
+    std::snprintf(text, sizeof text, "%.0f ns", ns);
+  } else if (magnitude < 1e6) {
+    std::snprintf(text, sizeof text, "%.3g µs", ns / 1e3);
+  } else if (magnitude < 1e9) {
+    std::snprintf(text, sizeof text, "%.3g ms", ns / 1e6);
+  } else {
+    std::snprintf(text, sizeof text, "%.3g s", ns / 1e9);
+  }
+  return text;
+}
+
+std::string FormatBytes(double bytes) {
+  char text[32];
+  const double magnitude = std::fabs(bytes);
+  if (magnitude < 1024) {
+    std::snprintf(text, sizeof text, "%.0f B", bytes);
+  } else if (magnitude < 1024 * 1024) {
+    std::snprintf(text, sizeof text, "%.3g KiB", bytes / 1024);
+  } else if (magnitude < 1024.0 * 1024 * 1024) {
+    std::snprintf(text, sizeof text, "%.3g MiB", bytes / (1024 * 1024));
+  } else {
+    std::snprintf(text, sizeof text, "%.3g GiB", bytes / (1024.0 * 1024 * 1024));
+  }
+  return text;
+}
+
+std::string Pad(const std::string& text, std::size_t width) {
+  std::size_t columns = 0;
+  for (unsigned char c : text) columns += (c & 0xC0) != 0x80;
+  return text + std::string(width > columns ? width - columns : 1, ' ');
+}
 
 }  // namespace switchyard::switchcost

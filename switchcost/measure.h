@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -101,5 +102,12 @@ std::uint64_t PageTableBytes(const std::string& pid = "self");
 // KernelStack from /proc/meminfo, in bytes: system-wide, the only place kernel stacks are counted,
 // so other activity on the machine adds noise to its differences.
 std::uint64_t KernelStackBytes();
+
+// How every table and answer writes a figure, three significant digits: "843 ns", "2.61 µs",
+// "1.20 ms"; "512 B", "59.5 KiB", "1.5 MiB".
+std::string FormatNs(double ns);
+std::string FormatBytes(double bytes);
+// Pads `text` to `width` columns, counting UTF-8 code points (µ, ±) as one column each.
+std::string Pad(const std::string& text, std::size_t width);
 
 }  // namespace switchyard::switchcost

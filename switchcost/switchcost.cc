@@ -15,6 +15,7 @@
 #include "switchcost/measure.h"
 #include "switchcost/os_units.h"
 #include "switchcost/peer_units.h"
+#include "switchcost/study.h"
 #include "switchcost/tlb_units.h"
 #include "switchcost/user_units.h"
 
@@ -56,35 +57,6 @@ Machine DescribeMachine() {
   return machine;
 }
 
-// "843 ns", "2.61 µs", "1.20 ms": three significant digits.
-std::string FormatNs(double ns) {
-  char text[32];
-  const double magnitude = std::fabs(ns);
-  if (magnitude < 10) {
-    std::snprintf(text, sizeof text, "%.3g ns", ns);
-  } else if (magnitude < 1000) {
-    std::snprintf(text, sizeof text, "%.0f ns", ns);
-  } else if (magnitude < 1e6) {
-    std::snprintf(text, sizeof text, "%.3g µs", ns / 1e3);
-  } else {
-    std::snprintf(text, sizeof text, "%.3g ms", ns / 1e6);
-  }
-  return text;
-}
-
-std::string FormatBytes(double bytes) {
-  char text[32];
-  const double magnitude = std::fabs(bytes);
-  if (magnitude < 1024) {
-    std::snprintf(text, sizeof text, "%.0f B", bytes);
-  } else if (magnitude < 1024 * 1024) {
-    std::snprintf(text, sizeof text, "%.3g KiB", bytes / 1024);
-  } else {
-    std::snprintf(text, sizeof text, "%.3g MiB", bytes / (1024 * 1024));
-  }
-  return text;
-}
-
 std::string Format(const Figure& figure) {
   if (figure.unit_of_value == "count") {
     char text[64];
@@ -105,13 +77,6 @@ const Figure* Find(const std::vector<Figure>& figures, const std::string& unit,
     }
   }
   return nullptr;
-}
-
-// Pads `text` to `width` columns, counting UTF-8 code points (µ, ±) as one column each.
-std::string Pad(const std::string& text, std::size_t width) {
-  std::size_t columns = 0;
-  for (unsigned char c : text) columns += (c & 0xC0) != 0x80;
-  return text + std::string(width > columns ? width - columns : 1, ' ');
 }
 
 void PrintTable(const Machine& machine, const std::vector<Figure>& figures, const Options& options,
@@ -371,8 +336,12 @@ int Run(Options options) {
   }
 
   PrintTable(machine, figures, options, std::cout);
+  const Study study = BuildStudy(figures, ReadAddressSpace());  // the study's table, last
+  PrintStudy(study, std::cout);
   if (json_file.is_open()) {
-    json_file << ToJson(machine, figures).dump(2) << "\n";
+    nlohmann::json json = ToJson(machine, figures);
+    json["study"] = StudyJson(study);
+    json_file << json.dump(2) << "\n";
     if (!json_file.flush()) {
       std::cerr << "switchcost: writing " << options.json_path << " failed\n";
       return 1;

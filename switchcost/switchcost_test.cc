@@ -236,4 +236,46 @@ TEST_F(SwitchcostRun, TlbReachIsMeasuredForProcessesAndThreads) {
   }
 }
 
+// The study's table (study.h): printed at the end, and in the JSON each figure it quotes is the
+// value of the raw row it names.
+TEST_F(SwitchcostRun, TheStudysTableQuotesTheRawRows) {
+  EXPECT_NE(output_.find("The study's table"), std::string::npos) << output_;
+  EXPECT_NE(output_.find("The study's questions, answered"), std::string::npos) << output_;
+  ASSERT_TRUE(report_.contains("study")) << report_.dump();
+  const json& study = report_["study"];
+  std::set<std::string> units;
+  std::vector<json> quoted;
+  for (const json& row : study["rows"]) {
+    units.insert(row["unit"].get<std::string>());
+    for (const char* name : {"switch", "create", "memory"}) quoted.push_back(row[name]);
+  }
+  for (const char* unit : {"process", "thread", "fiber", "coroutine"}) {
+    EXPECT_TRUE(units.count(unit)) << unit;
+  }
+  for (const json& question : study["questions"]) {
+    EXPECT_FALSE(question["answer"].get<std::string>().empty()) << question.dump();
+    for (const json& figure : question["figures"]) quoted.push_back(figure);
+  }
+  int measured = 0;
+  for (const json& figure : quoted) {
+    if (!figure["measured"].get<bool>()) continue;
+    ++measured;
+    SCOPED_TRACE(figure.dump());
+    EXPECT_EQ(figure["value"].get<double>(),
+              Value(figure["unit"].get<std::string>(), figure["operation"].get<std::string>(),
+                    figure["method"].get<std::string>(), figure["pinned"].get<bool>()));
+  }
+  EXPECT_GE(measured, 12);
+  // The four C++ units' switch, creation and memory are always measured.
+  for (const json& row : study["rows"]) {
+    const std::string unit = row["unit"];
+    if (unit == "process" || unit == "thread" || unit == "fiber" || unit == "coroutine") {
+      for (const char* name : {"switch", "create", "memory"}) {
+        EXPECT_TRUE(row[name]["measured"].get<bool>()) << unit << " " << name;
+      }
+    }
+  }
+  EXPECT_TRUE(study["flags"].is_array());
+}
+
 }  // namespace
