@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <optional>
 #include <ostream>
-#include <sstream>
 
 namespace switchyard::switchcost {
 namespace {
@@ -512,23 +510,6 @@ void AnswerMToN(Study& study, const std::vector<Figure>& figures) {
 }
 
 }  // namespace
-
-AddressSpace ReadAddressSpace() {
-  AddressSpace facts;
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind("flags", 0) == 0) {
-      facts.known = true;
-      std::istringstream flags(line.substr(line.find(':') + 1));
-      for (std::string flag; flags >> flag;) facts.pcid = facts.pcid || flag == "pcid";
-      break;
-    }
-  }
-  std::ifstream meltdown("/sys/devices/system/cpu/vulnerabilities/meltdown");
-  std::getline(meltdown, facts.pti);
-  if (facts.pti.empty()) facts.pti = "unknown";
-  return facts;
-}
 
 Study BuildStudy(const std::vector<Figure>& figures, const AddressSpace& facts) {
   Study study;

@@ -14,15 +14,13 @@
 
 namespace switchyard::switchcost {
 
-// What the CPU and the kernel do to the TLB when page tables change.
+// What the CPU and the kernel do to the TLB when page tables change (switchcost fills it from
+// ReadAddressSpaceFacts, tlb_units.h).
 struct AddressSpace {
   bool known = false;  // false: /proc/cpuinfo could not be read
   bool pcid = false;   // the CPU tags TLB entries by address space ("pcid" in cpuinfo's flags)
   std::string pti;     // /sys/devices/system/cpu/vulnerabilities/meltdown, e.g. "Mitigation: PTI"
 };
-
-// Reads the "flags" line of /proc/cpuinfo and the meltdown vulnerability file.
-AddressSpace ReadAddressSpace();
 
 // One figure the study quotes: the raw row it is (unit, operation, method, pinned) and its value,
 // or text "-" when the run has no such row.

@@ -336,7 +336,10 @@ int Run(Options options) {
   }
 
   PrintTable(machine, figures, options, std::cout);
-  const Study study = BuildStudy(figures, ReadAddressSpace());  // the study's table, last
+  // The study's table, last.
+  const Study study = BuildStudy(
+      figures,
+      {.known = true, .pcid = machine.address_space.pcid, .pti = machine.address_space.pti});
   PrintStudy(study, std::cout);
   if (json_file.is_open()) {
     nlohmann::json json = ToJson(machine, figures);
