@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "switchcost/fork_units.h"
 #include "switchcost/measure.h"
 #include "switchcost/os_units.h"
 #include "switchcost/peer_units.h"
@@ -168,7 +169,7 @@ void PrintTable(const Machine& machine, const std::vector<Figure>& figures, cons
   out << "\nEvery figure (value ± half the range of the runs):\n";
   for (const Figure& figure : figures) {
     const std::string cpus = figure.operation != "switch" ? "" : figure.pinned ? "1 CPU" : "2 CPUs";
-    out << "  " << Pad(figure.unit, 14) << Pad(figure.operation, 7) << Pad(figure.method, 34)
+    out << "  " << Pad(figure.unit, 14) << Pad(figure.operation, 11) << Pad(figure.method, 34)
         << Pad(cpus, 7) << Pad(Format(figure), 22) << figure.note << "\n";
   }
   out << R"(
@@ -250,8 +251,9 @@ void AddFlags(CLI::App& command, Options& options) {
       ->delimiter(',');
   command
       .add_option("--only", options.only,
-                  "Measure only these parts (default all): switch, indirect, tlb, create, memory")
-      ->check(CLI::IsMember({"switch", "indirect", "tlb", "create", "memory"}))
+                  "Measure only these parts (default all): fork, switch, indirect, tlb, create, "
+                  "memory")
+      ->check(CLI::IsMember({"fork", "switch", "indirect", "tlb", "create", "memory"}))
       ->delimiter(',');
 }
 
@@ -289,6 +291,11 @@ int Run(Options options) {
     for (Figure& figure : measure()) figures.push_back(std::move(figure));
   };
   try {
+    // Fork and copy-on-write first of all: each figure is taken in a helper process that grows
+    // itself, forked from this one while it is smallest.
+    if (wanted("fork")) {
+      step("fork and copy-on-write", [&] { return MeasureFork(budget, options.quick); });
+    }
     // First, while this process is small: fork copies its page tables, so a process grown by
     // the other measurements would make fork look dearer.
     if (wanted("create")) {

@@ -16,7 +16,7 @@ struct Options {
   double run_seconds = 0;                 // length of one timed run (0: 0.05 s, 0.01 with --quick)
   std::vector<int> alive;                 // units alive at once for memory (default 1000 10000)
   std::vector<std::size_t> working_sets;  // bytes touched between switches, for indirect cost
-  std::vector<std::string> only;          // parts to measure: switch, indirect, create, memory
+  std::vector<std::string> only;          // parts: fork, switch, indirect, create, memory
 };
 
 void AddFlags(CLI::App& command, Options& options);

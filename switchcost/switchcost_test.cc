@@ -92,7 +92,9 @@ TEST_F(SwitchcostRun, EveryFigureIsAMeasuredMedianWithASpread) {
   const std::set<std::string> units = {"process",      "thread",   "fiber",        "ucontext",
                                        "coroutine",    "call",     "syscall",      "goroutine",
                                        "asyncio-task", "greenlet", "python-thread"};
-  const std::set<std::string> operations = {"switch", "create", "memory", "touch", "tlb-misses"};
+  const std::set<std::string> operations = {"switch", "create",     "memory",
+                                            "touch",  "tlb-misses", "fork",
+                                            "copy",   "page-fault", "cow-fault"};
   const json& results = report_["results"];
   ASSERT_TRUE(results.is_array());
   ASSERT_GE(results.size(), 20u);
@@ -276,6 +278,60 @@ TEST_F(SwitchcostRun, TheStudysTableQuotesTheRawRows) {
     }
   }
   EXPECT_TRUE(study["flags"].is_array());
+}
+
+// Fork and copy-on-write (fork_units.h): fork copies the parent's page tables, so it costs more
+// the more the parent has resident; a copy-on-write fault is a fresh page plus a copy of the old.
+TEST_F(SwitchcostRun, ForkCostGrowsWithResidentMemoryAndCowCostsACopy) {
+  auto find = [](const std::string& operation, const std::string& method) -> const json* {
+    for (const json& figure : report_["results"]) {
+      if (figure["unit"] == "process" && figure["operation"] == operation &&
+          figure["method"] == method) {
+        return &figure;
+      }
+    }
+    return nullptr;
+  };
+  const double small = Value("process", "fork", "fork+exit+wait/rss-1MiB", false);
+  const double middle = Value("process", "fork", "fork+exit+wait/rss-64MiB", false);
+  // --quick forks 256 MiB at most (1 GiB without it).
+  const double large = Value("process", "fork", "fork+exit+wait/rss-256MiB", false);
+  EXPECT_GT(small, 0);
+  EXPECT_GT(middle, 0);
+  // 256 MiB of 4 KiB pages is 512 KiB of page tables to copy, 64 MiB a quarter of that: the
+  // largest fork is typically many times the smallest. Between 1 MiB and 64 MiB the difference
+  // can drown in the noise of a machine whose every fork costs milliseconds, so only the order
+  // of the largest is asked for.
+  EXPECT_GT(large, middle);
+  EXPECT_GE(large, 1.5 * small);
+  for (const char* method :
+       {"fork+exec+wait/rss-64MiB", "posix_spawn+wait/rss-64MiB", "vfork+exit+wait/rss-64MiB"}) {
+    EXPECT_GT(Value("process", "fork", method, false), 0) << method;
+  }
+
+  const double minor = Value("process", "page-fault", "minor/4KiB", false);
+  const double copy = Value("process", "copy", "memcpy/4KiB", false);
+  const double cow = Value("process", "cow-fault", "4KiB", false);
+  EXPECT_GT(minor, 0);
+  EXPECT_GT(copy, 0);
+  // A COW fault allocates and maps a page as a minor fault does, then copies instead of zeroing:
+  // 0.5x is a generous floor for noise.
+  EXPECT_GE(cow, 0.5 * minor);
+
+  const double child_before = Value("process", "memory", "cow/child-pss-before", false);
+  const double child_after = Value("process", "memory", "cow/child-pss-after", false);
+  EXPECT_GT(Value("process", "memory", "cow/parent-pss-before", false), 0);
+  EXPECT_GT(Value("process", "memory", "cow/parent-pss-after", false), 0);
+  EXPECT_GT(child_after, child_before) << "the child's writes must end the sharing";
+
+  // Only where transparent huge pages could be had (stderr says why they are left out).
+  const char* const huge_rows[][2] = {
+      {"page-fault", "minor/2MiB"}, {"copy", "memcpy/2MiB"}, {"cow-fault", "2MiB"}};
+  for (const auto& [operation, method] : huge_rows) {
+    if (const json* figure = find(operation, method)) {
+      EXPECT_GT((*figure)["value"].get<double>(), 0) << operation << " " << method;
+    }
+  }
 }
 
 }  // namespace
