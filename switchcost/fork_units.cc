@@ -16,11 +16,12 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <utility>
+
+#include "switchcost/helper_process.h"
 
 namespace switchyard::switchcost {
 namespace {
@@ -154,137 +155,6 @@ class Region {
   void* mapping_ = nullptr;
   char* data_ = nullptr;
 };
-
-// A pipe between a process and a child it forks (both keep both ends; use one a direction).
-// Receive gives up after 10 s, so a side that died is reported rather than waited for forever.
-class Pipe {
- public:
-  Pipe() {
-    if (pipe2(fds_, O_CLOEXEC) != 0) ThrowErrno("pipe2");
-  }
-  ~Pipe() {
-    close(fds_[0]);
-    close(fds_[1]);
-  }
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
-
-  template <typename T>
-  bool Send(const T& value) {
-    return write(fds_[1], &value, sizeof value) == static_cast<ssize_t>(sizeof value);
-  }
-  template <typename T>
-  bool Receive(T& value) {
-    pollfd readable{fds_[0], POLLIN, 0};
-    return poll(&readable, 1, 10'000) == 1 &&
-           read(fds_[0], &value, sizeof value) == static_cast<ssize_t>(sizeof value);
-  }
-
- private:
-  int fds_[2] = {-1, -1};
-};
-
-// Waits for `child` and throws unless it exited with status 0.
-void WaitForSuccess(pid_t child, const std::string& what) {
-  int status = 0;
-  if (waitpid(child, &status, 0) != child) ThrowErrno("waitpid");
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw std::runtime_error(what + " failed (wait status " + std::to_string(status) + ")");
-  }
-}
-
-// A forked child that runs `body` and exits with what it returns. Wait() reaps it; if an error
-// comes first, the destructor kills and reaps it, so no error path leaves a child behind.
-class Child {
- public:
-  explicit Child(const std::function<int()>& body) : pid_(fork()) {
-    if (pid_ < 0) ThrowErrno("fork");
-    if (pid_ == 0) {
-      int status = 1;
-      try {
-        status = body();
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "switchcost: %s\n", e.what());
-      }
-      _exit(status);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-  void Wait(const std::string& what) { WaitForSuccess(std::exchange(pid_, -1), what); }
-
- private:
-  pid_t pid_;
-};
-
-nlohmann::json ToJson(const Figure& figure) {
-  return {{"unit", figure.unit},     {"operation", figure.operation},
-          {"method", figure.method}, {"pinned", figure.pinned},
-          {"value", figure.value},   {"unit_of_value", figure.unit_of_value},
-          {"spread", figure.spread}, {"runs", figure.runs},
-          {"note", figure.note}};
-}
-
-Figure FromJson(const nlohmann::json& row) {
-  return Figure{row.at("unit").get<std::string>(),   row.at("operation").get<std::string>(),
-                row.at("method").get<std::string>(), row.at("pinned").get<bool>(),
-                row.at("value").get<double>(),       row.at("unit_of_value").get<std::string>(),
-                row.at("spread").get<double>(),      row.at("runs").get<int>(),
-                row.at("note").get<std::string>()};
-}
-
-bool WriteAll(int fd, const std::string& text) {
-  for (std::size_t sent = 0; sent < text.size();) {
-    const ssize_t wrote = write(fd, text.data() + sent, text.size() - sent);
-    if (wrote <= 0) return false;
-    sent += static_cast<std::size_t>(wrote);
-  }
-  return true;
-}
-
-// Runs `measure` in a fresh helper process and returns its figures. What the helper grows by
-// goes away with it, so this process stays small for what is measured after it (fork copies
-// page tables: a grown process would make every later fork dearer).
-std::vector<Figure> InHelperProcess(const std::function<std::vector<Figure>()>& measure) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) ThrowErrno("pipe2");
-  const pid_t helper = fork();
-  if (helper < 0) {
-    const int error = errno;
-    close(fds[0]);
-    close(fds[1]);
-    throw std::system_error(error, std::generic_category(), "fork of a helper process");
-  }
-  if (helper == 0) {
-    close(fds[0]);
-    int status = 1;
-    try {
-      nlohmann::json rows = nlohmann::json::array();
-      for (const Figure& figure : measure()) rows.push_back(ToJson(figure));
-      if (WriteAll(fds[1], rows.dump())) status = 0;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "switchcost: %s\n", e.what());
-    }
-    _exit(status);
-  }
-  close(fds[1]);
-  std::string text;
-  char buffer[4096];
-  for (ssize_t got; (got = read(fds[0], buffer, sizeof buffer)) > 0;) text.append(buffer, got);
-  close(fds[0]);
-  WaitForSuccess(helper, "a helper process of the fork measurements (its reason is above)");
-  std::vector<Figure> figures;
-  for (const nlohmann::json& row : nlohmann::json::parse(text)) figures.push_back(FromJson(row));
-  return figures;
-}
 
 // Each starts one child that exits at once (or runs /bin/true) and returns its pid.
 pid_t ForkAndExit() {

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include "switchcost/helper_process.h"
+
 namespace switchyard::switchcost {
 namespace {
 
@@ -62,15 +64,7 @@ std::vector<Figure> MeasurePeerUnits(const Options& options) {
       continue;
     }
     for (const auto& row : nlohmann::json::parse(output)) {
-      figures.push_back({.unit = row.at("unit"),
-                         .operation = row.at("operation"),
-                         .method = row.at("method"),
-                         .pinned = row.at("pinned"),
-                         .value = row.at("value"),
-                         .unit_of_value = row.at("unit_of_value"),
-                         .spread = row.at("spread"),
-                         .runs = row.at("runs"),
-                         .note = row.at("note")});
+      figures.push_back(FigureFromJson(row));
     }
   }
   return figures;

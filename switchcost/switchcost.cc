@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "switchcost/fork_units.h"
+#include "switchcost/helper_process.h"
 #include "switchcost/measure.h"
 #include "switchcost/os_units.h"
 #include "switchcost/peer_units.h"
@@ -199,15 +200,7 @@ every figure).
 nlohmann::json ToJson(const Machine& machine, const std::vector<Figure>& figures) {
   nlohmann::json results = nlohmann::json::array();
   for (const Figure& figure : figures) {
-    results.push_back({{"unit", figure.unit},
-                       {"operation", figure.operation},
-                       {"method", figure.method},
-                       {"pinned", figure.pinned},
-                       {"value", figure.value},
-                       {"unit_of_value", figure.unit_of_value},
-                       {"spread", figure.spread},
-                       {"runs", figure.runs},
-                       {"note", figure.note}});
+    results.push_back(FigureToJson(figure));
   }
   return {{"machine",
            {{"cpu_model", machine.cpu_model},
