@@ -155,6 +155,7 @@ std::vector<Unit> Units(const AddressSpace& facts) {
        "holds in part: no kernel and no page tables, and only the callee-saved registers and the "
        "stack pointer, since the switch is a function call",
        "boost-fiber", "boost-fiber", "stack-default/pss@"},
+      // The kinds of unit switchcost measures: its own names, not the model list.
       {"coroutine", "coroutine (C++20, stackless)", "no", "no", "none (a call)", n1,
        "wrong for a stackless coroutine: no processor state beyond a call's; its state lives in "
        "a heap frame",
@@ -164,6 +165,7 @@ std::vector<Unit> Units(const AddressSpace& facts) {
        "incomplete: a goroutine switch stays in user space and saves SP, PC and BP; the "
        "runtime's threads still switch in the kernel when they block or park",
        "chan-pingpong", "go+wg.Done", "pss@"},
+      // The peers' units and methods, as their switch-cost programs name them (not the model list).
       {"asyncio-task", "asyncio task (N:1, stackless)", "no", "no", "none (a call)", n1,
        "wrong for a stackless task: the event loop calls its coroutine's frame, in Python",
        "future-pingpong/asyncio", "create_task+run/asyncio", "pss@"},
@@ -200,6 +202,7 @@ void AnswerSwitch(Study& study) {
              say("thread") + ") and a Python thread's (" + say("python-thread") +
              ") change the kernel stack and every register, through the kernel's scheduler, but "
              "not the page tables. In user space, without the kernel, a fiber switch (" +
+             // The kinds of unit, each named for its row (not the model list).
              say("fiber") +
              ") saves the callee-saved registers and the stack pointer, a "
              "greenlet's (" +

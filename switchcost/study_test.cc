@@ -26,6 +26,7 @@ Figure Bytes(const std::string& unit, const std::string& method, double value) {
 std::vector<Figure> FullRun() {
   return {
       Ns("process", "switch", "futex", true, 8612),
+      // The kinds of unit switchcost measures, not the model list.
       Ns("thread", "switch", "futex", true, 4493),
       Ns("fiber", "switch", "boost-fiber", true, 6.49),
       Ns("coroutine", "switch", "symmetric-transfer", true, 3.19),
