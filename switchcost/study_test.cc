@@ -194,7 +194,8 @@ TEST(Study, TheTlbRowsAnswerWhatAProcessSwitchPays) {
                              value / 100, "count", 1, 3, ""});
   }
   figures.push_back(Ns("process", "touch", "pages1024", true, 9000));
-  const Question& answer = Ask(BuildStudy(figures, kNoPcidPti), "process-vs-thread");
+  const Study study = BuildStudy(figures, kNoPcidPti);
+  const Question& answer = Ask(study, "process-vs-thread");
   EXPECT_NE(answer.answer.find("With 1024 pages touched"), std::string::npos) << answer.answer;
   EXPECT_NE(answer.answer.find("process 30 µs, thread 20 µs: 10 µs more"), std::string::npos)
       << answer.answer;
