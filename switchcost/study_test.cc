@@ -174,6 +174,25 @@ TEST(Study, CowBelowAMinorFaultOrFarAboveFaultPlusCopyIsFlagged) {
   }
 }
 
+// A write to a shared huge page may split it and copy 4 KiB alone (Linux since 5.8): a 2 MiB
+// copy-on-write fault below a 2 MiB fresh fault is the kernel's design; below a 4 KiB one it is
+// not.
+TEST(Study, AHugeCowFaultIsBoundedBelowByA4KiBFault) {
+  for (const auto& [cow, flagged] : {std::pair{50'000.0, false}, {400.0, true}}) {
+    std::vector<Figure> figures = FullRun();
+    figures.push_back(Ns("process", "page-fault", "minor/2MiB", false, 100'000));
+    figures.push_back(Ns("process", "copy", "memcpy/2MiB", false, 150'000));
+    figures.push_back(Ns("process", "cow-fault", "2MiB", false, cow));
+    const Study study = BuildStudy(figures, kNoPcidPti);
+    const Question& answer = Ask(study, "cow");
+    EXPECT_EQ(answer.flagged, flagged) << answer.answer;
+    EXPECT_EQ(answer.answer.find("flagged: ") != std::string::npos, flagged) << answer.answer;
+    if (!flagged) {
+      EXPECT_NE(answer.answer.find("split the huge page"), std::string::npos) << answer.answer;
+    }
+  }
+}
+
 TEST(Study, AProcessSwitchCheaperThanAThreadsIsNoiseNotAFlag) {
   std::vector<Figure> figures = FullRun();
   for (Figure& figure : figures) {
