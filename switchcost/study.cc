@@ -469,9 +469,17 @@ std::string CowAt(Study& study, Question& q, const std::vector<Figure>& figures,
               ": the kernel may split the huge page and copy only the 4 KiB written) and a " +
               size + " fault (" + minor.text + ") plus a " + size + " copy (" + copy.text + ")";
   } else if (minor.measured && copy.measured) {
-    answer += ", between a minor page fault (" + minor.text + ") and that fault plus a " + size +
-              " copy (" + copy.text +
-              ") with room for the page allocation, PTE update and TLB flush";
+    const double fault_and_copy = minor.row.value + copy.row.value;
+    if (cow.row.value <= fault_and_copy) {
+      answer += ", between a minor page fault (" + minor.text + ") and that fault plus a " + size +
+                " copy (" + copy.text + ")";
+    } else {
+      // Above fault + copy yet within the flag's bound: say by how much, not "between".
+      answer += ": more than a minor page fault (" + minor.text + ") plus a " + size + " copy (" +
+                copy.text + "), by " + FormatNs(cow.row.value - fault_and_copy) +
+                ", what breaking the sharing adds (the shared page's lock and reference, the "
+                "page-table update and the flush of its TLB entry)";
+    }
   } else {
     answer += " (not checked against the kernel's bounds: a minor fault " + Say(minor) + ", a " +
               size + " copy " + Say(copy) + ")";

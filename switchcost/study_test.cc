@@ -155,6 +155,16 @@ TEST(Study, CowWithinTheKernelsBoundsIsAnswered) {
   EXPECT_NE(cow.answer.find("700 ns"), std::string::npos) << cow.answer;
   EXPECT_EQ(cow.figures[0].row.operation, "cow-fault");
   EXPECT_EQ(cow.figures[0].row.value, 1500);
+  // Above fault + copy (700 + 300 ns) but within the bound: said as such, not as "between".
+  EXPECT_NE(cow.answer.find("by 500 ns"), std::string::npos) << cow.answer;
+  EXPECT_EQ(cow.answer.find("between"), std::string::npos) << cow.answer;
+  std::vector<Figure> figures = FullRun();
+  for (Figure& figure : figures) {
+    if (figure.operation == "cow-fault") figure.value = 900;
+  }
+  const Study within = BuildStudy(figures, kNoPcidPti);
+  EXPECT_NE(Ask(within, "cow").answer.find("between a minor page fault"), std::string::npos)
+      << Ask(within, "cow").answer;
 }
 
 TEST(Study, CowBelowAMinorFaultOrFarAboveFaultPlusCopyIsFlagged) {
