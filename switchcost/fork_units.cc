@@ -64,24 +64,10 @@ std::string Readable(double bytes) {
   return text;
 }
 
-// The number after `key` in a "Key:   123 kB" file (/proc/meminfo, smaps_rollup), in bytes.
-std::uint64_t KbField(const std::string& path, const std::string& key) {
-  std::ifstream file(path);
-  if (!file) throw std::runtime_error("cannot read " + path);
-  std::string word;
-  while (file >> word) {
-    if (word == key) {
-      std::uint64_t kb = 0;
-      file >> kb;
-      return kb * 1024;
-    }
-    file.ignore(1 << 16, '\n');
-  }
-  throw std::runtime_error("no " + key + " in " + path);
-}
-
 // This process's anonymous memory mapped as transparent huge pages.
-std::uint64_t AnonHugePagesBytes() { return KbField("/proc/self/smaps_rollup", "AnonHugePages:"); }
+std::uint64_t AnonHugePagesBytes() {
+  return ReadKbField("/proc/self/smaps_rollup", "AnonHugePages:");
+}
 
 // Shared_Clean + Shared_Dirty of the mapping in /proc/PID/smaps that holds `address`: how much
 // of it another process maps too.
@@ -107,7 +93,7 @@ std::uint64_t SharedBytesAround(const std::string& pid, const void* address) {
 // Whether `bytes` more can be touched without pressing the machine: MemAvailable is at least
 // twice that. If not, says on stderr which figures are left out.
 bool Affordable(std::size_t bytes, const std::string& left_out) {
-  const std::uint64_t available = KbField("/proc/meminfo", "MemAvailable:");
+  const std::uint64_t available = ReadKbField("/proc/meminfo", "MemAvailable:");
   if (available >= 2 * bytes) return true;
   std::cerr << "switchcost: " << left_out << " left out: it touches " << SizeName(bytes)
             << " and MemAvailable is " << Readable(static_cast<double>(available))

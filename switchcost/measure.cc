@@ -92,8 +92,6 @@ void PinTo(int cpu) {
   SetAffinity(set);
 }
 
-namespace {
-// The number after `key` in a "Key:   123 kB" file, times 1024.
 std::uint64_t ReadKbField(const std::string& path, const std::string& key) {
   std::ifstream file(path);
   if (!file) throw std::runtime_error("cannot read " + path);
@@ -108,7 +106,6 @@ std::uint64_t ReadKbField(const std::string& path, const std::string& key) {
   }
   throw std::runtime_error("no " + key + " in " + path);
 }
-}  // namespace
 
 std::uint64_t PssBytes(const std::string& pid) {
   return ReadKbField("/proc/" + pid + "/smaps_rollup", "Pss:");

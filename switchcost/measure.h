@@ -95,6 +95,9 @@ class PinCurrentThread {
 // Pins the calling thread (or a fresh child process) to one CPU for good; -1 leaves it free.
 void PinTo(int cpu);
 
+// The number after `key` in a "Key:   123 kB" file (/proc/meminfo, smaps_rollup, status), in
+// bytes; throws if the file or the key is missing.
+std::uint64_t ReadKbField(const std::string& path, const std::string& key);
 // The "Pss:" line of /proc/PID/smaps_rollup ("self" for this process), in bytes.
 std::uint64_t PssBytes(const std::string& pid = "self");
 // The "VmPTE:" line of /proc/PID/status: this process's page tables, in bytes.
