@@ -53,6 +53,7 @@ int Serve(ServerConfig config) {
     // The store comes first: it is the shared mapping every thread or process will use.
     auto store = Store::Create(config.store_bytes);
     Metrics metrics(config.model, CommandLabels());
+    if (model->protocol == Protocol::kResp && model->peer == nullptr) metrics.ExportIoBufferBytes();
     const int listen_fd = ListenTcp(config.bind, config.port);
     ServerContext context{config, *store, metrics};
     // A model with worker processes forks them before the metrics endpoint starts its threads: a

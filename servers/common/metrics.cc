@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "servers/common/io_buffers.h"
 #include "servers/common/run_queue_wait.h"
 
 #ifndef SWITCHYARD_VERSION
@@ -137,6 +138,12 @@ void Metrics::MapSlots(std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) new (&slots_[i]) MetricsSlot{};
   slot_count_ = count;
   slot_ = &slots_[0];
+  io_buffers::CountIn(&slot_->io_buffer_bytes);
+}
+
+void Metrics::UseChildSlot(std::size_t child) {
+  slot_ = &slots_[1 + child];
+  io_buffers::CountIn(&slot_->io_buffer_bytes);
 }
 
 void Metrics::ReserveChildSlots(std::size_t children) { MapSlots(1 + children); }
@@ -185,8 +192,9 @@ void Metrics::ChildExited(std::size_t child, const rusage& usage,
   shared_->exited.involuntary_switches.fetch_add(static_cast<std::uint64_t>(usage.ru_nivcsw));
   MetricsSlot& slot = slots_[1 + child];
   slot.pid.store(0);
-  slot.active.store(0);  // its connections died with it
-  slot.tasks.store(0);   // and so did the unit serving them
+  slot.active.store(0);           // its connections died with it
+  slot.tasks.store(0);            // and so did the unit serving them
+  slot.io_buffer_bytes.store(0);  // and its buffers
 }
 
 bool Metrics::TryAdmitConnection(std::size_t max_clients) {
@@ -429,21 +437,32 @@ class TaskCollector : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::int64_t live_tasks = 0;
     std::uint64_t children_waited = metrics_.shared_->exited.run_queue_wait_nanos.load();
+    std::int64_t io_buffer_bytes = 0;
     for (std::size_t i = 0; i < metrics_.slot_count_; ++i) {
       live_tasks += metrics_.slots_[i].tasks.load(std::memory_order_relaxed);
+      io_buffer_bytes += metrics_.slots_[i].io_buffer_bytes.load(std::memory_order_relaxed);
       const pid_t pid = metrics_.slots_[i].pid.load();
       if (i > 0 && pid > 0)
         children_waited += LiveRunQueueWaitNanos("/proc/" + std::to_string(pid));
     }
     const double tasks = static_cast<double>(live_tasks);
-    return {Family("switchyard_tasks_active",
-                   "Units alive serving connections: coroutines, fibers or threads (one a "
-                   "connection), pool workers or processes; gRPC calls in flight",
-                   prometheus::MetricType::Gauge, {Value(tasks)}),
-            Family("switchyard_run_queue_wait_seconds_total",
-                   "Time the server's threads were runnable but waited for a CPU (schedstat)",
-                   prometheus::MetricType::Counter,
-                   {Value(RunQueueWait::TotalSeconds(children_waited))})};
+    std::vector<prometheus::MetricFamily> families = {
+        Family("switchyard_tasks_active",
+               "Units alive serving connections: coroutines, fibers or threads (one a "
+               "connection), pool workers or processes; gRPC calls in flight",
+               prometheus::MetricType::Gauge, {Value(tasks)}),
+        Family("switchyard_run_queue_wait_seconds_total",
+               "Time the server's threads were runnable but waited for a CPU (schedstat)",
+               prometheus::MetricType::Counter,
+               {Value(RunQueueWait::TotalSeconds(children_waited))})};
+    if (metrics_.io_buffers_exported_.load()) {
+      families.push_back(Family("switchyard_io_buffer_bytes",
+                                "Bytes of the connections' read and reply buffers: those lent to "
+                                "connections and those the threads keep to lend",
+                                prometheus::MetricType::Gauge,
+                                {Value(static_cast<double>(io_buffer_bytes))}));
+    }
+    return families;
   }
 
  private:
@@ -554,6 +573,7 @@ Metrics::QueueMetrics Metrics::AddQueueMetrics() {
 
 Metrics::~Metrics() {
   exposer_.reset();  // no scrape may read the slots once they are unmapped
+  io_buffers::StopCountingIn(&slot_->io_buffer_bytes);
   munmap(shared_, shared_bytes_);
   close(shared_fd_);
 }

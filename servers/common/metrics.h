@@ -63,6 +63,8 @@ struct alignas(64) MetricsSlot {
   std::atomic<std::uint64_t> user_switches;
   std::atomic<std::uint64_t> gc_cycles;
   std::atomic<std::uint64_t> gc_pause_nanos;
+  // Bytes of the connections' read and reply buffers alive in this process (io_buffers.h).
+  std::atomic<std::int64_t> io_buffer_bytes;
 };
 
 // What the children that have exited used, folded in when the parent reaps them (wait4).
@@ -114,7 +116,7 @@ class Metrics {
   void ReserveChildSlots(std::size_t children);
   // A connection id unique across this server's processes (CLIENT ID), from 1.
   std::uint64_t NewConnectionId();
-  void UseChildSlot(std::size_t child) { slot_ = &slots_[1 + child]; }
+  void UseChildSlot(std::size_t child);
   // The shared area as a descriptor (a memfd), for a child that is another program (a peer,
   // docs/peers.md): it maps the descriptor and counts into child slot `child`, whose place and
   // fields SlotLayoutJson describes.
@@ -152,6 +154,10 @@ class Metrics {
     Metrics& metrics_;
   };
 
+  // switchyard_io_buffer_bytes: exported by the models that serve connections through Session
+  // (io_buffers.h counts into this process's slot); the others have no such buffers to show.
+  void ExportIoBufferBytes() { io_buffers_exported_.store(true); }
+
   // The hand-off queue of a model that has one (thread_pool): how many ready connections wait for
   // a worker, and how long each waited. Registered on first call, so other models export neither.
   struct QueueMetrics {
@@ -182,6 +188,7 @@ class Metrics {
   std::size_t slot_count_ = 0;
   MetricsSlot* slots_ = nullptr;  // slots_[0]: this process; slots_[1 + i]: child i
   MetricsSlot* slot_ = nullptr;   // the slot this process counts into
+  std::atomic<bool> io_buffers_exported_{false};
   std::shared_ptr<prometheus::Collectable> slot_collector_;
   std::shared_ptr<prometheus::Collectable> user_switch_collector_;
   // Tasks alive and the run-queue wait, read at scrape time (TaskCollector in metrics.cc).

@@ -121,6 +121,9 @@ RespParser::Result RespParser::Parse(std::string_view input, std::size_t* consum
   *consumed = 0;
   args->clear();
   if (!error_.empty()) return Result::kError;
+  // A command's arguments collect in *args; only one still partial at the end of a call is parked
+  // in pending_, so a connection between requests holds no argument storage of its own.
+  if (args_left_ > 0) *args = std::exchange(pending_, {});
   while (true) {
     const std::string_view rest = input.substr(*consumed);
     if (args_left_ == 0 && rest.empty()) return Result::kNeedMore;
@@ -128,6 +131,7 @@ RespParser::Result RespParser::Parse(std::string_view input, std::size_t* consum
     // stays one.
     const Result result = args_left_ == 0 && rest[0] != '*' ? ParseInline(rest, consumed, args)
                                                             : ParseMultibulk(rest, consumed, args);
+    if (result == Result::kNeedMore && args_left_ > 0) pending_ = std::exchange(*args, {});
     // An empty request is dropped and parsing goes on, as Redis's processInputBuffer() does.
     if (result != Result::kCommand || !args->empty()) return result;
   }
@@ -178,7 +182,7 @@ RespParser::Result RespParser::ParseMultibulk(std::string_view input, std::size_
     if (count <= 0) return Result::kCommand;  // empty request
     args_left_ = static_cast<std::size_t>(count);
     // The count is the client's word only: grow with the arguments that actually arrive.
-    pending_.reserve(std::min<std::size_t>(args_left_, 1024));
+    args->reserve(std::min<std::size_t>(args_left_, 1024));
   }
   while (args_left_ > 0) {
     if (!bulk_len_) {
@@ -207,14 +211,12 @@ RespParser::Result RespParser::ParseMultibulk(std::string_view input, std::size_
     // The argument stays in the caller's buffer until all of it and its CRLF (skipped unchecked,
     // like Redis) are there, so a large value is copied once.
     if (input.size() < *bulk_len_ + 2) return Result::kNeedMore;
-    pending_.emplace_back(input.substr(0, *bulk_len_));
+    args->emplace_back(input.substr(0, *bulk_len_));
     buffered_bytes_ += *bulk_len_;
     take(*bulk_len_ + 2);
     bulk_len_.reset();
     --args_left_;
   }
-  args->swap(pending_);  // pending_ inherits the caller's (cleared) vector and its capacity
-  pending_.clear();
   buffered_bytes_ = 0;
   return Result::kCommand;
 }

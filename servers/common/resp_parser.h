@@ -58,7 +58,7 @@ class RespParser {
   std::string error_;                    // non-empty once failed; the parser is then dead
   std::size_t args_left_ = 0;            // Redis's multibulklen: 0 between commands
   std::optional<std::size_t> bulk_len_;  // Redis's bulklen: set once a "$N" line is consumed
-  std::vector<std::string> pending_;     // arguments of the multibulk command received so far
+  std::vector<std::string> pending_;     // a partial multibulk command's arguments, between calls
   std::size_t buffered_bytes_ = 0;       // total size of pending_
 };
 

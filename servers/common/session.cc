@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "servers/common/net.h"
 #include "servers/common/resp_writer.h"
@@ -15,6 +17,13 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// The arguments of the command being run: the thread's, not the connection's, since a command is
+// parsed and run without a wait in between (the parser keeps a partial one itself).
+std::vector<std::string>& ThreadArgs() {
+  thread_local std::vector<std::string> args;
+  return args;
+}
+
 }  // namespace
 
 Session::Session(ServerContext& context)
@@ -25,33 +34,65 @@ Session::Session(ServerContext& context)
   RunQueueWait::WatchThisThread();
 }
 
-std::span<char> Session::ReadSpace() {
-  if (input_.size() - input_end_ < kReadChunk) {
-    CompactInput();
-    if (input_.size() - input_end_ < kReadChunk) {
-      input_.resize(std::max(input_end_ + kReadChunk, input_.size() * 2));
-    }
-  }
-  return {input_.data() + input_end_, input_.size() - input_end_};
+Session::~Session() {
+  GiveBackInput();
+  GiveBackOutput();
 }
 
-void Session::CommitRead(std::size_t bytes) { input_end_ += bytes; }
+std::span<char> Session::ReadSpace() {
+  if (input_.bytes == nullptr) input_ = io_buffers::TakeInput();
+  if (input_.size - input_end_ < kReadChunk) {
+    CompactInput();
+    if (input_.size - input_end_ < kReadChunk) {
+      InputBuffer grown = io_buffers::NewInput(std::max(input_end_ + kReadChunk, input_.size * 2));
+      std::memcpy(grown.bytes.get(), input_.bytes.get(), input_end_);
+      io_buffers::GiveBack(std::exchange(input_, std::move(grown)));
+    }
+  }
+  return {input_.bytes.get() + input_end_, input_.size - input_end_};
+}
+
+void Session::CommitRead(std::size_t bytes) {
+  input_end_ += bytes;
+  if (input_end_ == 0) GiveBackInput();  // nothing arrived and nothing is partial: wait without it
+}
 
 void Session::CompactInput() {
   if (input_begin_ == 0) return;
-  std::memmove(input_.data(), input_.data() + input_begin_, input_end_ - input_begin_);
+  std::memmove(input_.bytes.get(), input_.bytes.get() + input_begin_, input_end_ - input_begin_);
   input_end_ -= input_begin_;
   input_begin_ = 0;
 }
 
-void Session::ReleaseLargeBuffers() {
-  if (input_begin_ == input_end_ && input_.size() > kKeepBytes) std::vector<char>().swap(input_);
-  if (output_.empty() && output_.capacity() > kKeepBytes) std::string().swap(output_);
+void Session::GiveBackInput() {
+  io_buffers::GiveBack(std::move(input_));
+  input_ = {};
+  input_begin_ = input_end_ = 0;
+}
+
+void Session::BorrowOutput() {
+  if (output_lent_) return;
+  std::string lent = io_buffers::TakeOutput(&output_counted_);
+  lent.append(output_);  // what was written without it (a reply finishing a wait)
+  output_ = std::move(lent);
+  output_lent_ = true;
+}
+
+void Session::OutputSent() {
+  output_.clear();
+  GiveBackOutput();
+}
+
+void Session::GiveBackOutput() {
+  if (!output_lent_) return;
+  io_buffers::GiveBack(std::move(output_), output_counted_);
+  output_ = {};
+  output_lent_ = false;
 }
 
 Session::Step Session::Process() {
   const ServerConfig& config = context_.config;
-  ReleaseLargeBuffers();
+  std::vector<std::string>& args = ThreadArgs();
   for (;;) {
     if (config.output_buffer_bytes != 0 && output_.size() > config.output_buffer_bytes) {
       // Redis's client-output-buffer-limit: the client is not keeping up, so it is dropped.
@@ -62,8 +103,8 @@ Session::Step Session::Process() {
     if (output_.size() >= kFlushBytes) return {Next::kFlush};
 
     std::size_t consumed = 0;
-    const std::string_view unparsed(input_.data() + input_begin_, input_end_ - input_begin_);
-    const auto result = parser_.Parse(unparsed, &consumed, &args_);
+    const std::string_view unparsed(input_.bytes.get() + input_begin_, input_end_ - input_begin_);
+    const auto result = parser_.Parse(unparsed, &consumed, &args);
     input_begin_ += consumed;
     if (input_begin_ == input_end_) input_begin_ = input_end_ = 0;
 
@@ -78,14 +119,17 @@ Session::Step Session::Process() {
         context_.metrics.RecordError(ErrorKind::kLimit);
         return {Next::kClose};
       }
+      if (output_.empty()) GiveBackOutput();
       return {Next::kNeedInput};
     }
 
     // --no-request-metrics skips the clock reads too: they are part of what counting costs.
     const bool timed = config.request_metrics;
     const auto started = timed ? std::chrono::steady_clock::now() : wait_started_;
+    BorrowOutput();
     CommandId id = CommandId::kUnknown;
-    const CommandOutcome outcome = ExecuteCommand(context_, args_, connection_, &id, &output_);
+    const CommandOutcome outcome = ExecuteCommand(context_, args, connection_, &id, &output_);
+    args.clear();  // a large value's copy is not kept by the thread until its next command
     if (outcome.kind == CommandOutcome::Kind::kWait) {
       wait_started_ = started;
       return {Next::kWait, outcome.wait};
@@ -102,6 +146,7 @@ bool Session::OwesTooMuch(int fd, std::size_t unwritten) {
 }
 
 void Session::FinishWait() {
+  BorrowOutput();
   resp::AppendSimple(&output_, "OK");
   if (!context_.config.request_metrics) return;
   context_.metrics.RecordRequest(static_cast<std::size_t>(CommandId::kSyWait),

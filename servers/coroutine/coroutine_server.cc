@@ -19,9 +19,19 @@
 namespace switchyard {
 namespace {
 
-using asio::awaitable;
-using asio::use_awaitable;
 using asio::ip::tcp;
+
+// Everything is typed on the io_context's own executor rather than Asio's default, the
+// type-erased any_io_executor: each socket, pending operation and coroutine frame carries an
+// executor, and the concrete one is a pointer where the erased one is several words. With
+// thousands of idle connections each waiting on one operation, that is memory per connection.
+using Executor = asio::io_context::executor_type;
+template <typename T>
+using awaitable = asio::awaitable<T, Executor>;
+constexpr asio::use_awaitable_t<Executor> use_awaitable;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
 class CoroutineServer {
  public:
@@ -29,9 +39,9 @@ class CoroutineServer {
       : context_(context),
         loops_(context.config.threads),
         open_(context),
-        acceptor_(loops_[0]),
-        signal_(loops_[0], signal_fd),
-        drain_deadline_(loops_[0]) {
+        acceptor_(loops_[0].get_executor()),
+        signal_(loops_[0].get_executor(), signal_fd),
+        drain_deadline_(loops_[0].get_executor()) {
     acceptor_.assign(IsIpv6Socket(listen_fd) ? tcp::v6() : tcp::v4(), listen_fd);
     for (auto& loop : loops_) {
       keep_running_.emplace_back(loop.get_executor());
@@ -54,13 +64,13 @@ class CoroutineServer {
   awaitable<void> Accept() {
     for (std::size_t next = 0;; next = (next + 1) % loops_.size()) {
       std::error_code ec;
-      tcp::socket socket =
-          co_await acceptor_.async_accept(loops_[next], asio::redirect_error(use_awaitable, ec));
+      Socket socket = co_await acceptor_.async_accept(loops_[next].get_executor(),
+                                                      asio::redirect_error(use_awaitable, ec));
       if (open_.stopping()) co_return;
       if (ec) {
         // Out of descriptors (EMFILE) and the like: back off instead of spinning on accept.
         std::cerr << "switchyard: accept failed: " << ec.message() << "\n";
-        asio::steady_timer pause(loops_[0], std::chrono::milliseconds(10));
+        Timer pause(loops_[0].get_executor(), std::chrono::milliseconds(10));
         co_await pause.async_wait(use_awaitable);
         continue;
       }
@@ -72,7 +82,7 @@ class CoroutineServer {
 
   // Writes all of `data`, suspending while the socket is full, unless the client owes more than
   // --output-buffer-bytes (Session::OwesTooMuch): then it fails, and the client is dropped.
-  static awaitable<void> Write(tcp::socket& socket, std::string_view data, Session& session,
+  static awaitable<void> Write(Socket& socket, std::string_view data, Session& session,
                                Metrics::UserSwitchCounter& suspensions, std::error_code& ec) {
     while (!data.empty()) {
       const std::size_t n = socket.write_some(asio::buffer(data), ec);
@@ -85,16 +95,23 @@ class CoroutineServer {
         ec = asio::error::no_buffer_space;
         co_return;
       }
-      co_await socket.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+      co_await socket.async_wait(Socket::wait_write, asio::redirect_error(use_awaitable, ec));
       suspensions.Increment();
       if (ec) co_return;
     }
   }
 
+  // A timer of its own frame, so that only a coroutine that sleeps holds one.
+  static awaitable<void> Sleep(Executor executor, std::chrono::microseconds wait,
+                               std::error_code& ec) {
+    Timer timer(executor, wait);
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+
   // One connection, start to end. Reads like blocking code; every co_await is a suspension. What
   // escapes its handling closes it alone: Asio would drop an exception that left a detached
   // coroutine, and with it the connection, still counted open.
-  awaitable<void> Serve(tcp::socket socket, std::size_t loop) {
+  awaitable<void> Serve(Socket socket, std::size_t loop) {
     Metrics::Task task(context_.metrics);  // this coroutine
     Metrics::UserSwitchCounter& suspensions = *switches_[loop];
     std::error_code ec;
@@ -105,24 +122,29 @@ class CoroutineServer {
         const Session::Step step = session.Process();
         if (!session.output().empty()) {
           co_await Write(socket, session.output(), session, suspensions, ec);
-          session.output().clear();
+          session.OutputSent();
           if (ec) break;
         }
         switch (step.next) {
           case Session::Next::kNeedInput: {
+            // Read what is there; only when nothing is does the coroutine suspend, and then
+            // without a buffer (CommitRead(0) gave it back): it waits for readability alone, as
+            // Asio's own async_read_some would after the same first try.
             const auto space = session.ReadSpace();
-            const std::size_t n = co_await socket.async_read_some(
-                asio::buffer(space.data(), space.size()), asio::redirect_error(use_awaitable, ec));
-            suspensions.Increment();
+            const std::size_t n = socket.read_some(asio::buffer(space.data(), space.size()), ec);
             session.CommitRead(n);
+            if (ec == asio::error::would_block) {
+              co_await socket.async_wait(Socket::wait_read,
+                                         asio::redirect_error(use_awaitable, ec));
+              suspensions.Increment();
+            }
             break;
           }
           case Session::Next::kFlush:
             break;
           case Session::Next::kWait: {
             // A downstream call: the coroutine suspends on a timer and the thread serves others.
-            asio::steady_timer timer(socket.get_executor(), step.wait);
-            co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+            co_await Sleep(socket.get_executor(), step.wait, ec);
             suspensions.Increment();
             session.FinishWait();
             break;
@@ -160,10 +182,10 @@ class CoroutineServer {
   std::vector<asio::io_context> loops_;
   OpenConnections open_;
   std::vector<Metrics::UserSwitchCounter*> switches_;  // per loop: one writer each
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
-  tcp::acceptor acceptor_;
-  asio::posix::stream_descriptor signal_;
-  asio::steady_timer drain_deadline_;
+  std::vector<asio::executor_work_guard<Executor>> keep_running_;
+  asio::basic_socket_acceptor<tcp, Executor> acceptor_;
+  asio::posix::basic_stream_descriptor<Executor> signal_;
+  Timer drain_deadline_;
 };
 
 }  // namespace

@@ -157,13 +157,23 @@ class FiberServer {
         if (!session.output().empty()) {
           WriteAll(socket, session.output(), session, ec);
           if (ec) break;
-          session.output().clear();
+          session.OutputSent();
         }
         switch (step.next) {
           case Session::Next::kNeedInput: {
-            const std::size_t n = Read(socket, session.ReadSpace(), ec);
-            if (ec) open = false;  // end of file included
+            // Read what is there; only when nothing is does the fiber park, and then without a
+            // buffer (CommitRead(0) gave it back): it waits for readability alone.
+            const auto space = session.ReadSpace();
+            const std::size_t n = socket.read_some(asio::buffer(space.data(), space.size()), ec);
             session.CommitRead(n);
+            if (ec == asio::error::would_block) {
+              WaitFor([&](auto resume) {
+                socket.async_wait(tcp::socket::wait_read, std::move(resume));
+              });
+              ec = {};
+            } else if (ec) {
+              open = false;  // end of file included
+            }
             break;
           }
           case Session::Next::kFlush:

@@ -81,7 +81,7 @@ void ServeConnection(ServerContext& context, int fd) {
                    [&](std::size_t unwritten) { return session.OwesTooMuch(fd, unwritten); })) {
         return;
       }
-      session.output().clear();
+      session.OutputSent();
     }
     switch (step.next) {
       case Session::Next::kNeedInput: {

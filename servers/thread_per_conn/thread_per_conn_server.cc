@@ -96,7 +96,7 @@ class ThreadPerConnServer {
         if (!SendAll(fd, session.output(),
                      [&](std::size_t unwritten) { return session.OwesTooMuch(fd, unwritten); }))
           return;
-        session.output().clear();
+        session.OutputSent();
       }
       switch (step.next) {
         case Session::Next::kNeedInput: {

@@ -248,7 +248,7 @@ class ThreadPoolServer {
             })) {
           return false;
         }
-        session.output().clear();
+        session.OutputSent();
       }
       switch (step.next) {
         case Session::Next::kNeedInput: {
@@ -256,7 +256,11 @@ class ThreadPoolServer {
           ssize_t n;
           do n = recv(connection.fd, space.data(), space.size(), MSG_DONTWAIT);
           while (n < 0 && errno == EINTR);
-          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;  // wait in epoll
+          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            session.CommitRead(
+                0);  // its buffer goes back to this worker: it waits in epoll without
+            return true;
+          }
           if (n <= 0) return false;
           session.CommitRead(static_cast<std::size_t>(n));
           break;
