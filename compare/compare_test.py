@@ -1,7 +1,8 @@
 """End-to-end check of `switchyard compare --quick`: every model, grpc included (through the load
 generator's gRPC mode), measured in every scenario without errors, the switch-cost table present,
-the study's table first after the summary with its raw rows' figures, every chart written, and the
-report naming every model.
+the study's table first after the summary with its raw rows' figures, each idle connection taken
+apart (the kernel's account of every socket, the stacks of the models whose units have their own),
+every chart written, and the report naming every model.
 
     /usr/bin/python3 -m compare.compare_test --binary BIN
     (from the repository root; ctest Compare.QuickReportHasEveryModelAndChart)
@@ -17,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import anatomy
 from . import report as report_module
 from . import study as study_module
 from .scenarios import SCENARIOS
@@ -46,6 +48,22 @@ def grpc_problems(model):
             problems.append(f"grpc idle: {point['answered']} of {point['connections']} held")
     if model["skipped"]:
         problems.append(f"grpc skipped something: {model['skipped']}")
+    return problems
+
+
+def idle_problems(name, points):
+    """The idle scenario takes each connection apart: ss saw every socket the server holds, and a
+    model whose units have stacks of their own had them found, one a connection."""
+    problems = []
+    for point in points or []:
+        sockets = point.get("kernel", {}).get("socket_buffers", {})
+        if sockets.get("sockets", 0) < point["answered"]:
+            problems.append(f"{name} idle at {point['connections']}: ss saw {sockets} for "
+                            f"{point['answered']} connections")
+        stacks = point.get("unit_stacks")
+        if name in anatomy.STACK_MAPPED and "bytes_per_stack" not in (stacks or {}):
+            problems.append(f"{name} idle at {point['connections']}: its stacks were not found "
+                            f"({stacks})")
     return problems
 
 
@@ -136,7 +154,10 @@ def main():
                 if scenario not in model["scenarios"]:
                     problems.append(f"{name}/{scenario} not measured: {model['skipped']}")
             problems += sweep_problems(name, model["scenarios"].get("getset"))
+            problems += idle_problems(name, model["scenarios"].get("idle"))
             problems += grpc_problems(model) if protocols.get(name) == "grpc" else []
+        if report_module.ANATOMY_TITLE not in report:
+            problems.append("the idle section does not take a connection's memory apart")
         for chart in CHARTS:
             path = latest / chart
             if not path.exists() or path.stat().st_size < 1000:

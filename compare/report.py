@@ -10,7 +10,7 @@ from pathlib import Path
 
 import matplotlib
 
-from . import figures, study
+from . import anatomy, figures, study
 from .scenarios import SCENARIOS, numbered_title
 
 matplotlib.use("Agg")
@@ -141,7 +141,109 @@ def _idle_table(results):
                          figures.kib(p["rss_bytes_per_connection"]),
                          f"{p['os_threads']:.0f}", f"{p['os_processes']:.0f}"])
     return _table(["model", "connections", "served", "PSS per connection", "RSS per connection",
-                   "OS threads", "OS processes"], rows)
+                   "OS threads", "OS processes"], rows) + _anatomy(results)
+
+
+ANATOMY_TITLE = "Where an idle connection's memory goes"
+
+
+def _unit_memory(results, model, point):
+    """(bytes, cell) of the unit that serves one connection: the stack pages its units touched,
+    measured in this server, else the switch-cost study's PSS per unit; 0 for a model that makes
+    none a connection; None when neither this run nor the study measured it."""
+    stacks = point.get("unit_stacks", {})
+    if "bytes_per_stack" in stacks:
+        touched = stacks["bytes_per_stack"]
+        return touched, (f"{figures.kib(touched)} (stack pages touched, of "
+                         f"{figures.kib(stacks['mapping_bytes'])} stacks)")
+    if model in anatomy.NO_UNIT:
+        return 0, anatomy.NO_UNIT[model]
+    rows = (results.get("switchcost") or {}).get("study", {}).get("rows", [])
+    row = next((r for r in rows if r.get("unit") == anatomy.UNIT.get(model)), None)
+    memory = (row or {}).get("memory") or {}
+    if memory.get("measured"):
+        return memory["value"], f"{figures.kib(memory['value'])} ({row['kind']}, switch cost)"
+    return None, "—"
+
+
+def _kernel_memory(point):
+    """The kernel's share of one server-side socket, which no PSS counts: what its buffers hold
+    and the slab objects it is made of."""
+    kernel = point.get("kernel")
+    if not kernel:
+        return "—"
+    held = kernel["socket_buffers"].get("bytes_per_socket")
+    objects = kernel["socket_objects"].get("bytes_per_socket")
+    return (f"{figures.kib((held or 0) + (objects or 0))} (buffers "
+            f"{figures.kib(held) if held is not None else '—'}, objects "
+            f"{figures.kib(objects) if objects is not None else 'unreadable'})")
+
+
+def _anatomy_row(results, model, p):
+    pss, buffers = p["pss_bytes_per_connection"], p.get("buffer_bytes_per_connection")
+    unit, unit_cell = _unit_memory(results, model, p)
+    other = "—" if unit is None else figures.kib(pss - (buffers or 0) - unit) + (
+        "" if buffers is not None else " (buffers in it)")
+    pages = p.get("kernel", {}).get("tcp_memory_pages", {})
+    known = None not in (pages.get("before"), pages.get("during"))
+    return [model, f"{p['answered']:,} of {p['opened']:,}", figures.kib(pss),
+            "—" if buffers is None else figures.kib(buffers) + (
+                " (mem_clients_normal)" if p.get("buffer_source") == "mem_clients_normal" else ""),
+            unit_cell, other, _kernel_memory(p),
+            f"{pages['before']:,} → {pages['during']:,}" if known else "—"]
+
+
+def _anatomy(results):
+    """Each model's idle connection at the most connections it was measured with, taken apart:
+    its buffers, its unit, the rest of its PSS, and what the kernel holds for its socket."""
+    last = [(m, pts[-1]) for m, pts in figures.measured(results, "idle") if pts]
+    if not last or not any("kernel" in p for _, p in last):
+        return []  # a run from before the idle scenario took connections apart
+    rows = [_anatomy_row(results, model, p) for model, p in last]
+    lines = ["", f"{ANATOMY_TITLE}, at the most connections each model was measured with "
+                 "(per connection served):", ""]
+    lines += _table(["model", "served", "PSS", "I/O buffers", "unit", "other",
+                     "kernel, not in PSS", "TCP pages, machine (before → during)"], rows)
+    lines += ["", "I/O buffers: the growth of the server's switchyard_io_buffer_bytes (its "
+              "connections' input and output buffers and the pools they come from); for "
+              "redis-server its own count of its normal clients' memory (INFO memory's "
+              "mem_clients_normal: query and output buffers and the client structs); — where the "
+              "server counts neither. Unit: the stack pages the server's own units touched "
+              "(/proc/PID/smaps: the new stack mappings above a guard page, one a connection), "
+              "else what one unit costs in this run's switch-cost microbenchmarks (PSS per unit "
+              "with the most alive); none where what serves a connection existed before it came "
+              "(a shared pool, prefork's processes) or serves them all. Other: PSS minus buffers "
+              "minus unit (session state, the event loop's per-descriptor state, allocator "
+              "slack); its pieces come from different measurements, so it can be negative. "
+              "Kernel: per server-side socket, what `ss -tmn` shows it holding (r, t, f, w, o, "
+              "bl), plus the slab objects a socket is made of; the machine's TCP pages "
+              "(/proc/net/sockstat) are a cross-check, which moves in per-CPU batches."]
+    lines += _slab_lines(last) + _stack_notes(last)
+    return lines
+
+
+def _slab_lines(last):
+    objects = [(m, p["kernel"]["socket_objects"]) for m, p in last if "kernel" in p]
+    unreadable = next((o["unreadable"] for _, o in objects if "unreadable" in o), None)
+    if unreadable:
+        return ["", f"Slab objects: unreadable ({unreadable})."]
+    caches = {}
+    for _, o in objects:
+        caches.update(o.get("caches", {}))
+    epoll = [m for m, p in last if p.get("kernel", {}).get("epoll")]
+    missing = sorted({c for _, o in objects for c in o.get("missing", [])})
+    return ["", "Slab objects a socket is made of (objsize, /proc/slabinfo): " +
+            ", ".join(f"{c} {b:,} B" for c, b in caches.items()) +
+            (f"; the eventpoll ones only for the models that wait in epoll ({', '.join(epoll)})"
+             if epoll else "") +
+            (f"; not found: {', '.join(missing)}" if missing else "") + "."]
+
+
+def _stack_notes(last):
+    notes = [f"{m}: {p['unit_stacks']['why']}" for m, p in last
+             if "why" in p.get("unit_stacks", {})]
+    return (["", "Stacks not measured in the server (its unit's figure is the switch cost's): " +
+             "; ".join(notes) + "."] if notes else [])
 
 
 # The seed's question (docs/peers.md): Python's coroutines against Go's goroutines, with the

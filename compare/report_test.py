@@ -25,6 +25,14 @@ def saved_run():
     return json.loads(SAVED_RUN.read_text())
 
 
+def first_table(lines):
+    """The lines of the first table among `lines`: a section may have more tables after it."""
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i, line in enumerate(lines[start:], start) if not line.startswith("|")),
+               len(lines))
+    return lines[start:end]
+
+
 class ReportOfTheSavedRun(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -50,7 +58,7 @@ class ReportOfTheSavedRun(unittest.TestCase):
 
     def test_every_scenario_table_has_a_row_for_each_model_and_point_measured(self):
         for scenario in SCENARIOS:
-            rows = [line for line in self.section(numbered_title(scenario))
+            rows = [line for line in first_table(self.section(numbered_title(scenario)))
                     if line.startswith("| ") and not line.startswith("| model")]
             expected = sum(len(data) if isinstance(data, list) else 1
                            for _, data in figures.measured(self.results, scenario.name))
@@ -215,6 +223,124 @@ class TheStudysTable(unittest.TestCase):
         lines = study.section(switchcost)
         self.assertIn("- ⚠ cow: below a minor page fault", lines)
         self.assertNotIn("No figure fell outside what the kernel's design allows.", lines)
+
+
+def with_anatomy(results):
+    """The saved run (from before the idle scenario took connections apart) with what it reads
+    now put into each model's idle point, and a go peer: synthetic figures, to check the table's
+    arithmetic and cells, not a measurement."""
+    results["switchcost"] = json.loads(SAVED_SWITCHCOST.read_text())
+    coroutine = next(m for m in results["models"] if m["model"] == "coroutine")
+    results["models"].append(dict(copy.deepcopy(coroutine), model="go"))
+    objects = {"caches": {"TCP": 2368, "sock_inode_cache": 832, "filp": 192, "dentry": 192},
+               "missing": []}
+    for model in results["models"]:
+        point = model["scenarios"]["idle"][-1]
+        epoll = model["model"] not in ("prefork", "thread_per_conn")
+        caches = dict(objects["caches"], **({"eventpoll_epi": 128, "eventpoll_pwq": 64}
+                                            if epoll else {}))
+        point["kernel"] = {
+            "socket_buffers": {"sockets": 1000, "bytes_per_socket": 512.0, "fields": {}},
+            "socket_objects": {"caches": caches, "bytes_per_socket": sum(caches.values()),
+                               "missing": []},
+            "epoll": epoll, "tcp_memory_pages": {"before": 201, "during": 457}}
+        if model["model"] in ("coroutine", "fiber", "thread_per_conn", "thread_pool"):
+            point.update(buffer_bytes_per_connection=1024.0,
+                         buffer_source="switchyard_io_buffer_bytes")
+    idle = {m["model"]: m["scenarios"]["idle"][-1] for m in results["models"]}
+    idle["redis"].update(buffer_bytes_per_connection=20480.0, buffer_source="mem_clients_normal")
+    idle["fiber"]["unit_stacks"] = {"stacks": 1000, "mapping_bytes": 131072,
+                                    "bytes_per_stack": 4096.0}
+    idle["thread_per_conn"]["unit_stacks"] = {"stacks": 3, "why": "3 new stacks of 8192 KiB "
+                                                                  "for 1000 connections"}
+    return results
+
+
+class WhereAnIdleConnectionsMemoryGoes(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.results = with_anatomy(saved_run())
+        cls.idle = {m["model"]: m["scenarios"]["idle"][-1] for m in cls.results["models"]}
+        cls.study = {r["unit"]: r for r in cls.results["switchcost"]["study"]["rows"]}
+        with tempfile.TemporaryDirectory() as folder:
+            report.write(copy.deepcopy(cls.results), folder)
+            section = (Path(folder) / "report.md").read_text().split(
+                f"\n## {numbered_title(BY_NAME['idle'])}\n", 1)[1].split("\n## ", 1)[0]
+        cls.after = section.split(report.ANATOMY_TITLE, 1)[1]
+        lines = cls.after.splitlines()
+        table = first_table(lines)
+        cls.header = [c.strip() for c in table[0].strip("|").split("|")]
+        cls.rows = {cells[0]: dict(zip(cls.header, cells)) for cells in
+                    ([c.strip() for c in line.strip("|").split("|")] for line in table[2:])}
+        cls.notes = "\n".join(lines[lines.index(table[-1]) + 1:])
+
+    def test_one_row_a_model_at_its_most_connections(self):
+        self.assertEqual(self.header, ["model", "served", "PSS", "I/O buffers", "unit", "other",
+                                       "kernel, not in PSS",
+                                       "TCP pages, machine (before → during)"])
+        self.assertEqual(list(self.rows), [m["model"] for m in self.results["models"]])
+        self.assertEqual(self.rows["prefork"]["served"], "256 of 1,000")
+        self.assertEqual(self.rows["coroutine"]["PSS"],
+                         figures.kib(self.idle["coroutine"]["pss_bytes_per_connection"]))
+
+    def test_buffers_absent_are_a_dash_and_redis_says_what_it_counts(self):
+        self.assertEqual(self.rows["coroutine"]["I/O buffers"], "1.0 KiB")
+        self.assertEqual(self.rows["go"]["I/O buffers"], "—")
+        self.assertEqual(self.rows["grpc"]["I/O buffers"], "—")
+        self.assertEqual(self.rows["redis"]["I/O buffers"], "20.0 KiB (mem_clients_normal)")
+        self.assertIn("mem_clients_normal: query and output buffers and the client structs",
+                      self.notes)
+
+    def test_the_unit_measured_else_the_switch_costs(self):
+        self.assertEqual(self.rows["fiber"]["unit"],
+                         "4.0 KiB (stack pages touched, of 128.0 KiB stacks)")
+        thread = self.study["thread"]
+        self.assertEqual(self.rows["thread_per_conn"]["unit"],
+                         f"{figures.kib(thread['memory']['value'])} ({thread['kind']}, "
+                         "switch cost)")
+        self.assertIn("thread_per_conn: 3 new stacks of 8192 KiB for 1000 connections", self.notes)
+        goroutine = self.study["goroutine"]
+        self.assertEqual(self.rows["go"]["unit"],
+                         f"{figures.kib(goroutine['memory']['value'])} ({goroutine['kind']}, "
+                         "switch cost)")
+        self.assertEqual(self.rows["thread_pool"]["unit"], "shared pool")
+        self.assertEqual(self.rows["prefork"]["unit"], "process pool forked at start")
+        self.assertEqual(self.rows["redis"]["unit"], "none (one event loop)")
+
+    def test_other_is_the_rest_negative_or_not(self):
+        coroutine = self.idle["coroutine"]["pss_bytes_per_connection"]
+        self.assertEqual(self.rows["coroutine"]["other"], figures.kib(
+            coroutine - 1024 - self.study["coroutine"]["memory"]["value"]))
+        fiber = self.idle["fiber"]["pss_bytes_per_connection"]
+        self.assertEqual(self.rows["fiber"]["other"], figures.kib(fiber - 1024 - 4096))
+        redis = self.idle["redis"]["pss_bytes_per_connection"]
+        self.assertTrue(self.rows["redis"]["other"].startswith("-"))
+        self.assertEqual(self.rows["redis"]["other"], figures.kib(redis - 20480))
+        self.assertTrue(self.rows["go"]["other"].endswith(" (buffers in it)"))
+
+    def test_the_kernels_share_beside_and_its_objects_listed(self):
+        self.assertEqual(self.rows["coroutine"]["kernel, not in PSS"],
+                         "4.2 KiB (buffers 0.5 KiB, objects 3.7 KiB)")
+        self.assertEqual(self.rows["prefork"]["kernel, not in PSS"],
+                         "4.0 KiB (buffers 0.5 KiB, objects 3.5 KiB)")
+        self.assertEqual(self.rows["fiber"]["TCP pages, machine (before → during)"], "201 → 457")
+        self.assertIn("TCP 2,368 B, sock_inode_cache 832 B, filp 192 B, dentry 192 B, "
+                      "eventpoll_epi 128 B, eventpoll_pwq 64 B; the eventpoll ones only for the "
+                      "models that wait in epoll (redis, thread_pool, fiber, coroutine, grpc, go)",
+                      self.notes)
+
+    def test_unreadable_slabs_and_runs_from_before(self):
+        results = copy.deepcopy(self.results)
+        for model in results["models"]:
+            model["scenarios"]["idle"][-1]["kernel"]["socket_objects"] = {
+                "unreadable": "/proc/slabinfo: Permission denied"}
+        lines = report._anatomy(results)
+        self.assertIn("Slab objects: unreadable (/proc/slabinfo: Permission denied).", lines)
+        self.assertTrue(any("(buffers 0.5 KiB, objects unreadable)" in line for line in lines))
+        del results["switchcost"]  # --no-switchcost: no unit figure, so no rest either
+        row = next(line for line in report._anatomy(results) if line.startswith("| coroutine |"))
+        self.assertIn("| — | — |", row)
+        self.assertEqual(report._anatomy(saved_run()), [])  # no table, no empty heading
 
 
 class SentencesCarryTheirParameters(unittest.TestCase):

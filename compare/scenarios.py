@@ -10,7 +10,7 @@ reading from them. A new scenario is a new class here and a table for it in repo
 import time
 from dataclasses import dataclass
 
-from . import figures
+from . import anatomy, figures
 from .servers import hold_idle_connections, hold_idle_grpc_connections
 
 # The getset sweep's objective unless --slo says otherwise: above the millisecond stalls a shared
@@ -369,8 +369,10 @@ class Cpu(Scenario):
 class Idle(Scenario):
     name = "idle"
     title = "Idle connections: memory per connection"
-    counts = {"quick": [1000], "full": [1000, 10000]}
-    settle_seconds = 0.5  # for the server to settle what it allocated for them
+    counts = {"quick": [1000], "full": [1000, 5000, 10000]}
+    # For the server to settle what it allocated for them, and for redis-server's count of its
+    # clients' memory to cover them all: its clientsCron visits every client once a second.
+    settle_seconds = 1.2
     cycle_connections, cycle_rate = 1000, "100"
 
     def steps(self, plan):
@@ -386,16 +388,24 @@ class Idle(Scenario):
             # A fresh server for each count: one that served the count before keeps what it
             # allocated then (prefork's workers are touched by the first count, freed thread stacks
             # are cached), so a second count on it would read too little.
-            server = first_server if index == 0 else runner.start(first_server.model, self)
             try:
-                points.append(self.point(runner, server, count))
-            finally:
-                if server is not first_server:
-                    server.stop()  # waits for its exit: the caller stops only the first
+                server = first_server if index == 0 else runner.start(first_server.model, self)
+                try:
+                    points.append(self.point(runner, server, count))
+                finally:
+                    if server is not first_server:
+                        server.stop()  # waits for its exit: the caller stops only the first
+            except (RuntimeError, OSError) as e:
+                if not points:
+                    raise
+                # The counts measured before stay; the larger ones are not measured.
+                raise PartlyMeasured(points, f"idle at {count} connections and more", str(e)) from e
         return points
 
     def point(self, runner, server, count):
-        before = server.scrape()
+        stacks_before = (anatomy.mapped_starts(server.process.pid)
+                         if server.model in anatomy.STACK_MAPPED else None)
+        before, tcp_pages = server.scrape(), anatomy.tcp_memory_pages()
         if runner.speaks_grpc(server.model):
             # gRPC connections held by the load generator itself: each a READY channel that
             # made one call, as each RESP connection below answered one PING.
@@ -403,24 +413,52 @@ class Idle(Scenario):
                                             timeout=30) as (opened, answered):
                 time.sleep(self.settle_seconds)
                 after = server.scrape()
+                held = self.held(server, stacks_before, tcp_pages, answered)
         else:
             sockets, answered = hold_idle_connections(server.port, count, timeout=5)
             opened = len(sockets)
             time.sleep(self.settle_seconds)
             after = server.scrape()
+            held = self.held(server, stacks_before, tcp_pages, answered)
             for conn in sockets:
                 conn.close()
 
-        def grown(kind):
-            key = f'switchyard_memory_bytes{{kind="{kind}"}}'
+        def grown(key):
             return after.get(key, 0) - before.get(key, 0)
         # Per connection served: one left waiting in the backlog costs the server nothing.
         served = max(1, answered)
-        return {"connections": count, "opened": opened, "answered": answered,
-                "pss_bytes_per_connection": grown("pss") / served,
-                "rss_bytes_per_connection": grown("rss") / served,
-                "os_threads": after.get("switchyard_os_threads", 0),
-                "os_processes": after.get("switchyard_os_processes", 0)}
+        point = {"connections": count, "opened": opened, "answered": answered,
+                 "pss_bytes_per_connection": grown('switchyard_memory_bytes{kind="pss"}') / served,
+                 "rss_bytes_per_connection": grown('switchyard_memory_bytes{kind="rss"}') / served,
+                 "os_threads": after.get("switchyard_os_threads", 0),
+                 "os_processes": after.get("switchyard_os_processes", 0)}
+        return {**point, **self.buffers(before, after, served), **held}
+
+    def held(self, server, stacks_before, tcp_pages_before, answered):
+        """What is read while the connections are held: the kernel's share of each server-side
+        socket, which no PSS counts (anatomy.py), the machine's TCP pages before and now, and, for a
+        model whose units have stacks of their own, those stacks."""
+        epoll = server.model in anatomy.WAITS_IN_EPOLL
+        out = {"kernel": {"socket_buffers": anatomy.socket_buffers(server.port),
+                          "socket_objects": anatomy.socket_objects(epoll), "epoll": epoll,
+                          "tcp_memory_pages": {"before": tcp_pages_before,
+                                               "during": anatomy.tcp_memory_pages()}}}
+        if stacks_before is not None:
+            out["unit_stacks"] = anatomy.unit_stacks(server.process.pid, stacks_before, answered)
+        return out
+
+    @staticmethod
+    def buffers(before, after, served):
+        """The I/O buffers each connection served added: our servers' switchyard_io_buffer_bytes,
+        redis-server's own count of its clients' memory (client structs included); nothing for a
+        server that counts neither (the peers, grpc), which the report shows as "—", not 0."""
+        for source, prefix in (("switchyard_io_buffer_bytes", "switchyard_io_buffer_bytes"),
+                               ("mem_clients_normal", "redis_mem_clients_normal_bytes")):
+            keys = [k for k in after if k == prefix or k.startswith(prefix + "{")]
+            if keys:
+                growth = sum(after[k] - before.get(k, 0) for k in keys)
+                return {"buffer_bytes_per_connection": growth / served, "buffer_source": source}
+        return {}
 
     def summary(self, results):
         idle = figures.measured(results, self.name)

@@ -311,13 +311,36 @@ class RedisServer(_ServerProcess):
         raise ServerError("redis-server did not start")
 
     def scrape(self):
+        """_proc_stats, its requests (INFO stats) and Redis's own count of its normal clients'
+        memory (INFO memory's mem_clients_normal: query and output buffers and client structs,
+        refreshed by its clientsCron, which visits every client once a second)."""
         samples = _proc_stats(self.process.pid)
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as conn:
-            conn.sendall(_command("INFO", "stats"))
-            info = b""
-            while b"total_commands_processed" not in info or not info.endswith(b"\r\n"):
-                info += conn.recv(65536)
-        match = re.search(rb"total_commands_processed:(\d+)", info)
-        samples["switchyard_requests_total"] = float(match.group(1)) if match else 0.0
+            info = _info(conn, "stats") + _info(conn, "memory")
+        for field, name in ((rb"total_commands_processed", "switchyard_requests_total"),
+                            (rb"mem_clients_normal", "redis_mem_clients_normal_bytes")):
+            match = re.search(rb"\n" + field + rb":(\d+)", info)
+            if match:
+                samples[name] = float(match.group(1))
+        samples.setdefault("switchyard_requests_total", 0.0)
         return samples
 
+
+def _info(conn, section):
+    """One INFO section, read whole: its reply is a bulk string of the length it states."""
+    conn.sendall(_command("INFO", section))
+    reply = b""
+    while b"\r\n" not in reply:
+        reply += _recv(conn)
+    header, _, body = reply.partition(b"\r\n")
+    length = int(header[1:]) if header.startswith(b"$") else 0
+    while len(body) < length + 2:
+        body += _recv(conn)
+    return b"\n" + body[:length]
+
+
+def _recv(conn):
+    data = conn.recv(65536)
+    if not data:
+        raise ServerError("redis-server closed the connection during INFO")
+    return data
