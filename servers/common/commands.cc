@@ -76,7 +76,7 @@ bool SetClientName(const std::string& name, ConnectionState& connection, std::st
       return false;
     }
   }
-  connection.name = name;
+  connection.name = name.empty() ? nullptr : std::make_unique<std::string>(name);
   return true;
 }
 
@@ -142,7 +142,7 @@ void Client(const std::vector<std::string>& args, ConnectionState& connection, s
     if (arity(4, "setinfo")) resp::AppendSimple(out, "OK");
   } else if (EqualsIgnoreCase(sub, "getname")) {
     if (arity(2, "getname")) {
-      connection.name.empty() ? resp::AppendNull(out) : resp::AppendBulk(out, connection.name);
+      connection.name ? resp::AppendBulk(out, *connection.name) : resp::AppendNull(out);
     }
   } else if (EqualsIgnoreCase(sub, "id")) {
     if (arity(2, "id")) resp::AppendInteger(out, static_cast<std::int64_t>(connection.id));

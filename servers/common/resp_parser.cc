@@ -116,11 +116,16 @@ bool SplitArgs(std::string_view line, std::vector<std::string>* args) {
 
 RespParser::RespParser(ParserLimits limits) : limits_(limits) {}
 
+const std::string& RespParser::error() const {
+  static const std::string none;
+  return error_ != nullptr ? *error_ : none;
+}
+
 RespParser::Result RespParser::Parse(std::string_view input, std::size_t* consumed,
                                      std::vector<std::string>* args) {
   *consumed = 0;
   args->clear();
-  if (!error_.empty()) return Result::kError;
+  if (error_ != nullptr) return Result::kError;
   // A command's arguments collect in *args; only one still partial at the end of a call is parked
   // in pending_, so a connection between requests holds no argument storage of its own.
   if (args_left_ > 0) *args = std::exchange(pending_, {});
@@ -222,7 +227,7 @@ RespParser::Result RespParser::ParseMultibulk(std::string_view input, std::size_
 }
 
 RespParser::Result RespParser::Fail(std::string message) {
-  error_ = "ERR " + std::move(message);
+  error_ = std::make_unique<std::string>("ERR " + std::move(message));
   args_left_ = 0;
   bulk_len_.reset();
   pending_ = {};  // a dead connection need not keep the partial command

@@ -71,11 +71,10 @@ void Session::GiveBackInput() {
 }
 
 void Session::BorrowOutput() {
-  if (output_lent_) return;
+  if (output_counted_ != kNotLent) return;
   std::string lent = io_buffers::TakeOutput(&output_counted_);
   lent.append(output_);  // what was written without it (a reply finishing a wait)
   output_ = std::move(lent);
-  output_lent_ = true;
 }
 
 void Session::OutputSent() {
@@ -84,10 +83,10 @@ void Session::OutputSent() {
 }
 
 void Session::GiveBackOutput() {
-  if (!output_lent_) return;
+  if (output_counted_ == kNotLent) return;
   io_buffers::GiveBack(std::move(output_), output_counted_);
   output_ = {};
-  output_lent_ = false;
+  output_counted_ = kNotLent;
 }
 
 Session::Step Session::Process() {

@@ -84,9 +84,10 @@ class Session {
   InputBuffer input_;            // none while no request is partial and no read is under way
   std::size_t input_begin_ = 0;  // parsed bytes before this are dead
   std::size_t input_end_ = 0;
-  std::string output_;              // lent from the thread's cache while it holds replies
-  bool output_lent_ = false;        // output_ came from the cache and goes back to it
-  std::size_t output_counted_ = 0;  // its capacity as io_buffers counted it when lent
+  std::string output_;  // lent from the thread's cache while it holds replies
+  // While output_ is lent, its capacity as io_buffers counted it then; kNotLent otherwise.
+  static constexpr std::size_t kNotLent = static_cast<std::size_t>(-1);
+  std::size_t output_counted_ = kNotLent;
   std::chrono::steady_clock::time_point wait_started_;
 };
 

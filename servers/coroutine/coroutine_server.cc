@@ -3,32 +3,29 @@
 // the coroutine and returns to the event loop, which resumes it when epoll says the socket is
 // ready. Who runs next is the event loop's choice, in user space. Every thread runs its own
 // io_context, and the acceptor deals connections round-robin to them (Asio's io_context_pool), so
-// a connection stays on one thread for life and needs no locks.
+// a connection stays on one thread for life and needs no locks. The coroutines are coroutine.h's:
+// a frame and the Asio operation it waits on, nothing around them.
 #include "servers/coroutine/coroutine_server.h"
 
 #include <asio.hpp>
-#include <asio/redirect_error.hpp>
 #include <iostream>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include "servers/common/net.h"
 #include "servers/common/open_connections.h"
 #include "servers/common/session.h"
+#include "servers/coroutine/coroutine.h"
 
 namespace switchyard {
 namespace {
 
 using asio::ip::tcp;
 
-// Everything is typed on the io_context's own executor rather than Asio's default, the
-// type-erased any_io_executor: each socket, pending operation and coroutine frame carries an
-// executor, and the concrete one is a pointer where the erased one is several words. With
-// thousands of idle connections each waiting on one operation, that is memory per connection.
+// Typed on the io_context's own executor rather than Asio's default, the type-erased
+// any_io_executor: every socket and pending operation carries one, and this one is a pointer.
 using Executor = asio::io_context::executor_type;
-template <typename T>
-using awaitable = asio::awaitable<T, Executor>;
-constexpr asio::use_awaitable_t<Executor> use_awaitable;
 using Socket = asio::basic_stream_socket<tcp, Executor>;
 using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>, Executor>;
@@ -50,8 +47,8 @@ class CoroutineServer {
   }
 
   int Run() {
-    asio::co_spawn(loops_[0], Accept(), asio::detached);
-    asio::co_spawn(loops_[0], AwaitSignal(), asio::detached);
+    Accept();  // each runs to its first wait; loop 0 resumes them
+    AwaitSignal();
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < loops_.size(); ++i)
       threads.emplace_back([this, i] { loops_[i].run(); });
@@ -61,81 +58,65 @@ class CoroutineServer {
   }
 
  private:
-  awaitable<void> Accept() {
+  Detached Accept() {
     for (std::size_t next = 0;; next = (next + 1) % loops_.size()) {
       std::error_code ec;
-      Socket socket = co_await acceptor_.async_accept(loops_[next].get_executor(),
-                                                      asio::redirect_error(use_awaitable, ec));
+      Socket socket(loops_[next].get_executor());
+      co_await Completion([&](auto done) { acceptor_.async_accept(socket, std::move(done)); }, ec);
       if (open_.stopping()) co_return;
       if (ec) {
         // Out of descriptors (EMFILE) and the like: back off instead of spinning on accept.
         std::cerr << "switchyard: accept failed: " << ec.message() << "\n";
         Timer pause(loops_[0].get_executor(), std::chrono::milliseconds(10));
-        co_await pause.async_wait(use_awaitable);
+        co_await Completion([&](auto done) { pause.async_wait(std::move(done)); }, ec);
         continue;
       }
       SetNoDelay(socket.native_handle());
       if (!open_.Admit(socket.native_handle())) continue;  // it closes as it goes out of scope
-      asio::co_spawn(loops_[next], Serve(std::move(socket), next), asio::detached);
+      // Started on its own loop's thread, where it runs for life.
+      asio::post(loops_[next], [this, next, socket = std::move(socket)]() mutable {
+        Serve(std::move(socket), next);
+      });
     }
-  }
-
-  // Writes all of `data`, suspending while the socket is full, unless the client owes more than
-  // --output-buffer-bytes (Session::OwesTooMuch): then it fails, and the client is dropped.
-  static awaitable<void> Write(Socket& socket, std::string_view data, Session& session,
-                               Metrics::UserSwitchCounter& suspensions, std::error_code& ec) {
-    while (!data.empty()) {
-      const std::size_t n = socket.write_some(asio::buffer(data), ec);
-      data.remove_prefix(n);
-      if (ec != asio::error::would_block) {
-        if (ec) co_return;
-        continue;
-      }
-      if (session.OwesTooMuch(socket.native_handle(), data.size())) {
-        ec = asio::error::no_buffer_space;
-        co_return;
-      }
-      co_await socket.async_wait(Socket::wait_write, asio::redirect_error(use_awaitable, ec));
-      suspensions.Increment();
-      if (ec) co_return;
-    }
-  }
-
-  // A timer of its own frame, so that only a coroutine that sleeps holds one.
-  static awaitable<void> Sleep(Executor executor, std::chrono::microseconds wait,
-                               std::error_code& ec) {
-    Timer timer(executor, wait);
-    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
   }
 
   // One connection, start to end. Reads like blocking code; every co_await is a suspension. What
-  // escapes its handling closes it alone: Asio would drop an exception that left a detached
-  // coroutine, and with it the connection, still counted open.
-  awaitable<void> Serve(Socket socket, std::size_t loop) {
+  // escapes its handling closes it alone.
+  Detached Serve(Socket socket, std::size_t loop) {
     Metrics::Task task(context_.metrics);  // this coroutine
     Metrics::UserSwitchCounter& suspensions = *switches_[loop];
     std::error_code ec;
-    socket.non_blocking(true, ec);  // Write() tries first and suspends only when the socket is full
+    socket.non_blocking(true,
+                        ec);  // every read and write is tried first, and waits only if it must
     try {
       Session session(context_);
       for (bool open = true; open && !ec;) {
         const Session::Step step = session.Process();
-        if (!session.output().empty()) {
-          co_await Write(socket, session.output(), session, suspensions, ec);
-          session.OutputSent();
-          if (ec) break;
+        // The replies, all of them, suspending while the socket is full, unless the client owes
+        // more than --output-buffer-bytes (Session::OwesTooMuch): then it is dropped.
+        for (std::string_view unsent = session.output(); !unsent.empty() && !ec;) {
+          unsent.remove_prefix(socket.write_some(asio::buffer(unsent), ec));
+          if (ec != asio::error::would_block) continue;
+          if (session.OwesTooMuch(socket.native_handle(), unsent.size())) {
+            ec = asio::error::no_buffer_space;
+            break;
+          }
+          co_await Completion(
+              [&](auto done) { socket.async_wait(Socket::wait_write, std::move(done)); }, ec);
+          suspensions.Increment();
         }
+        if (ec) break;
+        if (!session.output().empty()) session.OutputSent();
         switch (step.next) {
           case Session::Next::kNeedInput: {
             // Read what is there; only when nothing is does the coroutine suspend, and then
-            // without a buffer (CommitRead(0) gave it back): it waits for readability alone, as
-            // Asio's own async_read_some would after the same first try.
+            // without a buffer (CommitRead(0) gave it back): it waits for readability alone.
             const auto space = session.ReadSpace();
             const std::size_t n = socket.read_some(asio::buffer(space.data(), space.size()), ec);
             session.CommitRead(n);
             if (ec == asio::error::would_block) {
-              co_await socket.async_wait(Socket::wait_read,
-                                         asio::redirect_error(use_awaitable, ec));
+              co_await Completion(
+                  [&](auto done) { socket.async_wait(Socket::wait_read, std::move(done)); }, ec);
               suspensions.Increment();
             }
             break;
@@ -144,7 +125,9 @@ class CoroutineServer {
             break;
           case Session::Next::kWait: {
             // A downstream call: the coroutine suspends on a timer and the thread serves others.
-            co_await Sleep(socket.get_executor(), step.wait, ec);
+            // The timer is on the heap, so that only a coroutine that sleeps holds one.
+            auto timer = std::make_unique<Timer>(socket.get_executor(), step.wait);
+            co_await Completion([&](auto done) { timer->async_wait(std::move(done)); }, ec);
             suspensions.Increment();
             session.FinishWait();
             break;
@@ -162,18 +145,18 @@ class CoroutineServer {
 
   // The graceful stop (OpenConnections): this coroutine waits for the signal, then for the last
   // connection to close or the drain deadline, whichever comes first.
-  awaitable<void> AwaitSignal() {
+  Detached AwaitSignal() {
     char byte;
     std::error_code ec;
-    co_await signal_.async_read_some(asio::buffer(&byte, 1),
-                                     asio::redirect_error(use_awaitable, ec));
+    co_await Completion(
+        [&](auto done) { signal_.async_read_some(asio::buffer(&byte, 1), std::move(done)); }, ec);
     if (ec) co_return;
     acceptor_.close(ec);
     // The wake-up is posted to this loop, so it runs once this coroutine waits on the timer.
     open_.StopReading([this] { asio::post(loops_[0], [this] { drain_deadline_.cancel(); }); });
     for (auto& guard : keep_running_) guard.reset();  // each loop ends when its coroutines have
     drain_deadline_.expires_at(open_.deadline());
-    co_await drain_deadline_.async_wait(asio::redirect_error(use_awaitable, ec));
+    co_await Completion([&](auto done) { drain_deadline_.async_wait(std::move(done)); }, ec);
     open_.Finish();  // exits 1 when connections are left
     signal_.close(ec);
   }
