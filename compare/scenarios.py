@@ -432,6 +432,9 @@ class Idle(Scenario):
                  "rss_bytes_per_connection": grown('switchyard_memory_bytes{kind="rss"}') / served,
                  "os_threads": after.get("switchyard_os_threads", 0),
                  "os_processes": after.get("switchyard_os_processes", 0)}
+        frames = "switchyard_coroutine_frame_bytes"
+        if frames in after:  # the coroutine model counts its frames where they are allocated
+            point["frame_bytes_per_connection"] = grown(frames) / served
         return {**point, **self.buffers(before, after, served), **held}
 
     def held(self, server, stacks_before, tcp_pages_before, answered):

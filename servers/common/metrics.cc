@@ -455,6 +455,13 @@ class TaskCollector : public prometheus::Collectable {
                "Time the server's threads were runnable but waited for a CPU (schedstat)",
                prometheus::MetricType::Counter,
                {Value(RunQueueWait::TotalSeconds(children_waited))})};
+    {
+      std::lock_guard lock(metrics_.read_at_scrape_mutex_);
+      for (const auto& gauge : metrics_.read_at_scrape_) {
+        families.push_back(
+            Family(gauge.name, gauge.help, prometheus::MetricType::Gauge, {Value(gauge.read())}));
+      }
+    }
     if (metrics_.io_buffers_exported_.load()) {
       families.push_back(Family("switchyard_io_buffer_bytes",
                                 "Bytes of the connections' read and reply buffers: those lent to "
@@ -555,6 +562,12 @@ Metrics::Metrics(const std::string& model, const std::vector<std::string>& comma
       .Register(*registry_)
       .Add({{"model", model}, {"version", SWITCHYARD_VERSION}})
       .Set(1);
+}
+
+void Metrics::ExportGaugeReadAtScrape(std::string name, std::string help,
+                                      std::function<double()> read) {
+  std::lock_guard lock(read_at_scrape_mutex_);
+  read_at_scrape_.push_back({std::move(name), std::move(help), std::move(read)});
 }
 
 Metrics::QueueMetrics Metrics::AddQueueMetrics() {

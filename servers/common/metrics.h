@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -158,6 +159,10 @@ class Metrics {
   // (io_buffers.h counts into this process's slot); the others have no such buffers to show.
   void ExportIoBufferBytes() { io_buffers_exported_.store(true); }
 
+  // A gauge only the model can read, read at scrape time on the metrics endpoint's thread (so
+  // `read` must be safe there: an atomic load, say). The coroutine model's frame bytes are one.
+  void ExportGaugeReadAtScrape(std::string name, std::string help, std::function<double()> read);
+
   // The hand-off queue of a model that has one (thread_pool): how many ready connections wait for
   // a worker, and how long each waited. Registered on first call, so other models export neither.
   struct QueueMetrics {
@@ -195,6 +200,12 @@ class Metrics {
   friend class TaskCollector;
   friend class UserSwitchCollector;
   std::shared_ptr<prometheus::Collectable> task_collector_;
+  struct GaugeReadAtScrape {
+    std::string name, help;
+    std::function<double()> read;
+  };
+  mutable std::mutex read_at_scrape_mutex_;  // guards read_at_scrape_
+  std::vector<GaugeReadAtScrape> read_at_scrape_;
 };
 
 // What /proc and getrusage say about a process right now; exported as the OS-level metrics.

@@ -40,6 +40,10 @@ class CoroutineServer {
         signal_(loops_[0].get_executor(), signal_fd),
         drain_deadline_(loops_[0].get_executor()) {
     acceptor_.assign(IsIpv6Socket(listen_fd) ? tcp::v6() : tcp::v4(), listen_fd);
+    context.metrics.ExportGaugeReadAtScrape(
+        "switchyard_coroutine_frame_bytes",
+        "Bytes of the coroutine frames alive: one a connection, as the compiler laid it out",
+        [] { return static_cast<double>(live_frame_bytes.load(std::memory_order_relaxed)); });
     for (auto& loop : loops_) {
       keep_running_.emplace_back(loop.get_executor());
       switches_.push_back(&context.metrics.NewUserSwitchCounter());

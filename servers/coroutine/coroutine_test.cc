@@ -35,13 +35,16 @@ TEST(Coroutine, RunsAtOnceThenResumesFromTheLoopAndFreesItsFrame) {
   std::error_code result = asio::error::would_block;
   bool freed = false;
   std::string trace;
+  const std::int64_t frames_before = live_frame_bytes.load();
   SleepThenRecord(timer, result, &freed, &trace);
   EXPECT_EQ(trace, "started ") << "runs to its first wait inside the call";
   EXPECT_FALSE(freed);
+  EXPECT_GT(live_frame_bytes.load(), frames_before) << "its frame is counted while it waits";
   loop.run();
   EXPECT_EQ(trace, "started resumed");
   EXPECT_FALSE(result) << result.message();
   EXPECT_TRUE(freed) << "the frame is freed when the coroutine returns";
+  EXPECT_EQ(live_frame_bytes.load(), frames_before) << "and uncounted";
 }
 
 TEST(Coroutine, ACancelledWaitResumesWithItsError) {
