@@ -27,7 +27,7 @@ namespace io_buffers {
 // The size of a lent read buffer. A read that fills it makes its connection grow a buffer of its
 // own by doubling, so pipelines and large values still move in large reads.
 inline constexpr std::size_t kInputBytes = 4 * 1024;
-// A reply buffer grown past this by a large reply is freed once sent rather than kept.
+// A buffer grown past this by a large request or reply is freed once empty rather than kept.
 inline constexpr std::size_t kKeepBytes = 64 * 1024;
 
 // A read buffer of kInputBytes from this thread's cache, or newly allocated.

@@ -92,6 +92,9 @@ void Session::GiveBackOutput() {
 Session::Step Session::Process() {
   const ServerConfig& config = context_.config;
   std::vector<std::string>& args = ThreadArgs();
+  // A buffer a large request grew is freed once empty, even by a model that waits inside its read
+  // and so never commits an empty one.
+  if (input_end_ == 0 && input_.size > io_buffers::kKeepBytes) GiveBackInput();
   for (;;) {
     if (config.output_buffer_bytes != 0 && output_.size() > config.output_buffer_bytes) {
       // Redis's client-output-buffer-limit: the client is not keeping up, so it is dropped.

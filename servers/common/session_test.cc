@@ -114,6 +114,29 @@ TEST_F(SessionTest, LargeRequestGrowsItsBufferAndFreesItWhenDone) {
   });
 }
 
+TEST_F(SessionTest, AModelThatBlocksInItsReadStillFreesAGrownBuffer) {
+  OnFreshThread([&] {
+    Session session(context_);
+    const std::string value(256 << 10, 'v');
+    const std::string request =
+        "*2\r\n$4\r\nECHO\r\n$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+    std::string_view unread = request;
+    while (!unread.empty()) {  // as thread_per_conn reads: never a read of nothing
+      const auto space = session.ReadSpace();
+      const std::size_t n = std::min(space.size(), unread.size());
+      unread.copy(space.data(), n);
+      unread.remove_prefix(n);
+      session.CommitRead(n);
+      session.Process();
+      if (!session.output().empty()) session.OutputSent();
+    }
+    EXPECT_GE(tally_.load(), static_cast<std::int64_t>(value.size())) << "grown, still held";
+    EXPECT_EQ(session.Process().next, Session::Next::kNeedInput);
+    EXPECT_LT(tally_.load(), static_cast<std::int64_t>(value.size()))
+        << "freed before the next blocking read, though no read came back empty";
+  });
+}
+
 TEST_F(SessionTest, RepliesNotYetSentStayWithTheConnection) {
   OnFreshThread([&] {
     Session session(context_);
