@@ -9,22 +9,22 @@ import os
 import re
 import subprocess
 
-# The unit that serves one connection, as the switch-cost study names it (its rows' "unit"), for
-# the models that create one a connection: its memory is that row's "PSS per unit".
-UNIT = {"coroutine": "coroutine", "fiber": "fiber", "thread_per_conn": "thread",
-        "go": "goroutine", "asyncio": "asyncio-task", "uvloop": "asyncio-task",
-        "gevent": "greenlet", "pythreads": "python-thread"}
-# The models that create none when a connection comes: what serves it existed before, so its
-# cost is in the PSS before the connections, not in their growth.
-NO_UNIT = {"thread_pool": "shared pool", "prefork": "process pool forked at start",
-           "grpc": "shared (gRPC's threads)", "redis": "none (one event loop)"}
-# The models whose unit has a stack mapping of its own above a guard page: glibc's thread stacks
-# (thread_per_conn, pythreads) and Boost.Context's protected_fixedsize_stack (fiber).
-STACK_MAPPED = {"fiber", "thread_per_conn", "pythreads"}
-# The models that wait in epoll, so each socket also costs an epoll item and its wait-queue hook.
-# Not prefork, thread_per_conn and pythreads: each connection's unit blocks in recv().
-WAITS_IN_EPOLL = {"coroutine", "fiber", "thread_pool", "grpc", "redis", "go", "asyncio",
-                  "uvloop", "gevent"}
+# What an idle connection of each model is made of comes from the registry (`serve
+# --list-models`): the switch-cost study's unit made for each connection ("unit"), or what serves
+# it instead ("shared_unit"); "waits_in" epoll, so each socket also costs an epoll item and its
+# wait-queue hook, or recv; and whether the unit has a stack mapping of its own above a guard page
+# ("unit_stack_mapped": glibc's thread stacks, Boost.Context's protected_fixedsize_stack).
+# redis-server is no model of the registry; the same facts of it:
+REDIS = {"unit": "", "shared_unit": "none (one event loop)", "waits_in": "epoll",
+         "unit_stack_mapped": False}
+MADE_OF = ("unit", "shared_unit", "waits_in", "unit_stack_mapped")
+
+
+def made_of(registry, model):
+    """What an idle connection of `model` is made of, as the registry (compare.registry) says."""
+    facts = REDIS if model == "redis" else registry.get(model, {})
+    return {key: facts.get(key) for key in MADE_OF}
+
 
 # skmem's fields that are memory the socket holds; rb and tb are limits (the buffers' sizes) and
 # d counts drops.

@@ -192,12 +192,15 @@ class Stacks(unittest.TestCase):
         self.assertEqual(anatomy.process_tree(os.getpid())[0], os.getpid())
 
 
-class Models(unittest.TestCase):
-    def test_each_model_said_once(self):
-        self.assertFalse(set(anatomy.UNIT) & set(anatomy.NO_UNIT))
-        self.assertLessEqual(anatomy.STACK_MAPPED, set(anatomy.UNIT))
-        self.assertNotIn("prefork", anatomy.WAITS_IN_EPOLL)
-        self.assertNotIn("thread_per_conn", anatomy.WAITS_IN_EPOLL)
+class MadeOf(unittest.TestCase):
+    def test_what_the_registry_says_and_redis_beside(self):
+        registry = {"fiber": {"name": "fiber", "protocol": "resp", "unit": "fiber",
+                              "shared_unit": "", "waits_in": "epoll", "unit_stack_mapped": True}}
+        self.assertEqual(anatomy.made_of(registry, "fiber"),
+                         {"unit": "fiber", "shared_unit": "", "waits_in": "epoll",
+                          "unit_stack_mapped": True})
+        self.assertEqual(anatomy.made_of(registry, "redis")["shared_unit"], "none (one event loop)")
+        self.assertIsNone(anatomy.made_of(registry, "unknown")["unit"])
 
 
 if __name__ == "__main__":

@@ -39,12 +39,12 @@ class Progress:
 
 def registry(binary):
     """Every model, from the binary's registry (`serve --list-models`), in the order they run:
-    {name: protocol}."""
+    {name: what the registry says of it (protocol, runtime, what an idle connection is made of)}."""
     done = subprocess.run([binary, "serve", "--list-models", "--format=json"], capture_output=True,
                           text=True, timeout=60)
     if done.returncode != 0:
         sys.exit(f"switchyard compare: {binary} serve --list-models failed: {done.stderr.strip()}")
-    return {model["name"]: model["protocol"] for model in json.loads(done.stdout)}
+    return {model["name"]: model for model in json.loads(done.stdout)}
 
 
 class Runner:
@@ -54,7 +54,8 @@ class Runner:
     def __init__(self, args):
         self.args = args
         self.binary = args.binary
-        self.protocols = args.protocols
+        self.registry = args.registry
+        self.protocols = {name: model["protocol"] for name, model in args.registry.items()}
         self.plan = dataclasses.replace(PLANS["quick" if args.quick else "full"], slo=args.slo)
         cores = os.cpu_count() or 1
         # Server and load generator on different CPUs where there are enough.
@@ -244,10 +245,10 @@ def main():
     parser.add_argument("--no-switchcost", action="store_true", help="skip the microbenchmarks")
     args = parser.parse_args()
 
-    args.protocols = registry(args.binary)
-    models = [m for m in (args.models or ",".join(args.protocols)).split(",") if m]
+    args.registry = registry(args.binary)
+    models = [m for m in (args.models or ",".join(args.registry)).split(",") if m]
     chosen_scenarios = [s for s in args.scenarios.split(",") if s]
-    for name, allowed in (("model", list(args.protocols)), ("scenario", names)):
+    for name, allowed in (("model", list(args.registry)), ("scenario", names)):
         chosen = models if name == "model" else chosen_scenarios
         unknown = [c for c in chosen if c not in allowed]
         if unknown:

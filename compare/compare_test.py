@@ -18,7 +18,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import anatomy
 from . import report as report_module
 from . import study as study_module
 from .scenarios import SCENARIOS
@@ -61,7 +60,8 @@ def idle_problems(name, points):
             problems.append(f"{name} idle at {point['connections']}: ss saw {sockets} for "
                             f"{point['answered']} connections")
         stacks = point.get("unit_stacks")
-        if name in anatomy.STACK_MAPPED and "bytes_per_stack" not in (stacks or {}):
+        stack_mapped = point.get("made_of", {}).get("unit_stack_mapped")
+        if stack_mapped and "bytes_per_stack" not in (stacks or {}):
             problems.append(f"{name} idle at {point['connections']}: its stacks were not found "
                             f"({stacks})")
     return problems

@@ -41,8 +41,7 @@ class CommandLinesRun(unittest.TestCase):
     def setUpClass(cls):
         # The last model of each protocol: any of them parses the same flags, and the last listed
         # (an event loop) holds a thousand connections where the first (a process each) would not.
-        protocols = registry(BINARY)
-        cls.models = {protocol: model for model, protocol in protocols.items()}
+        cls.models = {facts["protocol"]: model for model, facts in registry(BINARY).items()}
         cls.plan = dataclasses.replace(PLANS["quick"], duration=SHORT, warmup="0")
         cls.tmp = tempfile.TemporaryDirectory()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import matplotlib
 
-from . import anatomy, figures, study
+from . import figures, study
 from .scenarios import SCENARIOS, numbered_title
 
 matplotlib.use("Agg")
@@ -159,10 +159,11 @@ def _unit_memory(results, model, point):
         touched = stacks["bytes_per_stack"]
         return touched, (f"{figures.kib(touched)} (stack pages touched, of "
                          f"{figures.kib(stacks['mapping_bytes'])} stacks)")
-    if model in anatomy.NO_UNIT:
-        return 0, anatomy.NO_UNIT[model]
+    made_of = point.get("made_of") or {}
+    if made_of.get("shared_unit"):
+        return 0, made_of["shared_unit"]
     rows = (results.get("switchcost") or {}).get("study", {}).get("rows", [])
-    row = next((r for r in rows if r.get("unit") == anatomy.UNIT.get(model)), None)
+    row = next((r for r in rows if made_of.get("unit") and r.get("unit") == made_of["unit"]), None)
     memory = (row or {}).get("memory") or {}
     if memory.get("measured"):
         return memory["value"], f"{figures.kib(memory['value'])} ({row['kind']}, switch cost)"

@@ -13,7 +13,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from . import figures, report, study
+from . import anatomy, figures, report, study
 from .scenarios import BY_NAME, PLANS, SCENARIOS, Block, Cpu, Getset, Wait, numbered_title
 
 SAVED_RUN = Path(__file__).resolve().parent / "testdata" / "results.json"
@@ -225,11 +225,25 @@ class TheStudysTable(unittest.TestCase):
         self.assertNotIn("No figure fell outside what the kernel's design allows.", lines)
 
 
+# What the registry says the saved run's models are made of (unit, shared unit, waits in, stack
+# mapped; the run predates the field), and a go peer's: the run's own models, not the model list.
+SAVED_RUN_MADE_OF = {
+    "prefork": ("", "process pool forked at start", "recv", False),
+    "thread_per_conn": ("thread", "", "recv", True),
+    "thread_pool": ("", "shared pool", "epoll", False),
+    "fiber": ("fiber", "", "epoll", True),
+    "coroutine": ("coroutine", "", "epoll", False),
+    "grpc": ("", "shared (gRPC's threads)", "epoll", False),
+    "go": ("goroutine", "", "epoll", False)}
+
+
 def with_anatomy(results):
     """The saved run (from before the idle scenario took connections apart) with what it reads
     now put into each model's idle point, and a go peer: synthetic figures, to check the table's
     arithmetic and cells, not a measurement."""
     results["switchcost"] = json.loads(SAVED_SWITCHCOST.read_text())
+    # A go peer made from the coroutine's row, and below the models that block in recv rather
+    # than wait in epoll: named for what they are, not the model list.
     coroutine = next(m for m in results["models"] if m["model"] == "coroutine")
     results["models"].append(dict(copy.deepcopy(coroutine), model="go"))
     objects = {"caches": {"TCP": 2368, "sock_inode_cache": 832, "filp": 192, "dentry": 192},
@@ -244,10 +258,15 @@ def with_anatomy(results):
             "socket_objects": {"caches": caches, "bytes_per_socket": sum(caches.values()),
                                "missing": []},
             "epoll": epoll, "tcp_memory_pages": {"before": 201, "during": 457}}
+        # The models of the saved run that count their buffers: not the model list.
         if model["model"] in ("coroutine", "fiber", "thread_per_conn", "thread_pool"):
             point.update(buffer_bytes_per_connection=1024.0,
                          buffer_source="switchyard_io_buffer_bytes")
     idle = {m["model"]: m["scenarios"]["idle"][-1] for m in results["models"]}
+    registry = {m: dict(zip(anatomy.MADE_OF, facts)) for m, facts in SAVED_RUN_MADE_OF.items()}
+    for model, point in idle.items():
+        point["made_of"] = anatomy.made_of(registry, model)
+    # Measured figures put into some of them: not the model list.
     idle["redis"].update(buffer_bytes_per_connection=20480.0, buffer_source="mem_clients_normal")
     idle["fiber"]["unit_stacks"] = {"stacks": 1000, "mapping_bytes": 131072,
                                     "bytes_per_stack": 4096.0}
@@ -275,6 +294,7 @@ class WhereAnIdleConnectionsMemoryGoes(unittest.TestCase):
         cls.notes = "\n".join(lines[lines.index(table[-1]) + 1:])
 
     def test_one_row_a_model_at_its_most_connections(self):
+        # Rows of the saved run, one a kind of unit or of counting: not the model list.
         self.assertEqual(self.header, ["model", "served", "PSS", "I/O buffers", "unit", "other",
                                        "kernel, not in PSS",
                                        "TCP pages, machine (before → during)"])
@@ -284,6 +304,7 @@ class WhereAnIdleConnectionsMemoryGoes(unittest.TestCase):
                          figures.kib(self.idle["coroutine"]["pss_bytes_per_connection"]))
 
     def test_buffers_absent_are_a_dash_and_redis_says_what_it_counts(self):
+        # Rows of the saved run, one a kind of unit or of counting: not the model list.
         self.assertEqual(self.rows["coroutine"]["I/O buffers"], "1.0 KiB")
         self.assertEqual(self.rows["go"]["I/O buffers"], "—")
         self.assertEqual(self.rows["grpc"]["I/O buffers"], "—")
@@ -292,12 +313,14 @@ class WhereAnIdleConnectionsMemoryGoes(unittest.TestCase):
                       self.notes)
 
     def test_the_unit_measured_else_the_switch_costs(self):
+        # Rows of the saved run, one a kind of unit or of counting: not the model list.
         self.assertEqual(self.rows["fiber"]["unit"],
                          "4.0 KiB (stack pages touched, of 128.0 KiB stacks)")
         thread = self.study["thread"]
         self.assertEqual(self.rows["thread_per_conn"]["unit"],
                          f"{figures.kib(thread['memory']['value'])} ({thread['kind']}, "
                          "switch cost)")
+        # The rest of the saved run's rows, each a kind of unit: not the model list.
         self.assertIn("thread_per_conn: 3 new stacks of 8192 KiB for 1000 connections", self.notes)
         goroutine = self.study["goroutine"]
         self.assertEqual(self.rows["go"]["unit"],
@@ -308,6 +331,7 @@ class WhereAnIdleConnectionsMemoryGoes(unittest.TestCase):
         self.assertEqual(self.rows["redis"]["unit"], "none (one event loop)")
 
     def test_other_is_the_rest_negative_or_not(self):
+        # A model of each kind of unit from the saved run: not the model list.
         coroutine = self.idle["coroutine"]["pss_bytes_per_connection"]
         self.assertEqual(self.rows["coroutine"]["other"], figures.kib(
             coroutine - 1024 - self.study["coroutine"]["memory"]["value"]))

@@ -403,8 +403,9 @@ class Idle(Scenario):
         return points
 
     def point(self, runner, server, count):
+        made_of = anatomy.made_of(runner.registry, server.model)
         stacks_before = (anatomy.mapped_starts(server.process.pid)
-                         if server.model in anatomy.STACK_MAPPED else None)
+                         if made_of["unit_stack_mapped"] else None)
         before, tcp_pages = server.scrape(), anatomy.tcp_memory_pages()
         if runner.speaks_grpc(server.model):
             # gRPC connections held by the load generator itself: each a READY channel that
@@ -413,13 +414,13 @@ class Idle(Scenario):
                                             timeout=30) as (opened, answered):
                 time.sleep(self.settle_seconds)
                 after = server.scrape()
-                held = self.held(server, stacks_before, tcp_pages, answered)
+                held = self.held(server, made_of, stacks_before, tcp_pages, answered)
         else:
             sockets, answered = hold_idle_connections(server.port, count, timeout=5)
             opened = len(sockets)
             time.sleep(self.settle_seconds)
             after = server.scrape()
-            held = self.held(server, stacks_before, tcp_pages, answered)
+            held = self.held(server, made_of, stacks_before, tcp_pages, answered)
             for conn in sockets:
                 conn.close()
 
@@ -431,17 +432,17 @@ class Idle(Scenario):
                  "pss_bytes_per_connection": grown('switchyard_memory_bytes{kind="pss"}') / served,
                  "rss_bytes_per_connection": grown('switchyard_memory_bytes{kind="rss"}') / served,
                  "os_threads": after.get("switchyard_os_threads", 0),
-                 "os_processes": after.get("switchyard_os_processes", 0)}
+                 "os_processes": after.get("switchyard_os_processes", 0), "made_of": made_of}
         frames = "switchyard_coroutine_frame_bytes"
         if frames in after:  # the coroutine model counts its frames where they are allocated
             point["frame_bytes_per_connection"] = grown(frames) / served
         return {**point, **self.buffers(before, after, served), **held}
 
-    def held(self, server, stacks_before, tcp_pages_before, answered):
+    def held(self, server, made_of, stacks_before, tcp_pages_before, answered):
         """What is read while the connections are held: the kernel's share of each server-side
         socket, which no PSS counts (anatomy.py), the machine's TCP pages before and now, and, for a
         model whose units have stacks of their own, those stacks."""
-        epoll = server.model in anatomy.WAITS_IN_EPOLL
+        epoll = made_of["waits_in"] == "epoll"
         out = {"kernel": {"socket_buffers": anatomy.socket_buffers(server.port),
                           "socket_objects": anatomy.socket_objects(epoll), "epoll": epoll,
                           "tcp_memory_pages": {"before": tcp_pages_before,

@@ -43,6 +43,16 @@ struct Model {
   // Serves until shutdown; returns the process exit code.
   int (*run)(ServerContext& context, int listen_fd, int signal_fd);
   const Peer* peer = nullptr;  // set for a peer, whose start_processes and run are servers/peers.h
+
+  // What an idle connection is made of, for the comparison's idle anatomy (compare/anatomy.py):
+  // the switch-cost study's unit made for each connection (its rows' "unit"), or empty when what
+  // serves a connection existed before it came, as `shared_unit` says; how a connection waits for
+  // its next request ("epoll": a loop or reactor, an epoll item a socket; "recv": its unit blocks
+  // in the read); and whether that unit has a stack mapping of its own above a guard page.
+  std::string_view unit = {};
+  std::string_view shared_unit = {};
+  std::string_view waits_in = {};
+  bool unit_stack_mapped = false;
 };
 
 // Every model, in the order the comparison runs them. A model's place in it, from 1, is its number
