@@ -72,7 +72,8 @@ std::string_view RuntimeName(const Model& model);
 
 // The formats --list-models prints: "table" for people; for scripts "tsv" (a line a model, no
 // header: name, protocol, scheduled by, how it runs, runtime) and "json" (an array of objects with
-// the keys name, protocol, scheduled_by, runs and runtime).
+// the keys name, protocol, scheduled_by, runs and runtime, and what an idle connection is made
+// of: unit, shared_unit, waits_in and unit_stack_mapped).
 inline constexpr std::string_view kListFormats[] = {"table", "tsv", "json"};
 
 // Writes the registry to `out` in one of kListFormats; throws std::invalid_argument otherwise.
