@@ -72,6 +72,10 @@ void Session::GiveBackInput() {
 
 void Session::BorrowOutput() {
   if (output_counted_ != kNotLent) return;
+  if (output_.empty()) {
+    output_ = io_buffers::TakeOutput(&output_counted_);
+    return;
+  }
   std::string lent = io_buffers::TakeOutput(&output_counted_);
   lent.append(output_);  // what was written without it (a reply finishing a wait)
   output_ = std::move(lent);
