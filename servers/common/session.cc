@@ -125,6 +125,9 @@ Session::Step Session::Process() {
         context_.metrics.RecordError(ErrorKind::kLimit);
         return {Next::kClose};
       }
+      // Nothing partial is kept: the read buffer goes back to the thread before the model waits,
+      // and is borrowed again for the next read.
+      if (input_end_ == 0) GiveBackInput();
       if (output_.empty()) GiveBackOutput();
       return {Next::kNeedInput};
     }

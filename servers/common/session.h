@@ -6,16 +6,16 @@
 //     Step step = session.Process();
 //     if the output is not empty: write session.output() fully, then session.OutputSent()
 //     kNeedInput: read into session.ReadSpace(), then session.CommitRead(n) (close on EOF); a
-//                 read that would block commits 0, and only then does the model wait for the
-//                 socket to be readable
+//                 read that would block commits 0. A model that waits for readability does so
+//                 before it asks for ReadSpace, so that it waits holding no buffer
 //     kFlush:     nothing more (the output was large, so it was written before going on)
 //     kWait:      wait step.wait the model's natural way, then session.FinishWait()
 //     kClose:     close the connection
 //   }
 //
-// The buffers are lent by the serving thread (io_buffers.h): committing 0 bytes with no partial
-// request gives the read buffer back, and OutputSent the reply buffer, so a connection that waits
-// for its next request holds neither. A model that waits inside its read (a blocking recv) holds
+// The buffers are lent by the serving thread (io_buffers.h): Process gives the read buffer back
+// when it asks for input with no partial request kept (as does committing 0 bytes), and
+// OutputSent the reply buffer, so a connection that waits for its next request holds neither. A model that waits inside its read (a blocking recv) holds
 // the read buffer while it waits; there the thread is the connection's anyway.
 #pragma once
 
@@ -46,7 +46,7 @@ class Session {
 
   // Free space at the end of the input (at least kReadChunk bytes), borrowing a read buffer if the
   // session holds none, and how much of it the last read filled. Committing 0 bytes (a read that
-  // would block) with no partial request pending gives the buffer back.
+  // would block) with no partial request kept gives the buffer back.
   std::span<char> ReadSpace();
   void CommitRead(std::size_t bytes);
 

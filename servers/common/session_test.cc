@@ -23,8 +23,8 @@ class SessionTest : public ::testing::Test {
   }
   ~SessionTest() override { io_buffers::StopCountingIn(&tally_); }
 
-  // What a model does when `bytes` arrive: read them, run what is complete, send the replies,
-  // then try to read again and find nothing (a read that would block). Returns the replies.
+  // What a model does when `bytes` arrive: read them, run what is complete and send the replies.
+  // Returns the replies. The model then waits for the socket, without trying another read.
   static std::string Deliver(Session& session, std::string_view bytes) {
     std::string replies;
     while (!bytes.empty()) {
@@ -39,9 +39,7 @@ class SessionTest : public ::testing::Test {
         if (step.next != Session::Next::kFlush) break;
       }
     }
-    session.ReadSpace();
-    session.CommitRead(0);  // would block: the model now waits for the socket
-    return replies;
+    return replies;  // the model now waits for the socket (without trying another read first)
   }
 
   // Runs `body` on a thread of its own, whose buffer cache starts empty and is freed when it ends,
