@@ -37,7 +37,7 @@
 # with 95% confidence (order statistics), and says whether the verdict is resolved at that noise.
 #
 # Usage: servers/common/cpu_per_request_bench.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]  (default 20)
-# Environment: MODELS (default "coroutine thread_pool fiber thread_per_conn prefork"),
+# Environment: MODELS (default: the C++ RESP models in the registry, those serving through Session),
 #   PIPELINES ("1 16"), CONNECTIONS (50), DURATION (1, seconds of each measured run),
 #   WARMUP (1, seconds of load at each pipeline once a server, unmeasured), MIX (echo),
 #   VALUE_SIZE (64), TOLERANCE (3, percent), ROUNDS, RESULTS (a file to keep each pair in).
@@ -53,7 +53,9 @@ before="$1" after="$2" rounds="${3:-${ROUNDS:-20}}"
 for binary in "$before" "$after"; do
   [[ -x "$binary" ]] || { echo "not an executable: $binary" >&2; exit 2; }
 done
-models="${MODELS:-coroutine thread_pool fiber thread_per_conn prefork}"
+# By default the C++ RESP models of the AFTER binary's registry: those that serve through Session.
+models="${MODELS:-$("$after" serve --list-models --format=tsv |
+  awk -F'\t' '$2 == "resp" && $5 == "c++" {printf "%s ", $1}')}"
 pipelines="${PIPELINES:-1 16}"
 connections="${CONNECTIONS:-50}"
 duration="${DURATION:-1}"

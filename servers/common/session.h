@@ -15,8 +15,9 @@
 //
 // The buffers are lent by the serving thread (io_buffers.h): Process gives the read buffer back
 // when it asks for input with no partial request kept (as does committing 0 bytes), and
-// OutputSent the reply buffer, so a connection that waits for its next request holds neither. A model that waits inside its read (a blocking recv) holds
-// the read buffer while it waits; there the thread is the connection's anyway.
+// OutputSent the reply buffer, so a connection that waits for its next request holds neither. A
+// model that waits inside its read (a blocking recv) holds the read buffer while it waits; there
+// the thread is the connection's anyway.
 #pragma once
 
 #include <chrono>
