@@ -149,8 +149,9 @@ ANATOMY_TITLE = "Where an idle connection's memory goes"
 
 def _unit_memory(results, model, point):
     """(bytes, cell) of the unit that serves one connection: its coroutine frames or the stack
-    pages its units touched, measured in this server, else the switch-cost study's PSS per unit; 0 for a model that makes
-    none a connection; None when neither this run nor the study measured it."""
+    pages its units touched, measured in this server, else the switch-cost study's PSS per unit;
+    0 for a model that makes none a connection; None when neither this run nor the study measured
+    it."""
     if "frame_bytes_per_connection" in point:
         frame = point["frame_bytes_per_connection"]
         return frame, f"{figures.kib(frame)} (coroutine frames, counted by the server)"
@@ -214,7 +215,8 @@ def _anatomy(results):
               "mem_clients_normal: query and output buffers and the client structs); — where the "
               "server counts neither. Unit: the coroutine model's frames, as it counts them where "
               "they are allocated (switchyard_coroutine_frame_bytes), or the stack pages the "
-              "server's own units touched (/proc/PID/smaps: the new stack mappings above a guard page, one a connection), "
+              "server's own units touched (/proc/PID/smaps: the new stack mappings above a guard "
+              "page, one a connection), "
               "else what one unit costs in this run's switch-cost microbenchmarks (PSS per unit "
               "with the most alive); none where what serves a connection existed before it came "
               "(a shared pool, prefork's processes) or serves them all. Other: PSS minus buffers "
