@@ -437,10 +437,8 @@ class TaskCollector : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::int64_t live_tasks = 0;
     std::uint64_t children_waited = metrics_.shared_->exited.run_queue_wait_nanos.load();
-    std::int64_t io_buffer_bytes = 0;
     for (std::size_t i = 0; i < metrics_.slot_count_; ++i) {
       live_tasks += metrics_.slots_[i].tasks.load(std::memory_order_relaxed);
-      io_buffer_bytes += metrics_.slots_[i].io_buffer_bytes.load(std::memory_order_relaxed);
       const pid_t pid = metrics_.slots_[i].pid.load();
       if (i > 0 && pid > 0)
         children_waited += LiveRunQueueWaitNanos("/proc/" + std::to_string(pid));
@@ -461,13 +459,6 @@ class TaskCollector : public prometheus::Collectable {
         families.push_back(
             Family(gauge.name, gauge.help, prometheus::MetricType::Gauge, {Value(gauge.read())}));
       }
-    }
-    if (metrics_.io_buffers_exported_.load()) {
-      families.push_back(Family("switchyard_io_buffer_bytes",
-                                "Bytes of the connections' read and reply buffers: those lent to "
-                                "connections and those the threads keep to lend",
-                                prometheus::MetricType::Gauge,
-                                {Value(static_cast<double>(io_buffer_bytes))}));
     }
     return families;
   }
@@ -562,6 +553,18 @@ Metrics::Metrics(const std::string& model, const std::vector<std::string>& comma
       .Register(*registry_)
       .Add({{"model", model}, {"version", SWITCHYARD_VERSION}})
       .Set(1);
+}
+
+void Metrics::ExportIoBufferBytes() {
+  ExportGaugeReadAtScrape("switchyard_io_buffer_bytes",
+                          "Bytes of the connections' read and reply buffers: those lent to "
+                          "connections and those the threads keep to lend",
+                          [this] {
+                            std::int64_t bytes = 0;
+                            for (std::size_t i = 0; i < slot_count_; ++i)
+                              bytes += slots_[i].io_buffer_bytes.load(std::memory_order_relaxed);
+                            return static_cast<double>(bytes);
+                          });
 }
 
 void Metrics::ExportGaugeReadAtScrape(std::string name, std::string help,

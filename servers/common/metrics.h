@@ -155,9 +155,10 @@ class Metrics {
     Metrics& metrics_;
   };
 
-  // switchyard_io_buffer_bytes: exported by the models that serve connections through Session
-  // (io_buffers.h counts into this process's slot); the others have no such buffers to show.
-  void ExportIoBufferBytes() { io_buffers_exported_.store(true); }
+  // switchyard_io_buffer_bytes, summed over the slots: exported by the models that serve
+  // connections through Session (io_buffers.h counts into this process's slot); the others have
+  // no such buffers to show.
+  void ExportIoBufferBytes();
 
   // A gauge only the model can read, read at scrape time on the metrics endpoint's thread (so
   // `read` must be safe there: an atomic load, say). The coroutine model's frame bytes are one.
@@ -193,7 +194,6 @@ class Metrics {
   std::size_t slot_count_ = 0;
   MetricsSlot* slots_ = nullptr;  // slots_[0]: this process; slots_[1 + i]: child i
   MetricsSlot* slot_ = nullptr;   // the slot this process counts into
-  std::atomic<bool> io_buffers_exported_{false};
   std::shared_ptr<prometheus::Collectable> slot_collector_;
   std::shared_ptr<prometheus::Collectable> user_switch_collector_;
   // Tasks alive and the run-queue wait, read at scrape time (TaskCollector in metrics.cc).
