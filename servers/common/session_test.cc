@@ -28,11 +28,7 @@ class SessionTest : public ::testing::Test {
   static std::string Deliver(Session& session, std::string_view bytes) {
     std::string replies;
     while (!bytes.empty()) {
-      const auto space = session.ReadSpace();
-      const std::size_t n = std::min(space.size(), bytes.size());
-      bytes.copy(space.data(), n);
-      bytes.remove_prefix(n);
-      session.CommitRead(n);
+      ReadFrom(session, &bytes);
       for (Session::Step step = session.Process();; step = session.Process()) {
         replies += session.output();
         if (!session.output().empty()) session.OutputSent();
@@ -40,6 +36,16 @@ class SessionTest : public ::testing::Test {
       }
     }
     return replies;  // the model now waits for the socket (without trying another read first)
+  }
+
+  // One read, as a model makes it: as much of `*unread` as the session's read space takes,
+  // committed, and dropped from `*unread`.
+  static void ReadFrom(Session& session, std::string_view* unread) {
+    const auto space = session.ReadSpace();
+    const std::size_t n = std::min(space.size(), unread->size());
+    unread->copy(space.data(), n);
+    unread->remove_prefix(n);
+    session.CommitRead(n);
   }
 
   // Runs `body` on a thread of its own, whose buffer cache starts empty and is freed when it ends,
@@ -120,11 +126,7 @@ TEST_F(SessionTest, AModelThatBlocksInItsReadStillFreesAGrownBuffer) {
         "*2\r\n$4\r\nECHO\r\n$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
     std::string_view unread = request;
     while (!unread.empty()) {  // as thread_per_conn reads: never a read of nothing
-      const auto space = session.ReadSpace();
-      const std::size_t n = std::min(space.size(), unread.size());
-      unread.copy(space.data(), n);
-      unread.remove_prefix(n);
-      session.CommitRead(n);
+      ReadFrom(session, &unread);
       session.Process();
       if (!session.output().empty()) session.OutputSent();
     }
@@ -138,10 +140,8 @@ TEST_F(SessionTest, AModelThatBlocksInItsReadStillFreesAGrownBuffer) {
 TEST_F(SessionTest, RepliesNotYetSentStayWithTheConnection) {
   OnFreshThread([&] {
     Session session(context_);
-    const auto space = session.ReadSpace();
-    const std::string_view ping = "PING\r\nPING\r\n";
-    ping.copy(space.data(), ping.size());
-    session.CommitRead(ping.size());
+    std::string_view pings = "PING\r\nPING\r\n";
+    ReadFrom(session, &pings);
     EXPECT_EQ(session.Process().next, Session::Next::kNeedInput);
     session.ReadSpace();
     session.CommitRead(0);  // nothing more to read, and the replies are not written yet
@@ -154,10 +154,8 @@ TEST_F(SessionTest, RepliesNotYetSentStayWithTheConnection) {
 TEST_F(SessionTest, AWaitInAPipelineKeepsTheRepliesInOrder) {
   OnFreshThread([&] {
     Session session(context_);
-    const auto space = session.ReadSpace();
-    const std::string_view pipeline = "ECHO before\r\nSY.WAIT 0\r\nECHO after\r\n";
-    pipeline.copy(space.data(), pipeline.size());
-    session.CommitRead(pipeline.size());
+    std::string_view pipeline = "ECHO before\r\nSY.WAIT 0\r\nECHO after\r\n";
+    ReadFrom(session, &pipeline);
     std::string replies;
     EXPECT_EQ(session.Process().next, Session::Next::kWait);
     replies += session.output();  // written before the wait, as every model does

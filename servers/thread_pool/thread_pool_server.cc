@@ -257,8 +257,9 @@ class ThreadPoolServer {
           do n = recv(connection.fd, space.data(), space.size(), MSG_DONTWAIT);
           while (n < 0 && errno == EINTR);
           if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            session.CommitRead(
-                0);  // its buffer goes back to this worker: it waits in epoll without
+            // Nothing read: the buffer goes back to this worker, and the connection waits in
+            // epoll without one.
+            session.CommitRead(0);
             return true;
           }
           if (n <= 0) return false;
