@@ -10,10 +10,10 @@
 #
 # The load is our own generator in closed loop (50 connections, pipeline 1 then 16, ECHO of 64
 # bytes by default: the session's read/parse/write path with no store work to dilute a change to
-# it), not redis-benchmark: at pipeline 1 redis-benchmark spent about twice the client CPU per
-# request, so it, not the server, set the pace, the server idled between wake-ups and its CPU a
-# request rose by a fifth (coroutine: 5.5 us against 4.5 us), a figure that then follows the
-# client's pace rather than the server's code. The AFTER binary's generator drives both sides.
+# it), not redis-benchmark: at pipeline 1 redis-benchmark spends more client CPU per request, so
+# it, not the server, sets the pace, the server idles between wake-ups, and its CPU a request
+# follows the client's pace rather than the server's code. The AFTER binary's generator drives
+# both sides.
 #
 # CPU per request = (user + system CPU) / requests, both summed from the server's own Prometheus
 # endpoint scraped just before and after each run, with the server idle (a prefork scrape under
@@ -28,13 +28,12 @@
 # more, and a server sharing its CPU loses its caches), and so does what no guest can see, other
 # tenants of a virtual machine's host. Each pair prints what it could see: how long the load
 # generator waited, runnable, for CPU 1 (its schedstat), and the time CPU 0 spent on anything but
-# the server (/proc/stat's busy and steal ticks less the server's CPU). On the shared 2-core VM
-# this was written on, pairs that saw no other work differed as much as the others (6% typical),
-# and pairing removed only part of the noise (a pair's two runs correlated from -0.3 to 0.9): what
-# narrows the result is the number of pairs. Short runs buy the most: against 3 s runs and 5
-# rounds, 1 s runs and 15 rounds took the same time and gave the narrower interval in 6 of 8
-# comparisons. The table gives, beside the median ratio, an interval that holds the true median
-# with 95% confidence (order statistics), and says whether the verdict is resolved at that noise.
+# the server (/proc/stat's busy and steal ticks less the server's CPU). On a shared VM, pairs that
+# saw no other work differ about as much as the others, and pairing removes only part of the
+# noise: what narrows the result is the number of pairs, so many short runs beat a few long ones
+# (docs/measurements/2026-12-07-cpu-per-request-aa.md measured both). The table gives, beside the
+# median ratio, an interval that holds the true median with 95% confidence (order statistics),
+# and says whether the verdict is resolved at that noise.
 #
 # Usage: servers/common/cpu_per_request_bench.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]  (default 20)
 # Environment: MODELS (default: the C++ RESP models in the registry, those serving through Session),
