@@ -4,7 +4,7 @@
 # from its task slot, its result written through a bind mount, then `switchyard load merge`.
 # No coordinator of our own: the swarm schedules, the shared --start-at synchronises, merge checks.
 #
-# Usage: deploy/swarm-load.sh [options] [-- flags of every switchyard load, e.g. -c 30 -R 30k -d 10s]
+# Usage: deploy/swarm-load.sh [options] [-- flags of every switchyard load: -c 30 -R 30k -d 10s]
 #   --workers N          load-generator tasks, one worker each (default 3)
 #   --host H, --port P   the server to load (default 127.0.0.1 6380): every task connects there
 #   --serve MODEL        also start `switchyard serve --model MODEL` as a service on this node's
@@ -13,8 +13,9 @@
 #   --image IMAGE        the Switchyard image, present on every node (default $SWITCHYARD_IMAGE or
 #                        switchyard:local; deploy/Dockerfile builds it)
 #   --results DIR        where each task writes worker-I.json and the merge merged.json; mounted
-#                        into every task at /results, so on a multi-node swarm it must be one shared
-#                        directory at the same path on every node (default ./swarm-load-results/TIME)
+#                        into every task at /results, so on a multi-node swarm it must be one
+#                        shared directory at the same path on every node
+#                        (default ./swarm-load-results/TIME)
 #   --start-in SECONDS   put --start-at this far ahead, for the swarm to schedule and start every
 #                        task: a task that starts after it fails (default 15)
 #   --timeout SECONDS    how long after --start-at to wait for every task to end (default 300)
@@ -62,18 +63,26 @@ done
 ((start_in >= 5)) || fail "--start-in below 5 s leaves the swarm no time to start the tasks"
 
 # The engine, in swarm mode, and this node a manager (only managers create services).
-command -v docker >/dev/null || fail "no docker command: install Docker (Debian: apt-get install docker.io)"
-state=$(timeout 20 docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null) ||
+command -v docker >/dev/null ||
+  fail "no docker command: install Docker (Debian: apt-get install docker.io)"
+state=$(timeout 20 docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' \
+  2>/dev/null) ||
   fail "no Docker engine answers (is dockerd running? can this user reach its socket?)"
-[[ "$state" == active* ]] ||
-  fail "this Docker engine is not in swarm mode (state: ${state%% *}); docs/load-swarm.md shows a 'docker swarm init'"
-[[ "$state" == *true ]] || fail "this node is a swarm worker: run it on a manager (docker node ls there)"
+[[ "$state" == active* ]] || fail "this Docker engine is not in swarm mode (state: ${state%% *});" \
+  "docs/load-swarm.md shows a 'docker swarm init'"
+[[ "$state" == *true ]] ||
+  fail "this node is a swarm worker: run it on a manager (docker node ls there)"
 node_id=$(docker info --format '{{.Swarm.NodeID}}')
 
-timeout 20 docker image inspect "$image" >/dev/null 2>&1 ||
-  fail "no image $image here: build it (docker build -f deploy/Dockerfile -t $image .) or pass --image"
+timeout 20 docker image inspect "$image" >/dev/null 2>&1 || fail "no image $image here: build it" \
+  "(docker build -f deploy/Dockerfile -t $image .) or pass --image"
+# An image only built here has no registry digest: asking a registry for one only prints a warning.
+resolve=()
+[[ "$(docker image inspect --format '{{len .RepoDigests}}' "$image")" == 0 ]] &&
+  resolve=(--no-resolve-image)
 # An image built before the worker flags would fail in every task; say so once, here.
-timeout 60 docker run --rm --network host "$image" load --help 2>/dev/null | grep -q -- '--worker-index' ||
+timeout 60 docker run --rm --network host "$image" load --help 2>/dev/null |
+  grep -q -- '--worker-index' ||
   fail "$image's switchyard has no 'load --worker-index': rebuild the image from a current checkout"
 
 results="${results:-$PWD/swarm-load-results/$(date -u +%Y%m%dT%H%M%SZ)}"
@@ -86,9 +95,11 @@ user="$(id -u):$(id -g)"
 
 services=()
 cleanup() {
-  local service
-  for service in "${services[@]}"; do
-    timeout 60 docker service rm "$service" >/dev/null 2>&1 || say "could not remove service $service"
+  local i
+  # Newest first: the load tasks go before the server they load.
+  for ((i = ${#services[@]} - 1; i >= 0; i--)); do
+    timeout 60 docker service rm "${services[i]}" >/dev/null 2>&1 ||
+      say "could not remove service ${services[i]}"
   done
   ((${#services[@]} == 0)) || say "removed the services it created: ${services[*]}"
 }
@@ -103,11 +114,13 @@ ping_server() {  # true when something at host:port answers PING with +PONG
 }
 
 if [[ -n "$serve_model" ]]; then
-  ping_server && fail "something already answers at $host:$port: stop it, or drop --serve to load it"
+  ping_server &&
+    fail "something already answers at $host:$port: stop it, or drop --serve to load it"
   # On this node (where the script can check it), on the host network, as the image's own user.
   services+=("$name-server")
   docker service create --detach --quiet --name "$name-server" --mode replicated --replicas 1 \
-    --restart-condition none --network host --constraint "node.id==$node_id" "$image" \
+    --restart-condition none --network host --constraint "node.id==$node_id" "${resolve[@]}" \
+    "$image" \
     serve --model "$serve_model" --bind "$host" --port "$port" --metrics-port "$metrics_port" \
     >/dev/null
   deadline=$(($(date +%s) + 60))
@@ -120,7 +133,8 @@ if [[ -n "$serve_model" ]]; then
   done
   say "server: $serve_model at $host:$port (service $name-server, metrics on port $metrics_port)"
 else
-  ping_server || fail "no server answers PING at $host:$port from here: start one, or pass --serve MODEL"
+  ping_server ||
+    fail "no server answers PING at $host:$port from here: start one, or pass --serve MODEL"
 fi
 
 start_epoch=$(($(date +%s) + start_in))
@@ -140,7 +154,7 @@ services+=("$name")
 say "starting $workers load tasks (service $name, image $image); they begin at $start_at"
 docker service create --detach --quiet --name "$name" --mode replicated-job \
   --replicas "$workers" --max-concurrent "$workers" --restart-condition none --network host \
-  --placement-pref spread=node.id "${constraints[@]}" --user "$user" \
+  --placement-pref spread=node.id "${constraints[@]}" "${resolve[@]}" --user "$user" \
   --env 'SWITCHYARD_SLOT={{.Task.Slot}}' --hostname "$name-{{.Task.Slot}}" \
   --mount "type=bind,source=$results,target=/results" \
   --entrypoint /bin/sh "$image" -c "$entry" worker "${worker_flags[@]}" "${load_args[@]}" >/dev/null
@@ -149,9 +163,12 @@ task_states() {  # one line a task: slot state exit-code error
   local ids
   ids=$(docker service ps --quiet --no-trunc "$name" 2>/dev/null) || return 0
   [[ -z "$ids" ]] && return 0
+  # A task not started yet has no container status: `with` skips it where a field path would fail
+  # (and the CLI would retry the template on the raw JSON, which omits a slot of 0).
+  local format='{{.Slot}} {{.Status.State}}'
+  format+=' {{with .Status.ContainerStatus}}{{.ExitCode}}{{else}}-{{end}} {{.Status.Err}}'
   # shellcheck disable=SC2086  # one argument per task id
-  docker inspect --format \
-    '{{.Slot}} {{.Status.State}} {{.Status.ContainerStatus.ExitCode}} {{.Status.Err}}' $ids
+  docker inspect --format "$format" $ids 2>/dev/null || true
 }
 show_failure() {
   say "tasks (slot state exit-code error):"
@@ -162,12 +179,15 @@ show_failure() {
 }
 
 # Until every task has ended, bounded by --start-at plus --timeout. The first task to fail ends
-# the run: its siblings' results would not merge without it.
+# the run: its siblings' results would not merge without it, and a rerun would not help (Docker
+# 20.10 reran a failed job slot at once, --restart-condition none notwithstanding, and a worker
+# rerun after --start-at fails as late).
 deadline=$((start_epoch + timeout_s))
 warned_late=0
 while :; do
   states=$(task_states)
-  ended=$(grep -cE '^[^ ]+ (complete|failed|rejected|shutdown|orphaned|remove)' <<<"$states" || true)
+  ended=$(grep -cE '^[^ ]+ (complete|failed|rejected|shutdown|orphaned|remove)' <<<"$states" ||
+    true)
   if grep -qE '^[^ ]+ (failed|rejected|shutdown|orphaned|remove)' <<<"$states" ||
      grep -qE '^[^ ]+ complete [1-9]' <<<"$states"; then
     show_failure "a load task failed"
@@ -179,15 +199,18 @@ while :; do
     say "a task was not running yet at $start_at: it will fail as late (a larger --start-in helps)"
     warned_late=1
   fi
-  ((now < deadline)) || show_failure "the tasks did not all end within --timeout ${timeout_s} s of $start_at"
+  ((now < deadline)) ||
+    show_failure "the tasks did not all end within --timeout ${timeout_s} s of $start_at"
   sleep 2
 done
-say "every load task completed; results in $results"
+slots=$(cut -d' ' -f1 <<<"$states" | sort -n | paste -sd' ')
+say "every load task completed (slots $slots); results in $results"
 
 parts=()
 for ((i = 0; i < workers; i++)); do
-  [[ -s "$results/worker-$i.json" ]] || fail "no $results/worker-$i.json although its task completed:" \
-    "on a multi-node swarm, --results must be one directory shared by every node"
+  [[ -s "$results/worker-$i.json" ]] ||
+    fail "no $results/worker-$i.json although its task completed:" \
+      "on a multi-node swarm, --results must be one directory shared by every node"
   parts+=("/results/worker-$i.json")
 done
 # The merge runs in the image too, so this machine needs no switchyard of its own.

@@ -6,9 +6,9 @@ load tasks against it, and checks the merged result's shape: 3 processes of 3 wo
 sum of the three parts (and of the three worker files), each worker index 0..2 exactly once, one
 run id throughout.
 
-Where there is no Docker engine, or it is not a swarm manager, it exits 77 (ctest's SKIP_RETURN_CODE)
-at once with the reason: it never installs or starts Docker, nor creates a swarm (docs/load-swarm.md
-shows how to make one without private addresses).
+Where there is no Docker engine, or it is not a swarm manager, it exits 77 (ctest's
+SKIP_RETURN_CODE) at once with the reason: it never installs or starts Docker, nor creates a swarm
+(docs/load-swarm.md shows how to make one without private addresses).
 
 The image is SWITCHYARD_IMAGE (default switchyard:local). It is built from this checkout only when
 it is missing or predates `load --worker-index`: that build compiles Switchyard inside the image
@@ -57,7 +57,7 @@ def engine_or_skip():
     if not state or state[0] != "active":
         skip("the Docker engine is not in swarm mode (docs/load-swarm.md: a single-node swarm)")
     if state[1:] != ["true"]:
-        skip("this node is a swarm worker, not a manager: services can be created on a manager only")
+        skip("this node is a swarm worker: services are created on a manager only")
 
 
 def image_ready(image):
