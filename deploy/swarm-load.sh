@@ -93,6 +93,12 @@ compgen -G "$results/worker-*.json" >/dev/null &&
 # The tasks run as the caller, so the results are the caller's files and need no chmod.
 user="$(id -u):$(id -g)"
 
+# The trap removes only services this run created: a name already taken is an error, not a
+# service to take over (or to remove at the end).
+for service in "$name" ${serve_model:+"$name-server"}; do
+  ! docker service inspect "$service" >/dev/null 2>&1 || fail "a service $service exists already" \
+    "(a run stopped by SIGKILL? docker service rm $service), or pass another --name"
+done
 services=()
 cleanup() {
   local i
@@ -117,12 +123,12 @@ if [[ -n "$serve_model" ]]; then
   ping_server &&
     fail "something already answers at $host:$port: stop it, or drop --serve to load it"
   # On this node (where the script can check it), on the host network, as the image's own user.
-  services+=("$name-server")
   docker service create --detach --quiet --name "$name-server" --mode replicated --replicas 1 \
     --restart-condition none --network host --constraint "node.id==$node_id" "${resolve[@]}" \
     "$image" \
     serve --model "$serve_model" --bind "$host" --port "$port" --metrics-port "$metrics_port" \
     >/dev/null
+  services+=("$name-server")
   deadline=$(($(date +%s) + 60))
   until ping_server; do
     if (($(date +%s) >= deadline)); then
@@ -150,7 +156,6 @@ worker_flags=(--host "$host" --port "$port" --workers "$workers" --start-at "$st
 entry='slot="$SWITCHYARD_SLOT"
 case "$slot" in ""|*[!0-9]*) slot=0 ;; esac
 exec switchyard load "$@" --worker-index "$slot" --json "/results/worker-$slot.json"'
-services+=("$name")
 say "starting $workers load tasks (service $name, image $image); they begin at $start_at"
 docker service create --detach --quiet --name "$name" --mode replicated-job \
   --replicas "$workers" --max-concurrent "$workers" --restart-condition none --network host \
@@ -158,6 +163,7 @@ docker service create --detach --quiet --name "$name" --mode replicated-job \
   --env 'SWITCHYARD_SLOT={{.Task.Slot}}' --hostname "$name-{{.Task.Slot}}" \
   --mount "type=bind,source=$results,target=/results" \
   --entrypoint /bin/sh "$image" -c "$entry" worker "${worker_flags[@]}" "${load_args[@]}" >/dev/null
+services+=("$name")
 
 task_states() {  # one line a task: slot state exit-code error
   local ids
