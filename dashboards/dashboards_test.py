@@ -5,7 +5,8 @@ dashboard must return data.
 Starts the servers of MODELS and PEERS below on free loopback ports, a Prometheus (Debian's
 package, run directly with its own config and a temporary storage directory, never the system
 service) scraping them every second with each target labelled with its model, and drives them with the
-load generator (`switchyard load --metrics-port`, also scraped). Then it reads every
+load generator (`switchyard load --metrics-port`, also scraped; the first model's load is one run
+of two workers, `--workers 2`, each scraped on its own). Then it reads every
 expression of dashboards/*.json, substitutes Grafana's variables, evaluates it through
 Prometheus's HTTP API and fails if one errors or returns nothing. The dashboards' structure is
 checked too: fixed uid, datasource and model variables, rows, a unit on every panel.
@@ -42,6 +43,8 @@ PEERS = ("go", "asyncio")
 LIGHT_FLAGS = {"prefork": ["--workers", "8"]}
 SCRAPE_SECONDS = 1
 LOAD_SECONDS = 12
+LOAD_RATE = 2000  # each model's, in total
+DISTRIBUTED = 2  # workers of the first model's run
 
 
 def free_port():
@@ -164,6 +167,30 @@ def check_queries(dashboards, prometheus, models, scrape_seconds, window_seconds
     return evaluated, problems
 
 
+def check_distributed_sum(dashboards, prometheus, model):
+    """The load generator's panels sum the workers of a run: the target rate its panel shows for
+    `model`, loaded by DISTRIBUTED workers each with its share, is the run's whole rate."""
+    problems, checked = [], 0
+    for path in dashboards:
+        for panel in panels(json.loads(path.read_text())):
+            for target in panel.get("targets", []):
+                if "switchyard_loadgen_target_rate" not in target["expr"]:
+                    continue
+                checked += 1
+                where = f"{path.name} / {panel['title']} / {target['refId']}"
+                answer = query(prometheus, substitute(target["expr"], [model], SCRAPE_SECONDS))
+                values = [float(r["value"][1]) for r in answer.get("data", {}).get("result", [])]
+                if values != [LOAD_RATE]:
+                    problems.append(f"{where}: {values} for the {DISTRIBUTED} workers of "
+                                    f"{model}'s run, not one series of {LOAD_RATE}")
+    workers = query(prometheus, f'count(switchyard_loadgen_target_rate{{model="{model}"}})')
+    if workers.get("data", {}).get("result", [{}])[0].get("value", [0, "0"])[1] != str(DISTRIBUTED):
+        problems.append(f"{model}'s run: not {DISTRIBUTED} worker series: {workers}")
+    if not checked:
+        problems.append("no panel shows switchyard_loadgen_target_rate")
+    return problems
+
+
 def check_model_variable(dashboards, prometheus, models):
     """The model variable offers every model served: its label_values() query, asked as Grafana's
     Prometheus data source asks it (the series API)."""
@@ -234,15 +261,18 @@ def main():
             children.append(process)
             servers[model] = (port, metrics_port)
 
-        loadgen_ports = {model: free_port() for model in models}
+        # One load-generator process a model, or DISTRIBUTED for the first: each its port.
+        loadgen_ports = {model: [free_port() for _ in range(DISTRIBUTED if i == 0 else 1)]
+                         for i, model in enumerate(models)}
         scrape_configs = [{
             "job_name": "switchyard",
             "static_configs": [{"targets": [f"127.0.0.1:{m}"], "labels": {"model": model}}
                                for model, (_, m) in servers.items()],
         }, {
             "job_name": "switchyard-load",
-            "static_configs": [{"targets": [f"127.0.0.1:{p}"], "labels": {"model": model}}
-                               for model, p in loadgen_ports.items()],
+            "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports],
+                                "labels": {"model": model}}
+                               for model, ports in loadgen_ports.items()],
         }]
         config = {"global": {"scrape_interval": f"{SCRAPE_SECONDS}s",
                              "evaluation_interval": f"{SCRAPE_SECONDS}s"},
@@ -268,13 +298,18 @@ def main():
         # Load on every server at once, until the queries are done (stopped in `finally`): a
         # rate needs samples in its last window.
         load = []
+        start_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3))
         for model, (port, _) in servers.items():
-            command = [args.switchyard, "load", "--port", str(port), "--connections", "4",
-                       "--threads", "1", "--rate", "2000", "--duration", "5m",
-                       "--warmup", "0", "--mix", "get:50,set:50", "--quiet",
-                       "--metrics-port", str(loadgen_ports[model])]
-            load.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL))
+            for index, metrics_port in enumerate(loadgen_ports[model]):
+                command = [args.switchyard, "load", "--port", str(port), "--connections", "4",
+                           "--threads", "1", "--rate", str(LOAD_RATE), "--duration", "5m",
+                           "--warmup", "0", "--mix", "get:50,set:50", "--quiet",
+                           "--metrics-port", str(metrics_port)]
+                if len(loadgen_ports[model]) > 1:
+                    command += ["--workers", str(len(loadgen_ports[model])),
+                                "--worker-index", str(index), "--start-at", start_at]
+                load.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.DEVNULL))
         children += load
         print(f"load: switchyard load on {', '.join(models)}", flush=True)
         up = f"sum(up{{job='switchyard'}})"
@@ -284,6 +319,7 @@ def main():
 
         evaluated, found = check_queries(dashboards, prometheus, models, SCRAPE_SECONDS)
         problems += found + check_model_variable(dashboards, prometheus, models)
+        problems += check_distributed_sum(dashboards, prometheus, models[0])
         print(f"evaluated {evaluated} queries")
     finally:
         for child in reversed(children):

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 #include "tests/server_process.h"
@@ -94,6 +95,34 @@ pb::LoadResult LoadE2eTest::Load(std::uint16_t port, std::vector<std::string> fl
   return ReadResultFile(last_json_);
 }
 
+std::vector<pb::LoadResult> LoadE2eTest::LoadWorkers(std::uint16_t port,
+                                                     std::vector<std::string> flags,
+                                                     unsigned workers, const std::string& name,
+                                                     std::chrono::milliseconds lead) {
+  const std::string start_at = FormatUtc(UnixNowNs() + std::chrono::nanoseconds(lead).count());
+  worker_json_.assign(workers, "");
+  worker_output_.assign(workers, "");
+  std::vector<int> codes(workers, -1);
+  std::vector<std::thread> running;
+  for (unsigned i = 0; i < workers; ++i) {
+    worker_json_[i] = TempFile(name + "-" + std::to_string(i) + ".json");
+    std::vector<std::string> args = {
+        "load",           "--protocol",      protocol_,    "--port",    std::to_string(port),
+        "--json",         worker_json_[i],   "-q",         "--workers", std::to_string(workers),
+        "--worker-index", std::to_string(i), "--start-at", start_at};
+    args.insert(args.end(), flags.begin(), flags.end());
+    running.emplace_back(
+        [this, i, args, &codes] { codes[i] = RunBinary(args, &worker_output_[i]); });
+  }
+  for (auto& thread : running) thread.join();
+  std::vector<pb::LoadResult> results;
+  for (unsigned i = 0; i < workers; ++i) {
+    EXPECT_EQ(codes[i], 0) << "worker " << i << ": " << worker_output_[i];
+    results.push_back(ReadResultFile(worker_json_[i]));
+  }
+  return results;
+}
+
 void LoadE2eTest::ExpectSleepingAndBusyPollingKeepTheSchedule(std::uint16_t port) {
   const pb::LoadResult slept = Load(
       port, {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3", "--spin", "0"}, "slept");
@@ -149,8 +178,8 @@ std::string LoadE2eTest::ScrapeDuringARun(std::uint16_t port) {
     try {
       scrape = switchyard::testing::ScrapeMetrics(metrics_port);
       error.clear();
-      if (switchyard::testing::MetricValue(scrape,
-                                           "switchyard_loadgen_requests_total{outcome=\"ok\"}") > 0)
+      if (switchyard::testing::MetricValue(
+              scrape, "switchyard_loadgen_requests_total{worker=\"0\",outcome=\"ok\"}") > 0)
         break;
     } catch (const std::exception& e) {
       error = e.what();  // not serving yet

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -47,6 +48,13 @@ class LoadE2eTest : public ::testing::Test {
   // non-zero exit.
   pb::LoadResult Load(std::uint16_t port, std::vector<std::string> flags, const std::string& name);
 
+  // Runs `workers` load-generator processes side by side as one run (--workers, --worker-index,
+  // one --start-at `lead` from now) and reads their results, in index order; their JSON files are
+  // at worker_json_. Fails the test on a non-zero exit.
+  std::vector<pb::LoadResult> LoadWorkers(std::uint16_t port, std::vector<std::string> flags,
+                                          unsigned workers, const std::string& name,
+                                          std::chrono::milliseconds lead);
+
   // Open loop at 1000/s for 0.5 s on 3 connections, sleeping until each send is due (--spin 0),
   // then polling all the time (--busy-poll): the same schedule either way.
   void ExpectSleepingAndBusyPollingKeepTheSchedule(std::uint16_t port);
@@ -60,6 +68,7 @@ class LoadE2eTest : public ::testing::Test {
   std::string ScrapeDuringARun(std::uint16_t port);
 
   std::string last_output_, last_json_;
+  std::vector<std::string> worker_json_, worker_output_;
 
  private:
   const std::string protocol_;

@@ -242,7 +242,9 @@ pb::LoadResult RunGrpcLoad(const LoadConfig& config, LiveStats* live) {
   // Every channel READY before the clock starts, so that connection setup (TCP, the HTTP/2
   // preface and settings) is never measured, as the RESP transport connects everything first.
   std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (unsigned c = 0; c < config.connections; ++c) {
+  const unsigned own_connections = OwnConnections(config);
+  for (unsigned own = 0; own < own_connections; ++own) {
+    const unsigned c = RunConnection(config, own);
     grpc::ChannelArguments arguments;
     // A TCP connection of its own: without a local pool, channels to one target share one.
     arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -257,24 +259,25 @@ pb::LoadResult RunGrpcLoad(const LoadConfig& config, LiveStats* live) {
     channels.back()->GetState(/*try_to_connect=*/true);
   }
   const auto connect_deadline = std::chrono::system_clock::now() + std::chrono::seconds(10);
-  for (unsigned c = 0; c < config.connections; ++c) {
+  for (unsigned c = 0; c < own_connections; ++c) {
     grpc_connectivity_state state = channels[c]->GetState(true);
     while (state != GRPC_CHANNEL_READY) {
       // TCP connected (CheckReachable), so a failure here is the HTTP/2 handshake: not gRPC.
       if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN ||
           !channels[c]->WaitForStateChange(state, connect_deadline)) {
-        throw std::runtime_error(
-            "cannot connect to " + target + ": gRPC channel " + std::to_string(c + 1) + " of " +
-            std::to_string(config.connections) + " not ready (" +
-            rpc::StateName(channels[c]->GetState(false)) + "; is it a gRPC server?)");
+        throw std::runtime_error("cannot connect to " + target + ": gRPC channel " +
+                                 std::to_string(c + 1) + " of " + std::to_string(own_connections) +
+                                 " not ready (" + rpc::StateName(channels[c]->GetState(false)) +
+                                 "; is it a gRPC server?)");
       }
       state = channels[c]->GetState(true);
     }
   }
-  for (unsigned c = 0; c < config.connections; ++c) {
-    Worker& worker = *workers[c % threads];
+  for (unsigned own = 0; own < own_connections; ++own) {
+    const unsigned c = RunConnection(config, own);
+    Worker& worker = *workers[own % threads];
     worker.connections.push_back(std::make_unique<Connection>(
-        worker, channels[c], ConnectionQuota(config, c), ConnectionSeed(c)));
+        worker, channels[own], ConnectionQuota(config, c), ConnectionSeed(config, c)));
   }
   channels.clear();  // the stubs hold them
 
@@ -286,7 +289,7 @@ pb::LoadResult RunGrpcLoad(const LoadConfig& config, LiveStats* live) {
     std::fprintf(stderr,
                  "switchyard load: holding %u idle connections, %llu calls answered, for %gs "
                  "(Ctrl-C ends it)\n",
-                 config.connections, static_cast<unsigned long long>(total.ok + total.errors),
+                 own_connections, static_cast<unsigned long long>(total.ok + total.errors),
                  config.hold_idle_seconds);
     const std::int64_t hold_end =
         NowNs() + static_cast<std::int64_t>(config.hold_idle_seconds * 1e9);

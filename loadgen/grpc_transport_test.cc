@@ -256,6 +256,7 @@ TEST_F(GrpcLoadTest, ServerThatDiesIsReported) {
 TEST_F(GrpcLoadTest, JsonHasEveryFieldAndMergesExactly) {
   ServerProcess server("grpc");
   const pb::LoadResult a = Load(server.port(), {"-n", "1500", "--warmup", "0", "-c", "3"}, "a");
+  EXPECT_EQ(a.requests(), 1500u);
   const std::string a_path = last_json_;
   std::ifstream file(a_path);
   std::stringstream text;
@@ -266,26 +267,33 @@ TEST_F(GrpcLoadTest, JsonHasEveryFieldAndMergesExactly) {
         "\"sent_rate\"", "\"connections_lost\"", "\"p9999\""}) {
     EXPECT_NE(text.str().find(field), std::string::npos) << field << " in " << text.str();
   }
-  const pb::LoadResult b =
-      Load(server.port(), {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "2"}, "b");
+  // Two workers of one open-loop run, merged.
+  const std::vector<pb::LoadResult> parts =
+      LoadWorkers(server.port(), {"--rate", "1000", "-d", "500ms", "--warmup", "0", "-c", "3"}, 2,
+                  "part", std::chrono::milliseconds(1500));
   const std::string merged = TempFile("merged.json");
   std::string output;
-  ASSERT_EQ(RunBinary({"load", "merge", a_path, last_json_, "--json", merged}, &output), 0)
+  ASSERT_EQ(
+      RunBinary({"load", "merge", worker_json_[0], worker_json_[1], "--json", merged}, &output), 0)
       << output;
   const pb::LoadResult m = ReadResultFile(merged);
-  EXPECT_EQ(m.requests(), a.requests() + b.requests());
+  EXPECT_EQ(m.requests(), parts[0].requests() + parts[1].requests());
   EXPECT_EQ(m.spec().protocol(), "grpc");
-  Histogram expected = FromProto(a.histogram());
-  expected.Merge(FromProto(b.histogram()));
+  EXPECT_EQ(m.processes(), 2u);
+  Histogram expected = FromProto(parts[0].histogram());
+  expected.Merge(FromProto(parts[1].histogram()));
   EXPECT_EQ(FromProto(m.histogram()).Buckets(), expected.Buckets());
 }
 
 TEST_F(GrpcLoadTest, LiveMetricsAndSweep) {
   ServerProcess server("grpc");
   const std::string scrape = ScrapeDuringARun(server.port());
-  EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_requests_total{outcome=\"ok\"}"), 0) << scrape;
-  EXPECT_EQ(MetricValue(scrape, "switchyard_loadgen_target_rate"), 500) << scrape;
-  EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_latency_seconds_count"), 0) << scrape;
+  EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_requests_total{worker=\"0\",outcome=\"ok\"}"),
+            0)
+      << scrape;
+  EXPECT_EQ(MetricValue(scrape, "switchyard_loadgen_target_rate{worker=\"0\"}"), 500) << scrape;
+  EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_latency_seconds_count{worker=\"0\"}"), 0)
+      << scrape;
 
   // A lenient sweep: the peak first, then steps at half and all of it.
   const std::string sweep = TempFile("sweep.json");

@@ -16,6 +16,10 @@ namespace switchyard::loadgen {
 
 class Histogram {
  public:
+  // The geometry in words, carried by every result file: histograms of another geometry would not
+  // add bucket for bucket, so `load merge` refuses to mix them.
+  static constexpr const char* kLayout = "hdr: 2048 sub-buckets, 3 significant digits, ns";
+
   Histogram();
 
   void Record(std::uint64_t value_ns) { RecordCount(value_ns, 1); }

@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "loadgen/run.h"
@@ -220,6 +223,56 @@ TEST(ThreadStats, MergeAddsCountsAndKeepsTheFirstLoss) {
   EXPECT_EQ(total.last_reply_ns, 20);
   EXPECT_EQ(total.connections_lost, 1u);
   EXPECT_EQ(total.first_loss, "reset");
+}
+
+// A run split over workers: every connection of the run belongs to exactly one worker, with the
+// quota and seed it would have in one process, so --requests and the rate lose no remainder.
+TEST(RunSplit, EveryConnectionOfTheRunHasOneWorker) {
+  LoadConfig config = TimedRun(0, 1);
+  config.connections = 10;
+  config.requests = 1001;
+  config.workers = 3;
+  std::vector<int> owners(config.connections, 0);
+  std::uint64_t requests = 0;
+  std::vector<std::uint64_t> seeds;
+  for (unsigned worker = 0; worker < config.workers; ++worker) {
+    config.worker_index = worker;
+    for (unsigned own = 0; own < OwnConnections(config); ++own) {
+      const unsigned c = RunConnection(config, own);
+      ASSERT_LT(c, config.connections);
+      ++owners[c];
+      requests += ConnectionQuota(config, c);
+      seeds.push_back(ConnectionSeed(config, c));
+    }
+  }
+  EXPECT_EQ(owners, std::vector<int>(config.connections, 1));
+  EXPECT_EQ(requests, 1001u);
+  std::sort(seeds.begin(), seeds.end());
+  EXPECT_EQ(std::unique(seeds.begin(), seeds.end()), seeds.end());
+  config.worker_index = 0;
+  EXPECT_EQ(OwnConnections(config), 4u);
+  config.worker_index = 2;
+  EXPECT_EQ(OwnConnections(config), 3u);
+  // Another seed, other streams.
+  LoadConfig reseeded = config;
+  reseeded.seed = 1;
+  EXPECT_NE(ConnectionSeed(reseeded, 2), ConnectionSeed(config, 2));
+}
+
+TEST(RunSplit, AStartThatHasPassedFails) {
+  LoadConfig config = TimedRun(0, 1);
+  config.workers = 2;
+  config.worker_index = 1;
+  config.start_at_unix_ns = UnixNowNs() - 2'000'000'000;
+  try {
+    StartNs(config);
+    ADD_FAILURE() << "a start 2 s ago was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("worker 1 of 2 is 2.0"), std::string::npos) << e.what();
+  }
+  config.start_at_unix_ns = UnixNowNs() + 500'000'000;
+  const std::int64_t start = StartNs(config);
+  EXPECT_NEAR(static_cast<double>(start - NowNs()), 5e8, 5e7);
 }
 
 }  // namespace

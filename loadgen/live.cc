@@ -18,11 +18,14 @@
 
 namespace switchyard::loadgen {
 
-Live::Live(int metrics_port, double target_rate) : target_rate_(target_rate) {
+Live::Live(int metrics_port, double target_rate, const std::string& bind, unsigned worker_index)
+    : target_rate_(target_rate) {
   if (metrics_port < 0) return;
   registry_ = std::make_shared<prometheus::Registry>();
+  const prometheus::Labels worker = {{"worker", std::to_string(worker_index)}};
   auto& requests = prometheus::BuildCounter()
                        .Name("switchyard_loadgen_requests_total")
+                       .Labels(worker)
                        .Help(
                            "Requests by outcome, measured part of the run: ok, error (an "
                            "error reply), failed (never answered)")
@@ -32,13 +35,19 @@ Live::Live(int metrics_port, double target_rate) : target_rate_(target_rate) {
   failed_ = &requests.Add({{"outcome", "failed"}});
   latency_ = &prometheus::BuildHistogram()
                   .Name("switchyard_loadgen_latency_seconds")
+                  .Labels(worker)
                   .Help(
                       "Latency from each request's intended send time (coordinated-omission "
                       "corrected in open loop)")
                   .Register(*registry_)
                   .Add({}, Bounds());
   auto gauge = [&](const char* name, const char* help) {
-    return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
+    return &prometheus::BuildGauge()
+                .Name(name)
+                .Labels(worker)
+                .Help(help)
+                .Register(*registry_)
+                .Add({});
   };
   target_ =
       gauge("switchyard_loadgen_target_rate", "Requests per second asked for (0: closed loop)");
@@ -47,10 +56,11 @@ Live::Live(int metrics_port, double target_rate) : target_rate_(target_rate) {
   lag_ = gauge("switchyard_loadgen_schedule_lag_seconds",
                "Largest lag of a send behind its schedule over the last second");
   target_->Set(target_rate);
-  exposer_ = std::make_unique<prometheus::Exposer>("127.0.0.1:" + std::to_string(metrics_port));
+  const std::string host = bind.find(':') != std::string::npos ? "[" + bind + "]" : bind;
+  exposer_ = std::make_unique<prometheus::Exposer>(host + ":" + std::to_string(metrics_port));
   exposer_->RegisterCollectable(registry_);
-  std::cerr << "switchyard load: metrics on http://127.0.0.1:" << exposer_->GetListeningPorts()[0]
-            << "/metrics\n";
+  std::cerr << "switchyard load: metrics on http://" << host << ":"
+            << exposer_->GetListeningPorts()[0] << "/metrics\n";
 }
 
 Live::~Live() = default;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "loadgen/ledger.h"
@@ -20,8 +21,10 @@ namespace switchyard::loadgen {
 
 class Live {
  public:
-  // metrics_port < 0: no endpoint; 0: a free port, printed.
-  Live(int metrics_port, double target_rate);
+  // metrics_port < 0: no endpoint; 0: a free port, printed. Every series carries the worker index
+  // (--worker-index), so that a dashboard sums the workers of a run spread over processes.
+  Live(int metrics_port, double target_rate, const std::string& bind = "127.0.0.1",
+       unsigned worker_index = 0);
   ~Live();
 
   void SetTarget(double rate);

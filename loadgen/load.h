@@ -42,6 +42,19 @@ struct LoadConfig {
   // gRPC only: once the run is over, keep every connection open, idle, this long (or until
   // Ctrl-C) before closing, so that what an idle connection costs the server can be measured.
   double hold_idle_seconds = 0;
+
+  // One run split over several load-generator processes, on one machine or many (`--workers`):
+  // connection c of the run's `connections` belongs to worker c % workers, with the schedule,
+  // quota and seed it would have in one process, so the workers' parts add up to exactly the run
+  // one process would have made: the rate and --requests lose no remainder.
+  unsigned workers = 1;
+  unsigned worker_index = 0;
+  // When every worker begins its warm-up, on the system clock (ns since the Unix epoch); 0: as
+  // soon as this process has connected. A worker that is not ready by then fails rather than run
+  // a short part.
+  std::int64_t start_at_unix_ns = 0;
+  std::uint64_t seed = 0;  // every connection's streams derive from it and its index in the run
+  std::string run_id;      // what ties the workers' results together for `load merge`
 };
 
 struct LiveStats;  // ledger.h: what the threads publish while the run goes on

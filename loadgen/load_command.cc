@@ -12,11 +12,14 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <future>
 #include <iostream>
+#include <random>
 
 #include "loadgen/ledger.h"
 #include "loadgen/live.h"
+#include "loadgen/merge.h"
 #include "loadgen/result.h"
 #include "loadgen/run.h"
 #include "loadgen/sweep.h"
@@ -73,6 +76,68 @@ pb::LoadResult RunWithProgress(const LoadConfig& config, const LoadCommandOption
 
 void OnSignal(int) { g_stop_requested.store(true); }
 
+std::uint64_t RandomSeed() {
+  std::random_device device;
+  return (static_cast<std::uint64_t>(device()) << 32) | device();
+}
+
+// The worker flags: the run's seed (given, or this process's own), its start and its id.
+void SetUpWorker(LoadCommandOptions& options) {
+  LoadConfig& config = options.config;
+  if (config.worker_index >= config.workers) {
+    throw std::invalid_argument("--worker-index " + std::to_string(config.worker_index) +
+                                " is not below --workers " + std::to_string(config.workers) +
+                                " (it counts from 0)");
+  }
+  if (config.workers > 1 && options.start_at.empty()) {
+    throw std::invalid_argument(
+        "--workers needs --start-at: the workers of one run begin at one instant, or their "
+        "measured parts would not cover the same time");
+  }
+  if (config.workers > 1 && options.sweep) {
+    throw std::invalid_argument("--sweep runs in one process; drop --workers");
+  }
+  if (options.seed_text.empty()) {
+    config.seed = RandomSeed();
+  } else {
+    std::size_t used = 0;
+    try {
+      config.seed = std::stoull(options.seed_text, &used, 0);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != options.seed_text.size() || options.seed_text[0] == '-') {
+      throw std::invalid_argument("--seed: '" + options.seed_text + "' is not a 64-bit number");
+    }
+  }
+  if (!options.start_at.empty()) {
+    if (options.sweep) throw std::invalid_argument("--start-at does not go with --sweep");
+    config.start_at_unix_ns = ParseStartAt(options.start_at);
+    const double ahead = static_cast<double>(config.start_at_unix_ns - UnixNowNs()) / 1e9;
+    if (ahead > 24 * 3600) {
+      throw std::invalid_argument("--start-at " + options.start_at +
+                                  " is more than a day away: is its time zone right?");
+    }
+    StartNs(config);  // a worker that is late already fails before it connects
+    if (!options.quiet) {
+      std::fprintf(stderr, "switchyard load: worker %u of %u waits %.1f s for --start-at %s\n",
+                   config.worker_index, config.workers, ahead,
+                   FormatUtc(config.start_at_unix_ns).c_str());
+    }
+  }
+  if (config.run_id.empty()) {
+    // Every worker of a run is given the same --start-at, so it names the run; a run without one
+    // is a process of its own.
+    if (config.start_at_unix_ns != 0) {
+      config.run_id = FormatUtc(config.start_at_unix_ns);
+    } else {
+      char id[24];
+      std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(RandomSeed()));
+      config.run_id = id;
+    }
+  }
+}
+
 int RunSweep(LoadCommandOptions& options) {
   SweepPlan plan;
   ParseSlo(options.slo, &plan.percentile, &plan.slo_seconds);
@@ -104,7 +169,7 @@ int RunSweep(LoadCommandOptions& options) {
               "p99.9", "max", "SLO (this run)");
   std::fflush(stdout);
 
-  Live live(options.metrics_port, 0);
+  Live live(options.metrics_port, 0, options.metrics_bind);
   const auto run_at = [&](double rate) {
     LoadConfig config = options.config;
     config.rate = rate;
@@ -159,7 +224,7 @@ int RunSweep(LoadCommandOptions& options) {
 int RunMerge(LoadCommandOptions& options) {
   std::vector<pb::LoadResult> results;
   for (const std::string& path : options.merge_files) results.push_back(ReadResultFile(path));
-  const pb::LoadResult merged = MergeResults(results);
+  const pb::LoadResult merged = MergeResults(results, options.merge_files);
   PrintResult(std::cout, merged);
   if (!options.json_file.empty()) WriteJsonFile(options.json_file, merged);
   return 0;
@@ -185,6 +250,41 @@ void ParseSlo(const std::string& text, double* percentile, double* seconds) {
     throw std::invalid_argument("--slo: the percentile must be in (0, 100]");
   }
   *seconds = ParseWithUnit(text.substr(colon + 1), kTimeUnits, 1, "--slo latency");
+}
+
+std::int64_t ParseStartAt(const std::string& text) {
+  const std::invalid_argument bad("--start-at: '" + text +
+                                  "' is not a time: give RFC 3339 with its zone, like "
+                                  "2026-12-07T12:00:00Z, or Unix seconds, like @1796644800");
+  if (!text.empty() && text[0] == '@') {
+    return std::llround(ParseWithUnit(text.substr(1), {}, 1, "--start-at") * 1e9);
+  }
+  std::tm fields{};
+  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &fields);
+  if (rest == nullptr) throw bad;
+  std::int64_t nanos = 0;
+  if (*rest == '.') {
+    int digits = 0;
+    for (++rest; *rest >= '0' && *rest <= '9'; ++rest) {
+      if (digits++ < 9) nanos = nanos * 10 + (*rest - '0');
+    }
+    if (digits == 0) throw bad;
+    for (; digits < 9; ++digits) nanos *= 10;
+  }
+  std::int64_t offset_seconds = 0;
+  if (*rest == 'Z' || *rest == 'z') {
+    ++rest;
+  } else if (*rest == '+' || *rest == '-') {
+    // A zone is required: a time without one means different instants on different machines.
+    int hours = 0, minutes = 0, used = 0;
+    if (std::sscanf(rest + 1, "%2d:%2d%n", &hours, &minutes, &used) != 2 || used != 5) throw bad;
+    offset_seconds = (*rest == '-' ? -1 : 1) * (hours * 3600 + minutes * 60);
+    rest += 6;
+  } else {
+    throw bad;
+  }
+  if (*rest != '\0') throw bad;
+  return (static_cast<std::int64_t>(timegm(&fields)) - offset_seconds) * 1'000'000'000 + nanos;
 }
 
 CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
@@ -293,6 +393,28 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
                    "--protocol grpc: after the run, keep every connection open and idle this "
                    "long (or until Ctrl-C), to measure what an idle gRPC connection costs");
   load->add_flag("-q,--quiet", options.quiet, "No progress line");
+  load->add_option("--workers", config.workers,
+                   "Load-generator processes making this run, on one machine or many: each takes "
+                   "connection c of --connections when c % N is its index, with its share of "
+                   "--rate and --requests; `load merge` makes their results one (needs --start-at)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 100'000u));
+  load->add_option("--worker-index", config.worker_index, "This process's index, from 0")
+      ->capture_default_str();
+  load->add_option("--start-at", options.start_at,
+                   "Begin the warm-up at this instant (2026-12-07T12:00:00Z, or @UNIX-SECONDS), "
+                   "the same for every worker; a worker not ready by then fails");
+  load->add_option("--run-id", config.run_id,
+                   "What ties the workers' results together for `load merge` (default: the "
+                   "--start-at instant)");
+  load->add_option(
+      "--seed", options.seed_text,
+      "Seed of the commands, keys, values and arrivals, recorded in the result (default: "
+      "a random one, each worker its own)");
+  load->add_option("--metrics-bind", options.metrics_bind,
+                   "Address of the --metrics-port endpoint: loopback by default; another only on "
+                   "a network you trust (no authentication)")
+      ->capture_default_str();
 
   CLI::App* merge = load->add_subcommand(
       "merge", "Merge result files from several load-generator processes or machines, exactly");
@@ -339,13 +461,15 @@ int RunLoadCommand(CLI::App& load, LoadCommandOptions& options) {
     }
     // Validate the workload before connecting, so a typo fails at once.
     MakeWorkload(config);
+    SetUpWorker(options);
 
     // Ctrl-C: stop sending, collect the replies owed, report what was measured.
     std::signal(SIGINT, OnSignal);
     std::signal(SIGTERM, OnSignal);
     std::signal(SIGPIPE, SIG_IGN);
     if (options.sweep) return RunSweep(options);
-    Live live(options.metrics_port, config.rate);
+    Live live(options.metrics_port, config.rate * OwnConnections(config) / config.connections,
+              options.metrics_bind, config.worker_index);
     const pb::LoadResult result = RunWithProgress(config, options, live);
     PrintResult(std::cout, result);
     if (!options.json_file.empty()) WriteJsonFile(options.json_file, result);

@@ -2,6 +2,7 @@
 // command line asked for (one load, the sweep to the knee, or a merge of result files).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,9 @@ struct LoadCommandOptions {
   unsigned sweep_retries = 2;
   double sweep_precision = 5;  // percent of the peak
   bool quiet = false;          // no progress line
+  std::string start_at;        // --start-at, as given
+  std::string seed_text;       // --seed; empty: a random one
+  std::string metrics_bind = "127.0.0.1";
   std::vector<std::string> merge_files;
 };
 
@@ -46,5 +50,8 @@ int RunLoadCommand(CLI::App& load, LoadCommandOptions& options);
 double ParseDurationSeconds(const std::string& text);  // "500ms", "10s", "2m", "1h", "250us"
 double ParseRate(const std::string& text);             // "50000", "50k", "1.5m"
 void ParseSlo(const std::string& text, double* percentile, double* seconds);  // "99:1ms"
+// --start-at: RFC 3339 ("2026-12-07T12:00:00Z", "2026-12-07T13:00:00.5+01:00") or Unix seconds
+// after '@' ("@1796644800", as `date +@%s` prints); returns ns since the Unix epoch.
+std::int64_t ParseStartAt(const std::string& text);
 
 }  // namespace switchyard::loadgen

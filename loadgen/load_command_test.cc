@@ -23,10 +23,14 @@ TEST_F(LoadE2eTest, LiveMetricsDuringTheRun) {
   RedisServer redis;
   const std::string scrape = ScrapeDuringARun(redis.port());
   using switchyard::testing::MetricValue;
-  EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_requests_total{outcome=\"ok\"}"), 0) << scrape;
-  EXPECT_EQ(MetricValue(scrape, "switchyard_loadgen_target_rate"), 500) << scrape;
-  EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_latency_seconds_count"), 0) << scrape;
-  EXPECT_GE(MetricValue(scrape, "switchyard_loadgen_schedule_lag_seconds"), 0) << scrape;
+  EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_requests_total{worker=\"0\",outcome=\"ok\"}"),
+            0)
+      << scrape;
+  EXPECT_EQ(MetricValue(scrape, "switchyard_loadgen_target_rate{worker=\"0\"}"), 500) << scrape;
+  EXPECT_GT(MetricValue(scrape, "switchyard_loadgen_latency_seconds_count{worker=\"0\"}"), 0)
+      << scrape;
+  EXPECT_GE(MetricValue(scrape, "switchyard_loadgen_schedule_lag_seconds{worker=\"0\"}"), 0)
+      << scrape;
 }
 
 // Reads a sweep's JSON (a SweepResult, not a LoadResult).
@@ -126,6 +130,20 @@ TEST_F(LoadE2eTest, BadInputGetsAOneLineError) {
   EXPECT_EQ(RunBinary({"load", "-d", "10 parsecs"}, &output), 2);
   EXPECT_EQ(RunBinary({"load", "--spin", "1s"}, &output), 2);
   EXPECT_NE(output.find("--spin: at most 100ms"), std::string::npos) << output;
+  EXPECT_EQ(RunBinary({"load", "--workers", "3", "--worker-index", "1"}, &output), 2);
+  EXPECT_NE(output.find("--workers needs --start-at"), std::string::npos) << output;
+  EXPECT_EQ(RunBinary({"load", "--workers", "3", "--worker-index", "3"}, &output), 2);
+  EXPECT_NE(output.find("--worker-index 3 is not below --workers 3"), std::string::npos) << output;
+  EXPECT_EQ(RunBinary({"load", "--start-at", "12:00"}, &output), 2);
+  EXPECT_NE(output.find("--start-at: '12:00' is not a time"), std::string::npos) << output;
+  EXPECT_EQ(RunBinary({"load", "--start-at", "2026-12-07T12:00:00"}, &output), 2);  // no zone
+  EXPECT_EQ(RunBinary({"load", "--seed", "12x"}, &output), 2);
+  EXPECT_NE(output.find("--seed: '12x' is not a 64-bit number"), std::string::npos) << output;
+  EXPECT_EQ(RunBinary({"load", "--workers", "4", "--worker-index", "0", "-c", "3", "--start-at",
+                       "@" + std::to_string(time(nullptr) + 60)},
+                      &output),
+            2);
+  EXPECT_NE(output.find("must be at least --workers (4)"), std::string::npos) << output;
   const std::string junk = TempFile("junk.json");
   {
     std::FILE* file = std::fopen(junk.c_str(), "w");

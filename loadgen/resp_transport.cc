@@ -199,8 +199,9 @@ pb::LoadResult RunRespLoad(const LoadConfig& config, LiveStats* live) {
   const auto endpoints = resolver.resolve(config.host, std::to_string(config.port), error);
   const std::string target = config.host + ":" + std::to_string(config.port);
   if (error) throw std::runtime_error("cannot resolve " + target + ": " + error.message());
-  for (unsigned c = 0; c < config.connections; ++c) {
-    Worker& worker = *workers[c % threads];
+  for (unsigned own = 0; own < OwnConnections(config); ++own) {
+    const unsigned c = RunConnection(config, own);
+    Worker& worker = *workers[own % threads];
     tcp::socket socket(worker.io);
     resp::ConnectWithin(socket, endpoints, config.connect_timeout_seconds, &error);
     if (error == asio::error::timed_out) {
@@ -208,17 +209,17 @@ pb::LoadResult RunRespLoad(const LoadConfig& config, LiveStats* live) {
       std::snprintf(why, sizeof why,
                     "no answer within %gs (after %u connections: the server is not accepting, "
                     "or its listen backlog is full)",
-                    config.connect_timeout_seconds, c);
+                    config.connect_timeout_seconds, own);
       throw std::runtime_error("cannot connect to " + target + ": " + why);
     }
     if (error) {
       throw std::runtime_error("cannot connect to " + target + ": " + error.message() + " (after " +
-                               std::to_string(c) + " connections)");
+                               std::to_string(own) + " connections)");
     }
     socket.set_option(tcp::no_delay(true));
     socket.non_blocking(true);
     worker.connections.push_back(std::make_unique<Connection>(
-        worker, std::move(socket), ConnectionQuota(config, c), ConnectionSeed(c)));
+        worker, std::move(socket), ConnectionQuota(config, c), ConnectionSeed(config, c)));
   }
   RunTotals run = RunWorkers(config, workers);
   return MakeResult(config, run);

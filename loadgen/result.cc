@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -129,7 +130,17 @@ pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
       config.requests == 0 && !g_stop_requested
           ? config.duration_seconds
           : static_cast<double>(std::max(total.last_send_ns, warm_end_ns + 1) - warm_end_ns) / 1e9;
-  result.set_target_rate(config.rate);
+  // This worker's share of the run's rate: its connections' (run.h), so the shares sum to it.
+  const unsigned own_connections = OwnConnections(config);
+  const double own_rate = config.rate * own_connections / config.connections;
+  result.set_target_rate(own_rate);
+  result.set_run_id(config.run_id);
+  result.set_worker_index(config.worker_index);
+  result.set_workers(config.workers);
+  result.set_worker_connections(own_connections);
+  if (config.start_at_unix_ns != 0) result.set_start_at(FormatUtc(config.start_at_unix_ns));
+  result.set_seed(config.seed);
+  result.set_histogram_layout(Histogram::kLayout);
   result.set_requests(answered);
   result.set_errors(total.errors);
   result.set_failed(total.failed);
@@ -172,9 +183,9 @@ pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
                     lag_p99 * 1e3);
       reason += text;
     }
-    if (!g_stop_requested && result.sent_rate() < 0.99 * config.rate) {
+    if (!g_stop_requested && result.sent_rate() < 0.99 * own_rate) {
       std::snprintf(text, sizeof text, "%ssent %.0f/s of the %.0f/s asked",
-                    reason.empty() ? "" : "; ", result.sent_rate(), config.rate);
+                    reason.empty() ? "" : "; ", result.sent_rate(), own_rate);
       reason += text;
     }
   }
@@ -219,50 +230,20 @@ void WriteJsonFile(const std::string& path, const google::protobuf::Message& mes
   if (!file) throw std::runtime_error("cannot write " + path);
 }
 
-pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results) {
-  if (results.empty()) throw std::invalid_argument("nothing to merge");
-  pb::LoadResult merged;
-  *merged.mutable_spec() = results[0].spec();
-  Histogram latency, uncorrected, lag, pickup;
-  std::string reasons;
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    const pb::LoadResult& result = results[i];
-    if (i > 0) {
-      pb::LoadSpec* spec = merged.mutable_spec();
-      spec->set_connections(spec->connections() + result.spec().connections());
-      spec->set_threads(spec->threads() + result.spec().threads());
-      spec->set_rate(spec->rate() + result.spec().rate());
-    }
-    // The processes ran side by side: rates and counts add up, the span is the longest.
-    merged.set_target_rate(merged.target_rate() + result.target_rate());
-    merged.set_throughput(merged.throughput() + result.throughput());
-    merged.set_sent_rate(merged.sent_rate() + result.sent_rate());
-    merged.set_requests(merged.requests() + result.requests());
-    merged.set_errors(merged.errors() + result.errors());
-    merged.set_failed(merged.failed() + result.failed());
-    merged.set_client_cpu_seconds(merged.client_cpu_seconds() + result.client_cpu_seconds());
-    merged.set_client_spin_seconds(merged.client_spin_seconds() + result.client_spin_seconds());
-    merged.set_client_run_queue_wait_seconds(merged.client_run_queue_wait_seconds() +
-                                             result.client_run_queue_wait_seconds());
-    merged.set_machine_steal_fraction(
-        std::max(merged.machine_steal_fraction(), result.machine_steal_fraction()));
-    merged.set_duration_seconds(std::max(merged.duration_seconds(), result.duration_seconds()));
-    merged.set_processes(merged.processes() + result.processes());
-    if (merged.connections_lost() == 0) merged.set_first_loss(result.first_loss());
-    merged.set_connections_lost(merged.connections_lost() + result.connections_lost());
-    if (result.client_limited()) {
-      merged.set_client_limited(true);
-      reasons += (reasons.empty() ? "" : "; ") + result.client_limited_reason();
-    }
-    latency.Merge(FromProto(result.histogram()));
-    uncorrected.Merge(FromProto(result.histogram_uncorrected()));
-    lag.Merge(FromProto(result.histogram_schedule_lag()));
-    pickup.Merge(FromProto(result.histogram_reply_pickup()));
+std::string FormatUtc(std::int64_t unix_ns) {
+  const std::time_t seconds = static_cast<std::time_t>(unix_ns / 1'000'000'000);
+  const std::int64_t nanos = unix_ns % 1'000'000'000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[64];
+  std::size_t used = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  if (nanos != 0) {
+    used +=
+        std::snprintf(text + used, sizeof text - used, ".%09lld", static_cast<long long>(nanos));
+    while (text[used - 1] == '0') --used;  // 12:00:00.25Z, not 12:00:00.250000000Z
   }
-  merged.set_client_limited_reason(reasons);
-  SetHistograms(latency, uncorrected, lag, pickup, &merged);
-  SetDelayedAckStall(latency, &merged);
-  return merged;
+  std::snprintf(text + used, sizeof text - used, "Z");
+  return text;
 }
 
 // "45.2us", "1.23ms", "1.50s": three significant digits, the histogram's precision.
@@ -282,8 +263,15 @@ void PrintResult(std::ostream& out, const pb::LoadResult& result) {
   const pb::LoadSpec& spec = result.spec();
   char line[512];
   if (result.processes() > 1) {
-    std::snprintf(line, sizeof line, "merged from %u load-generator processes\n",
-                  result.processes());
+    std::snprintf(line, sizeof line, "run %s: merged from its %u load-generator processes\n",
+                  result.run_id().c_str(), result.processes());
+    out << line;
+  } else if (result.workers() > 1) {
+    std::snprintf(line, sizeof line,
+                  "run %s: worker %u of %u, %u of its connections, seed %llu, started at %s\n",
+                  result.run_id().c_str(), result.worker_index(), result.workers(),
+                  result.worker_connections(), static_cast<unsigned long long>(result.seed()),
+                  result.start_at().c_str());
     out << line;
   }
   std::snprintf(line, sizeof line, "%s:%u%s  %u connections on %u thread%s  %s  mix %s\n",

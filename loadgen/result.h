@@ -2,6 +2,7 @@
 // processes, read and written as protobuf JSON, printed as a table.
 #pragma once
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -20,9 +21,6 @@ inline constexpr double kClientBusyLimit = 0.9;
 // The result of a run: its spec, figures and histograms, and whether the client was the limit.
 pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run);
 
-// Merges result files exactly: counts add, histograms merge bucket by bucket, percentiles are
-// recomputed from the merged histograms. Throws std::runtime_error naming a bad file.
-pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results);
 pb::LoadResult ReadResultFile(const std::string& path);
 void WriteJsonFile(const std::string& path, const google::protobuf::Message& message);
 
@@ -31,6 +29,8 @@ void WriteJsonFile(const std::string& path, const google::protobuf::Message& mes
 void PrintResult(std::ostream& out, const pb::LoadResult& result);
 // "45.2us", "1.23ms", "1.50s": three significant digits, the histogram's precision.
 std::string FormatSeconds(double seconds);
+// An instant as RFC 3339 in UTC, to the nanosecond it carries: "2026-12-07T12:00:00.25Z".
+std::string FormatUtc(std::int64_t unix_ns);
 
 // Conversions between histograms and their result-file form (exact: FromProto(ToProto(h)) == h).
 void FillLatency(const Histogram& histogram, pb::Latency* latency);

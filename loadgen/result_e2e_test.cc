@@ -1,5 +1,5 @@
 // End-to-end, the result: what it says about a run beyond its latencies (a delayed-ACK stall
-// named, the client's CPU taken by other work), and `load merge` adding two runs exactly.
+// named, the client's CPU taken by other work), and a run made by three processes, merged exactly.
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "loadgen/e2e_support.h"
 #include "loadgen/histogram.h"
@@ -84,39 +86,89 @@ TEST_F(LoadE2eTest, ACpuSharedWithABusyProcessShowsAsRunQueueWait) {
   }
 }
 
-TEST_F(LoadE2eTest, MergeOfTwoRunsIsExact) {
-  RedisServer redis;
-  const std::string a = TempFile("a.json"), b = TempFile("b.json"), merged = TempFile("m.json");
+// Requests the server has served so far, every command and process summed.
+double ServedRequests(const switchyard::testing::ServerProcess& server) {
+  const std::string scrape = switchyard::testing::ScrapeMetrics(server.metrics_port());
+  double total = 0;
+  std::istringstream lines(scrape);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("switchyard_requests_total{", 0) == 0) {
+      total += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return total;
+}
+
+// Three load-generator processes with one --start-at make one run: the merge holds every request
+// the parts sent and the server served, the rate asked, and the parts' histograms bucket for
+// bucket; a worker that comes late fails, and a merge refuses parts of another run.
+TEST_F(LoadE2eTest, ThreeWorkersMakeOneRun) {
+  switchyard::testing::ServerProcess server("coroutine");
+  const double served_before = ServedRequests(server);
+  // No warm-up, so that every request the server serves is in a measured part; --spin 0 keeps
+  // three open-loop processes from spinning on two CPUs.
+  const std::vector<std::string> flags = {"--rate", "3000", "-d", "2s",     "--warmup",
+                                          "0",      "-c",   "10", "--spin", "0"};
+  const std::vector<pb::LoadResult> parts =
+      LoadWorkers(server.port(), flags, 3, "worker", std::chrono::milliseconds(1500));
+  const double served = ServedRequests(server) - served_before;
+  const std::string merged_path = TempFile("merged.json");
   std::string output;
-  ASSERT_EQ(RunBinary({"load", "--port", std::to_string(redis.port()), "-n", "1500", "--warmup",
-                       "0", "-c", "3", "-q", "--json", a},
+  ASSERT_EQ(RunBinary({"load", "merge", worker_json_[2], worker_json_[0], worker_json_[1], "--json",
+                       merged_path},
                       &output),
             0)
       << output;
-  ASSERT_EQ(RunBinary({"load", "--port", std::to_string(redis.port()), "--rate", "1000", "-d",
-                       "500ms", "--warmup", "0", "-c", "2", "-q", "--json", b},
-                      &output),
-            0)
-      << output;
-  ASSERT_EQ(RunBinary({"load", "merge", a, b, "--json", merged}, &output), 0) << output;
-  EXPECT_NE(output.find("merged from 2 load-generator processes"), std::string::npos) << output;
-  const pb::LoadResult ra = ReadResultFile(a), rb = ReadResultFile(b), rm = ReadResultFile(merged);
-  EXPECT_EQ(rm.requests(), ra.requests() + rb.requests());
-  EXPECT_EQ(rm.processes(), 2u);
-  Histogram expected = FromProto(ra.histogram());
-  expected.Merge(FromProto(rb.histogram()));
-  const Histogram got = FromProto(rm.histogram());
-  EXPECT_EQ(got.Buckets(), expected.Buckets());
-  EXPECT_EQ(got.max(), expected.max());
-  EXPECT_DOUBLE_EQ(rm.latency().p99(), static_cast<double>(expected.ValueAtPercentile(99)) / 1e9);
-  // The open-loop run's reply pickup survives the merge (the closed-loop one has none).
-  EXPECT_GT(rb.histogram_reply_pickup().total(), 0u);
-  EXPECT_EQ(FromProto(rm.histogram_reply_pickup()).Buckets(),
-            FromProto(rb.histogram_reply_pickup()).Buckets());
-  EXPECT_DOUBLE_EQ(rm.reply_pickup().max(), rb.reply_pickup().max());
-  // A merge keeps the noisiest machine's steal.
-  EXPECT_DOUBLE_EQ(rm.machine_steal_fraction(),
-                   std::max(ra.machine_steal_fraction(), rb.machine_steal_fraction()));
+  EXPECT_NE(output.find("merged from its 3 load-generator processes"), std::string::npos) << output;
+  const pb::LoadResult merged = ReadResultFile(merged_path);
+
+  std::uint64_t requests = 0;
+  double target = 0;
+  Histogram sum;
+  for (unsigned i = 0; i < 3; ++i) {
+    EXPECT_EQ(parts[i].worker_index(), i);
+    EXPECT_EQ(parts[i].workers(), 3u);
+    EXPECT_EQ(parts[i].run_id(), parts[0].run_id());
+    EXPECT_EQ(parts[i].start_at(), parts[0].start_at());
+    EXPECT_EQ(parts[i].failed(), 0u) << worker_output_[i];
+    for (unsigned j = 0; j < i; ++j) EXPECT_NE(parts[i].seed(), parts[j].seed());
+    requests += parts[i].requests();
+    target += parts[i].target_rate();
+    sum.Merge(FromProto(parts[i].histogram()));
+  }
+  EXPECT_EQ(
+      parts[0].worker_connections() + parts[1].worker_connections() + parts[2].worker_connections(),
+      10u);
+  EXPECT_DOUBLE_EQ(target, 3000);
+  EXPECT_EQ(merged.requests(), requests);
+  EXPECT_EQ(static_cast<double>(merged.requests()), served);
+  EXPECT_NEAR(merged.throughput(), 3000, 30) << output;
+  EXPECT_EQ(FromProto(merged.histogram()).Buckets(), sum.Buckets());
+  EXPECT_EQ(merged.histogram().sum_ns(), sum.sum());
+  EXPECT_EQ(merged.histogram().max_ns(), sum.max());
+
+  // A worker started after the instant fails, and says why, rather than run a short part.
+  std::vector<std::string> late = {
+      "load", "--port",     std::to_string(server.port()), "--workers", "3", "--worker-index",
+      "1",    "--start-at", parts[0].start_at(),           "-q"};
+  late.insert(late.end(), flags.begin(), flags.end());
+  EXPECT_EQ(RunBinary(late, &output), 1) << output;
+  EXPECT_NE(output.find("worker 1 of 3 is"), std::string::npos) << output;
+  EXPECT_NE(output.find("late for --start-at"), std::string::npos) << output;
+
+  // A part of another run is refused, as are a run with a worker missing or repeated.
+  const std::vector<std::string> run = worker_json_;
+  const std::vector<pb::LoadResult> other =
+      LoadWorkers(server.port(), {"-n", "300", "--warmup", "0", "-c", "4"}, 2, "other",
+                  std::chrono::milliseconds(1000));
+  EXPECT_EQ(other[0].requests() + other[1].requests(), 300u);  // --requests split exactly
+  EXPECT_NE(other[0].run_id(), parts[0].run_id());
+  EXPECT_EQ(RunBinary({"load", "merge", run[0], run[1], worker_json_[1]}, &output), 2) << output;
+  EXPECT_NE(output.find("results of different runs do not merge"), std::string::npos) << output;
+  EXPECT_EQ(RunBinary({"load", "merge", run[0], run[1]}, &output), 2) << output;
+  EXPECT_NE(output.find("worker 2 of the run's 3 is missing"), std::string::npos) << output;
+  EXPECT_EQ(RunBinary({"load", "merge", run[0], run[1], run[1]}, &output), 2) << output;
+  EXPECT_NE(output.find("is worker 1 again"), std::string::npos) << output;
 }
 
 }  // namespace

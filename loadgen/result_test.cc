@@ -1,6 +1,6 @@
 // The result (result.h) from a run's totals given by hand: the figures, the reasons a run is
 // flagged as the load generator's limit rather than the server's, exact histogram conversions,
-// and a merge of two results.
+// and what a worker of a run spread over processes records.
 #include "loadgen/result.h"
 
 #include <gtest/gtest.h>
@@ -102,24 +102,29 @@ TEST(Histograms, ConvertExactlyAndRefuseATotalTheBucketsDoNotMake) {
   EXPECT_THROW(FromProto(message), std::runtime_error);
 }
 
-TEST(MergeResults, CountsAndRatesAddAndReasonsAreKept) {
-  const pb::LoadResult a = MakeResult(OpenLoop(1000), OneSecond(1000, 1000, 0.1));
-  const pb::LoadResult b = MakeResult(OpenLoop(1000), OneSecond(500, 500, 0.1));
-  const pb::LoadResult merged = MergeResults({a, b});
-  EXPECT_EQ(merged.processes(), 2u);
-  EXPECT_EQ(merged.requests(), 1500u);
-  EXPECT_EQ(merged.errors(), 20u);
-  EXPECT_DOUBLE_EQ(merged.target_rate(), 2000);
-  EXPECT_DOUBLE_EQ(merged.spec().rate(), 2000);
-  EXPECT_EQ(merged.histogram().total(), 1500u);
-  EXPECT_TRUE(merged.client_limited());
-  EXPECT_EQ(merged.client_limited_reason(), b.client_limited_reason());
-  EXPECT_THROW(MergeResults({}), std::invalid_argument);
-
+TEST(MakeResult, AWorkerSaysWhichPartOfWhichRunItIs) {
+  LoadConfig config = OpenLoop(1000);
+  config.connections = 50;
+  config.workers = 3;
+  config.worker_index = 2;  // connections 2, 5, ..., 47: 16 of the 50
+  config.seed = 42;
+  config.run_id = "run-a";
+  config.start_at_unix_ns = 1'796'644'800'250'000'000;
+  const pb::LoadResult result = MakeResult(config, OneSecond(320, 320, 0.1));
+  EXPECT_EQ(result.worker_index(), 2u);
+  EXPECT_EQ(result.workers(), 3u);
+  EXPECT_EQ(result.worker_connections(), 16u);
+  EXPECT_DOUBLE_EQ(result.target_rate(), 1000.0 * 16 / 50);
+  EXPECT_EQ(result.spec().connections(), 50u);  // the run's, as asked
+  EXPECT_EQ(result.seed(), 42u);
+  EXPECT_EQ(result.run_id(), "run-a");
+  EXPECT_EQ(result.start_at(), "2026-12-07T12:00:00.25Z");
+  EXPECT_EQ(result.histogram_layout(), Histogram::kLayout);
   std::ostringstream table;
-  PrintResult(table, merged);
-  EXPECT_NE(table.str().find("merged from 2 load-generator processes"), std::string::npos);
-  EXPECT_NE(table.str().find("CLIENT-LIMITED"), std::string::npos) << table.str();
+  PrintResult(table, result);
+  EXPECT_NE(table.str().find("run run-a: worker 2 of 3, 16 of its connections, seed 42"),
+            std::string::npos)
+      << table.str();
 }
 
 TEST(FormatSeconds, ThreeSignificantDigitsInAFittingUnit) {

@@ -37,29 +37,45 @@ unsigned PrepareRun(const LoadConfig& config);
 // The workload the flags describe (throws std::invalid_argument naming a bad flag).
 Workload MakeWorkload(const LoadConfig& config);
 
-// Requests connection `c` may send: --requests shared out exactly (the first connections take
-// one more), or no limit but the time.
+// This worker's connections (LoadConfig::workers): connection c of the run is worker
+// c % workers's (c / workers)-th. Every figure of a connection below takes its index in the run.
+unsigned OwnConnections(const LoadConfig& config);
+inline unsigned RunConnection(const LoadConfig& config, unsigned own) {
+  return config.worker_index + own * config.workers;
+}
+// Requests connection `c` may send: --requests shared out exactly over the run's connections (the
+// first take one more), or no limit but the time.
 std::uint64_t ConnectionQuota(const LoadConfig& config, unsigned c);
-// The seed of connection `c`'s requests (their commands, keys and values).
-inline std::uint64_t ConnectionSeed(unsigned c) { return 0xc0ffee00 + c; }
+// The seeds of connection `c`'s requests (their commands, keys and values) and of its arrivals.
+std::uint64_t ConnectionSeed(const LoadConfig& config, unsigned c);
+std::uint64_t ArrivalSeed(const LoadConfig& config, unsigned c);
+
+// The system clock, ns since the Unix epoch: what --start-at is given in.
+std::int64_t UnixNowNs();
+// When the workers start, on this process's steady clock (NowNs): --start-at, or a moment from
+// now. Throws std::runtime_error when --start-at has passed: this worker would run short.
+std::int64_t StartNs(const LoadConfig& config);
 
 // This process's CPU time (user + system) so far.
 double ProcessCpuSeconds();
 
 // Runs the workers, each on a thread of its own, and merges what they measured. A Worker has
 // `connections` (each with SetSchedule), Run(start_ns), a ThreadLedger `ledger` and its
-// SpinWindow `spin`; connection c is the (c / threads)-th of worker c % threads.
+// SpinWindow `spin`; own connection i (RunConnection) is the (i / threads)-th of worker
+// i % threads.
 template <typename Worker>
 RunTotals RunWorkers(const LoadConfig& config, std::vector<std::unique_ptr<Worker>>& workers) {
   const auto threads = static_cast<unsigned>(workers.size());
-  const std::int64_t start_ns = NowNs() + 20'000'000;
+  const std::int64_t start_ns = StartNs(config);
   if (config.rate > 0) {
     const double connection_rate = config.rate / config.connections;
-    for (unsigned c = 0; c < config.connections; ++c) {
-      // Uniform phases interleave the connections evenly over one interval.
-      workers[c % threads]->connections[c / threads]->SetSchedule(
+    for (unsigned own = 0; own < OwnConnections(config); ++own) {
+      // Uniform phases interleave the run's connections evenly over one interval, whichever
+      // worker holds each.
+      const unsigned c = RunConnection(config, own);
+      workers[own % threads]->connections[own / threads]->SetSchedule(
           Schedule(start_ns, connection_rate, static_cast<double>(c) / config.connections,
-                   config.arrival, 0x5eed0000 + c));
+                   config.arrival, ArrivalSeed(config, c)));
     }
   }
   std::vector<std::thread> running;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "loadgen/merge.h"
 #include "loadgen/result.h"
 
 namespace switchyard::loadgen {
@@ -98,10 +99,13 @@ TEST(StallSignatureTest, DoesNotFireWhenTheMedianIsNotFarBelowTheTimeout) {
   EXPECT_FALSE(DelayedAckStall(latency).fired);
 }
 
-// A result carrying `latency` as a run's would (MakeResult sets the signature from it).
-pb::LoadResult ResultWith(const Histogram& latency) {
+// A result carrying `latency` as worker `index` of a run of two would (MakeResult sets the
+// signature from it).
+pb::LoadResult ResultWith(const Histogram& latency, unsigned index) {
   pb::LoadResult result;
   result.set_processes(1);
+  result.set_workers(2);
+  result.set_worker_index(index);
   SetHistograms(latency, latency, Histogram(), Histogram(), &result);
   SetDelayedAckStall(latency, &result);
   return result;
@@ -114,7 +118,7 @@ TEST(StallSignatureTest, MergeRecomputesItFromTheMergedHistogram) {
   AddDelayedAckCluster(first, 2);
   AddFastBody(second, 1000);
   AddDelayedAckCluster(second, 2);
-  const pb::LoadResult a = ResultWith(first), b = ResultWith(second);
+  const pb::LoadResult a = ResultWith(first, 0), b = ResultWith(second, 1);
   EXPECT_FALSE(a.delayed_ack_stall());
   EXPECT_FALSE(b.delayed_ack_stall());
   const pb::LoadResult merged = MergeResults({a, b});
@@ -125,7 +129,7 @@ TEST(StallSignatureTest, MergeRecomputesItFromTheMergedHistogram) {
   // And a merge of clean results is clean.
   Histogram clean;
   AddFastBody(clean, 1000);
-  const pb::LoadResult quiet = MergeResults({ResultWith(clean), ResultWith(clean)});
+  const pb::LoadResult quiet = MergeResults({ResultWith(clean, 0), ResultWith(clean, 1)});
   EXPECT_FALSE(quiet.delayed_ack_stall());
   EXPECT_EQ(quiet.delayed_ack_stall_fraction(), 0);
   EXPECT_TRUE(quiet.delayed_ack_stall_message().empty());

@@ -8,6 +8,7 @@
 
 #include "loadgen/load_command.h"
 #include "loadgen/resp_reply.h"
+#include "loadgen/result.h"
 #include "loadgen/spin_window.h"
 
 namespace switchyard::loadgen {
@@ -347,6 +348,21 @@ TEST(FlagValuesTest, UnitsParseAndNonsenseIsRefused) {
   EXPECT_EQ(range.min, 16u);
   EXPECT_EQ(range.max, 1024u);
   EXPECT_THROW(ParseSizeRange("1k-16"), std::invalid_argument);
+}
+
+TEST(FlagValuesTest, StartAtIsAnInstantWithItsZone) {
+  constexpr std::int64_t kNoon = 1'796'644'800LL * 1'000'000'000;  // 2026-12-07T12:00:00Z
+  EXPECT_EQ(ParseStartAt("2026-12-07T12:00:00Z"), kNoon);
+  EXPECT_EQ(ParseStartAt("2026-12-07T12:00:00.25Z"), kNoon + 250'000'000);
+  EXPECT_EQ(ParseStartAt("2026-12-07T13:30:00+01:30"), kNoon);
+  EXPECT_EQ(ParseStartAt("2026-12-07T10:00:00-02:00"), kNoon);
+  EXPECT_EQ(ParseStartAt("@1796644800.5"), kNoon + 500'000'000);
+  EXPECT_EQ(FormatUtc(kNoon + 250'000'000), "2026-12-07T12:00:00.25Z");
+  EXPECT_EQ(FormatUtc(kNoon), "2026-12-07T12:00:00Z");
+  for (const char* bad : {"2026-12-07T12:00:00", "2026-12-07 12:00:00Z", "12:00", "tomorrow",
+                          "2026-12-07T12:00:00Zulu", "2026-12-07T12:00:00.Z", "@-5", ""}) {
+    EXPECT_THROW(ParseStartAt(bad), std::invalid_argument) << bad;
+  }
 }
 
 // The gRPC mode's view of the same choice: the weights, RESP's key formats and the value sizes.
