@@ -181,7 +181,12 @@ class LoadJob(unittest.TestCase):
         [term] = pod["spec"]["affinity"]["podAntiAffinity"][
             "requiredDuringSchedulingIgnoredDuringExecution"]
         self.assertEqual(term["topologyKey"], "kubernetes.io/hostname")
-        self.assertEqual(term["labelSelector"]["matchLabels"], pod["metadata"]["labels"])
+        labels = dict(pod["metadata"]["labels"])
+        # The model its metrics are labelled with is the one its target serves.
+        target = {item["name"]: item["value"] for item in container(job)["env"]}["TARGET_HOST"]
+        model = labels.pop("switchyard/load-model")
+        self.assertEqual(target, "switchyard-" + model.replace("_", "-"))
+        self.assertEqual(term["labelSelector"]["matchLabels"], labels)
         self.assertEqual(pod["metadata"]["annotations"]["prometheus.io/port"],
                          str(container(job)["ports"][0]["containerPort"]))
 
