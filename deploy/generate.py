@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Writes the model-dependent parts of the compose stack from the model registry, and the load
-cycle's scenarios from their declarations.
+"""Writes the model-dependent parts of the compose stack and of the Kubernetes manifests from the
+model registry, and the load cycle's scenarios from their declarations.
 
 docker-compose.yml and prometheus/prometheus.yml cannot ask the binary which models exist: compose
 and Prometheus read them before any switchyard runs (compose builds the binary inside the image).
@@ -11,17 +11,19 @@ So they are committed, and the lines that name models sit between markers,
 
 which this script rewrites from `switchyard serve --list-models --format=json`. The load cycle
 (load-cycle.sh) runs in an image without Python, so its list of scenarios is written the same way,
-from each scenario's cycle() in compare/scenarios.py. Everything outside the markers is edited by
-hand as usual. After adding a model or a scenario (or editing the templates below), run
+from each scenario's cycle() in compare/scenarios.py, and kubernetes/servers.yaml's Deployment and
+Service a model likewise, since kubectl reads it as committed. Everything outside the markers is
+edited by hand as usual. After adding a model or a scenario (or editing the templates below), run
 
     deploy/generate.py [--switchyard build/release/cli/switchyard]
 
 and commit the result; `--check` (ctest Registry.DeployFilesMatch) writes nothing and fails with a
 diff while a file differs from what the registry and the declarations give.
 
-Ports: model number N, its place in the registry from 1, serves on 6380+N and its metrics on
-9180+N; the load generator serves its metrics while it loads model N on LOAD_METRICS_BASE+N, 9190+N
-while there are at most ten models, the next round ten above the servers' metrics ports beyond.
+Ports in the compose stack: model number N, its place in the registry from 1, serves on 6380+N and
+its metrics on 9180+N; the load generator serves its metrics while it loads model N on
+LOAD_METRICS_BASE+N, 9190+N while there are at most ten models, the next round ten above the
+servers' metrics ports beyond. In Kubernetes every model keeps 6380 and 9180 (a pod each).
 """
 
 import argparse
@@ -38,6 +40,10 @@ sys.path.insert(0, str(ROOT))
 from compare.scenarios import cycle_runs  # noqa: E402
 SERVICE_PORT_BASE = 6380
 METRICS_PORT_BASE = 9180
+# In Kubernetes each pod has a network of its own and each model a Service of its own, so every
+# model keeps the default ports.
+KUBERNETES_SERVICE_PORT = 6380
+KUBERNETES_METRICS_PORT = 9180
 
 MARKER = re.compile(r"^(?P<indent> *)# BEGIN generated (?P<name>[a-z-]+):.*\n"
                     r"(?P<body>(?:.*\n)*?)"
@@ -96,9 +102,64 @@ def cycle_scenarios(models):
             + [")"])
 
 
+def kubernetes_servers(models):
+    """A Deployment and a Service a model. Names are DNS labels: a model's '_' becomes '-'."""
+    lines = []
+    for model in models:
+        name, protocol = model["name"], model["protocol"]
+        labels = f"{{app.kubernetes.io/name: switchyard, switchyard/model: {name}}}"
+        service, metrics = KUBERNETES_SERVICE_PORT, KUBERNETES_METRICS_PORT
+        lines += KUBERNETES_SERVER.format(
+            dns=f"switchyard-{name.replace('_', '-')}", name=name, labels=labels,
+            protocol=protocol, service=service, metrics=metrics).splitlines()
+    return lines
+
+
+KUBERNETES_SERVER = """\
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {dns}
+  labels: {labels}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {labels}
+  template:
+    metadata:
+      labels: {labels}
+      annotations: {{prometheus.io/scrape: "true", prometheus.io/port: "{metrics}", \
+prometheus.io/path: /metrics}}
+    spec:
+      containers:
+      - name: server
+        image: ${{IMAGE}}
+        args: [serve, --model, {name}, --bind, 0.0.0.0, --port, "{service}", \
+--metrics-port, "{metrics}", --quiet]
+        ports:
+        - {{name: {protocol}, containerPort: {service}}}
+        - {{name: metrics, containerPort: {metrics}}}
+        readinessProbe:
+          tcpSocket: {{port: {service}}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {dns}
+  labels: {labels}
+spec:
+  selector: {labels}
+  ports:
+  - {{name: {protocol}, port: {service}, targetPort: {service}}}
+  - {{name: metrics, port: {metrics}, targetPort: {metrics}}}
+"""
+
+
 FILES = {
     DEPLOY / "docker-compose.yml": {"services": compose_services},
     DEPLOY / "load-cycle.sh": {"scenarios": cycle_scenarios},
+    DEPLOY / "kubernetes" / "servers.yaml": {"servers": kubernetes_servers},
     DEPLOY / "prometheus" / "prometheus.yml": {"server-targets": server_targets,
                                                "load-targets": load_targets},
 }

@@ -267,16 +267,20 @@ void PrintResult(std::ostream& out, const pb::LoadResult& result) {
                   result.run_id().c_str(), result.processes());
     out << line;
   } else if (result.workers() > 1) {
-    std::snprintf(line, sizeof line,
-                  "run %s: worker %u of %u, %u of its connections, seed %llu, started at %s\n",
+    std::snprintf(line, sizeof line, "run %s: worker %u of %u, seed %llu, started at %s\n",
                   result.run_id().c_str(), result.worker_index(), result.workers(),
-                  result.worker_connections(), static_cast<unsigned long long>(result.seed()),
-                  result.start_at().c_str());
+                  static_cast<unsigned long long>(result.seed()), result.start_at().c_str());
     out << line;
   }
-  std::snprintf(line, sizeof line, "%s:%u%s  %u connections on %u thread%s  %s  mix %s\n",
-                spec.host().c_str(), spec.port(), spec.protocol() == "grpc" ? " (gRPC)" : "",
-                spec.connections(), spec.threads(), spec.threads() == 1 ? "" : "s",
+  // A worker's own connections, of the run's.
+  const std::string connections = result.processes() == 1 && result.workers() > 1
+                                      ? std::to_string(result.worker_connections()) +
+                                            " of the run's " + std::to_string(spec.connections()) +
+                                            " connections"
+                                      : std::to_string(spec.connections()) + " connections";
+  std::snprintf(line, sizeof line, "%s:%u%s  %s on %u thread%s  %s  mix %s\n", spec.host().c_str(),
+                spec.port(), spec.protocol() == "grpc" ? " (gRPC)" : "", connections.c_str(),
+                spec.threads(), spec.threads() == 1 ? "" : "s",
                 result.target_rate() > 0
                     ? ("open loop at " + std::to_string(std::llround(result.target_rate())) +
                        "/s (" + spec.arrival() + ")")
