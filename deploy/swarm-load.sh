@@ -8,8 +8,9 @@
 #   --workers N          load-generator tasks, one worker each (default 3)
 #   --host H, --port P   the server to load (default 127.0.0.1 6380): every task connects there
 #   --serve MODEL        also start `switchyard serve --model MODEL` as a service on this node's
-#                        host network, bound to --host:--port (metrics on --metrics-port, default
-#                        9180), and remove it at the end; without it the server must be running
+#                        host network, bound to --host:--port, and remove it at the end; without
+#                        it the server must be running
+#   --metrics-port P     with --serve: the server's metrics port (default 9180)
 #   --image IMAGE        the Switchyard image, present on every node (default $SWITCHYARD_IMAGE or
 #                        switchyard:local; deploy/Dockerfile builds it)
 #   --results DIR        where each task writes worker-I.json and the merge merged.json; mounted
@@ -35,20 +36,21 @@ fail() { say "FAILED: $*"; exit 1; }
 workers=3 host=127.0.0.1 port=6380 metrics_port=9180 serve_model=""
 image="${SWITCHYARD_IMAGE:-switchyard:local}" results="" start_in=15 timeout_s=300 run_id=""
 name=switchyard-load constraints=() load_args=()
+value() { (($# >= 2)) || fail "$1 needs a value"; }
 while (($#)); do
   case "$1" in
-    --workers) workers="$2"; shift 2 ;;
-    --host) host="$2"; shift 2 ;;
-    --port) port="$2"; shift 2 ;;
-    --metrics-port) metrics_port="$2"; shift 2 ;;
-    --serve) serve_model="$2"; shift 2 ;;
-    --image) image="$2"; shift 2 ;;
-    --results) results="$2"; shift 2 ;;
-    --start-in) start_in="$2"; shift 2 ;;
-    --timeout) timeout_s="$2"; shift 2 ;;
-    --run-id) run_id="$2"; shift 2 ;;
-    --constraint) constraints+=(--constraint "$2"); shift 2 ;;
-    --name) name="$2"; shift 2 ;;
+    --workers) value "$@"; workers="$2"; shift 2 ;;
+    --host) value "$@"; host="$2"; shift 2 ;;
+    --port) value "$@"; port="$2"; shift 2 ;;
+    --metrics-port) value "$@"; metrics_port="$2"; shift 2 ;;
+    --serve) value "$@"; serve_model="$2"; shift 2 ;;
+    --image) value "$@"; image="$2"; shift 2 ;;
+    --results) value "$@"; results="$2"; shift 2 ;;
+    --start-in) value "$@"; start_in="$2"; shift 2 ;;
+    --timeout) value "$@"; timeout_s="$2"; shift 2 ;;
+    --run-id) value "$@"; run_id="$2"; shift 2 ;;
+    --constraint) value "$@"; constraints+=(--constraint "$2"); shift 2 ;;
+    --name) value "$@"; name="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; load_args=("$@"); break ;;
     *) fail "unknown option '$1' (--help lists them; flags for switchyard load go after --)" ;;
