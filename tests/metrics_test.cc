@@ -1,6 +1,7 @@
 // The metrics vocabulary of DESIGN.md, through the real binary: every model's scrape passes
 // `promtool check metrics` (Prometheus's own linter) and holds every name; tasks alive follow the
-// connections; the run-queue wait never goes backwards while threads come and go.
+// connections; an idle connection holds no I/O buffer; the run-queue wait never goes backwards
+// while threads come and go.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/models.h"
@@ -117,6 +120,34 @@ TEST(TasksActive, AreTheWorkersOfAPool) {
     Client client(server.port());
     ASSERT_TRUE(client.Command({"PING"}));
     EXPECT_EQ(AwaitValue(server.metrics_port(), "switchyard_tasks_active", 3), 3) << model;
+  }
+}
+
+// A connection waiting for its next request holds no buffer of its own (io_buffers.h): after a
+// request each, 64 silent connections leave what their threads keep cached, not a buffer each.
+// One client sends its request a byte at a time first, so that reads find a partial request.
+TEST(IoBuffers, AnIdleConnectionHoldsNone) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> servers = {
+      {"coroutine", {"--threads", "1"}},
+      {"fiber", {"--threads", "1"}},
+      {"thread_pool", {"--workers", "2"}},
+  };
+  for (const auto& [model, flags] : servers) {
+    ServerProcess server(model, flags);
+    RawConnection slow(server.port());
+    for (const char byte : std::string("PING\r\n")) {
+      slow.Send(std::string_view(&byte, 1));
+      std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_EQ(slow.ReadSome(7), "+PONG\r\n") << model;
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 64; ++i) {
+      clients.push_back(std::make_unique<Client>(server.port()));
+      ASSERT_TRUE(clients.back()->Command({"PING"})) << model;
+    }
+    const double bytes =
+        MetricValue(ScrapeMetrics(server.metrics_port()), "switchyard_io_buffer_bytes");
+    EXPECT_LE(bytes, 16 * 4096) << model << " holds " << bytes / 65 << " B a connection";
   }
 }
 

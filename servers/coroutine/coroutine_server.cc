@@ -8,8 +8,11 @@
 #include "servers/coroutine/coroutine_server.h"
 
 #include <asio.hpp>
+#include <coroutine>
+#include <exception>
 #include <iostream>
 #include <memory>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -17,6 +20,47 @@
 #include "servers/common/open_connections.h"
 #include "servers/common/session.h"
 #include "servers/coroutine/coroutine.h"
+
+namespace switchyard {
+namespace {
+
+class LentRead;
+
+// The buffer a read hands Asio: none yet. Asio asks for the memory only when it performs the read
+// (the adapter below), and the read borrows it from the thread at that moment (LentRead::Lend).
+struct LentOnRead {
+  LentRead* read;
+  asio::mutable_buffer Lend() const;
+};
+
+}  // namespace
+}  // namespace switchyard
+
+// How Asio's socket operations see a LentOnRead: one buffer, never empty, asked for by the read
+// itself (reactive_socket_recv_op::do_perform calls first()) each time Asio performs it. Asio's
+// generic adapter would also ask when the read starts, to check that it is not empty, and so
+// borrow a buffer for the whole wait.
+namespace asio::detail {
+template <typename Buffer>
+class buffer_sequence_adapter<Buffer, switchyard::LentOnRead> : buffer_sequence_adapter_base {
+ public:
+  enum { is_single_buffer = true };
+  enum { is_registered_buffer = false };
+
+  static bool all_empty(const switchyard::LentOnRead&) { return false; }
+  static Buffer first(const switchyard::LentOnRead& lent) { return Buffer(lent.Lend()); }
+
+  // The general case, which do_perform compiles but does not take for a single buffer.
+  explicit buffer_sequence_adapter(const switchyard::LentOnRead& lent) {
+    init_native_buffer(buffer_, first(lent));
+  }
+  native_buffer_type* buffers() { return &buffer_; }
+  std::size_t count() const { return 1; }
+
+ private:
+  native_buffer_type buffer_;
+};
+}  // namespace asio::detail
 
 namespace switchyard {
 namespace {
@@ -29,6 +73,73 @@ using Executor = asio::io_context::executor_type;
 using Socket = asio::basic_stream_socket<tcp, Executor>;
 using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>, Executor>;
+
+// co_await LentRead(socket, session, ec): one read of the socket by Asio's reactor, into the
+// session's read space (Session::ReadSpace) borrowed only when Asio performs the read, so that a
+// connection waiting for its next request holds no buffer. It resumes with the bytes read, for
+// Session::CommitRead, and the error in `ec`.
+//
+// Asio performs a read as soon as it starts it (the installed Asio stops trying at once only after
+// the end of the stream); when that finds nothing, it queues the read without a system call until
+// epoll says the socket is ready, and performs it again then. The buffer the first try borrowed
+// would be held through the wait, and whether that try found anything shows only when its
+// completion runs. So a check is deferred behind that completion, on the same thread's queue: if
+// the read has not completed by then, the try found nothing, and the buffer goes back until the
+// reactor reads. (Asio's async_wait needs no such check, but costs an epoll_ctl every wait.)
+class LentRead {
+ public:
+  LentRead(Socket& socket, Session& session, std::error_code& ec)
+      : socket_(socket), session_(session), ec_(ec) {}
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> coroutine) {
+    socket_.async_read_some(LentOnRead{this},
+                            [this](const std::error_code& error, std::size_t bytes) {
+                              ec_ = error;
+                              bytes_ = bytes;
+                              completed_ = true;
+                              if (waiting_) waiting_.resume();  // else the check resumes it
+                            });
+    if (!tried_) {  // queued without a try: nothing borrowed
+      waiting_ = coroutine;
+      return;
+    }
+    asio::defer(socket_.get_executor(), [this, coroutine] {
+      if (completed_) return coroutine.resume();
+      session_.CommitRead(0);  // the try found nothing: the buffer goes back while the read waits
+      waiting_ = coroutine;
+    });
+  }
+  std::size_t await_resume() const {
+    if (failure_) std::rethrow_exception(failure_);
+    return bytes_;
+  }
+
+  // Called by Asio each time it performs the read, on this connection's thread.
+  asio::mutable_buffer Lend() {
+    tried_ = true;
+    if (failure_) return {};
+    try {
+      const std::span<char> space = session_.ReadSpace();
+      return {space.data(), space.size()};
+    } catch (...) {  // the input outgrew memory: rethrown to the coroutine, which then closes
+      failure_ = std::current_exception();
+      return {};  // an empty read ends the read, as the end of the stream would
+    }
+  }
+
+ private:
+  Socket& socket_;
+  Session& session_;
+  std::error_code& ec_;
+  std::size_t bytes_ = 0;
+  bool tried_ = false;
+  bool completed_ = false;
+  std::coroutine_handle<> waiting_;
+  std::exception_ptr failure_;
+};
+
+asio::mutable_buffer LentOnRead::Lend() const { return read->Lend(); }
 
 class CoroutineServer {
  public:
@@ -94,7 +205,6 @@ class CoroutineServer {
                         ec);  // every read and write is tried first, and waits only if it must
     try {
       Session session(context_);
-      bool drained = false;  // the last read did not fill its buffer
       for (bool open = true; open && !ec;) {
         const Session::Step step = session.Process();
         // The replies, all of them, suspending while the socket is full, unless the client owes
@@ -114,22 +224,10 @@ class CoroutineServer {
         if (!session.output().empty()) session.OutputSent();
         switch (step.next) {
           case Session::Next::kNeedInput: {
-            // The coroutine waits for readability holding no buffer, then reads into one it
-            // borrows. It waits first only when the last read left the socket drained (a client
-            // waiting for its reply sends nothing more); otherwise it reads at once, so a
-            // pipeline is read as fast as it comes, and a read that finds nothing costs no
-            // system call in the common case. Asio's own reads follow the same rule.
-            if (drained) {
-              co_await Completion(
-                  [&](auto done) { socket.async_wait(Socket::wait_read, std::move(done)); }, ec);
-              suspensions.Increment();
-              if (ec) break;
-            }
-            const auto space = session.ReadSpace();
-            const std::size_t n = socket.read_some(asio::buffer(space.data(), space.size()), ec);
-            session.CommitRead(n);  // 0: its buffer goes back to the thread
-            drained = n < space.size();
-            if (ec == asio::error::would_block) ec = {};
+            // Asio reads when the socket is ready, into a buffer lent then (LentRead).
+            const std::size_t n = co_await LentRead(socket, session, ec);
+            suspensions.Increment();
+            session.CommitRead(n);  // 0 (an error, the end): its buffer goes back to the thread
             break;
           }
           case Session::Next::kFlush:
