@@ -127,6 +127,7 @@ TEST(TasksActive, AreTheWorkersOfAPool) {
 // request each, 64 silent connections leave what their threads keep cached, not a buffer each.
 // One client sends its request a byte at a time first, so that reads find a partial request.
 TEST(IoBuffers, AnIdleConnectionHoldsNone) {
+  // The models that wait for input without a buffer (not the model list).
   const std::vector<std::pair<std::string, std::vector<std::string>>> servers = {
       {"coroutine", {"--threads", "1"}},
       {"fiber", {"--threads", "1"}},
