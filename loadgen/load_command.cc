@@ -468,8 +468,7 @@ int RunLoadCommand(CLI::App& load, LoadCommandOptions& options) {
     std::signal(SIGTERM, OnSignal);
     std::signal(SIGPIPE, SIG_IGN);
     if (options.sweep) return RunSweep(options);
-    Live live(options.metrics_port, config.rate * OwnConnections(config) / config.connections,
-              options.metrics_bind, config.worker_index);
+    Live live(options.metrics_port, OwnRate(config), options.metrics_bind, config.worker_index);
     const pb::LoadResult result = RunWithProgress(config, options, live);
     PrintResult(std::cout, result);
     if (!options.json_file.empty()) WriteJsonFile(options.json_file, result);

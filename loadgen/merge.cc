@@ -122,7 +122,6 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results,
     merged.set_client_busy_fraction(
         std::max(merged.client_busy_fraction(), result.client_busy_fraction()));
     merged.set_duration_seconds(std::max(merged.duration_seconds(), result.duration_seconds()));
-    merged.set_processes(merged.processes() + std::max(1u, result.processes()));
     if (merged.connections_lost() == 0) merged.set_first_loss(result.first_loss());
     merged.set_connections_lost(merged.connections_lost() + result.connections_lost());
     if (result.client_limited()) {
@@ -144,6 +143,7 @@ pb::LoadResult MergeResults(const std::vector<pb::LoadResult>& results,
     own->set_throughput(result.throughput());
     own->set_client_limited(result.client_limited());
   }
+  merged.set_processes(static_cast<unsigned>(results.size()));  // one a worker, as checked
   merged.set_client_limited_reason(reasons);
   SetHistograms(latency, uncorrected, lag, pickup, &merged);
   SetDelayedAckStall(latency, &merged);

@@ -130,14 +130,12 @@ pb::LoadResult MakeResult(const LoadConfig& config, const RunTotals& run) {
       config.requests == 0 && !g_stop_requested
           ? config.duration_seconds
           : static_cast<double>(std::max(total.last_send_ns, warm_end_ns + 1) - warm_end_ns) / 1e9;
-  // This worker's share of the run's rate: its connections' (run.h), so the shares sum to it.
-  const unsigned own_connections = OwnConnections(config);
-  const double own_rate = config.rate * own_connections / config.connections;
+  const double own_rate = OwnRate(config);
   result.set_target_rate(own_rate);
   result.set_run_id(config.run_id);
   result.set_worker_index(config.worker_index);
   result.set_workers(config.workers);
-  result.set_worker_connections(own_connections);
+  result.set_worker_connections(OwnConnections(config));
   if (config.start_at_unix_ns != 0) result.set_start_at(FormatUtc(config.start_at_unix_ns));
   result.set_seed(config.seed);
   result.set_histogram_layout(Histogram::kLayout);

@@ -43,6 +43,11 @@ unsigned OwnConnections(const LoadConfig& config);
 inline unsigned RunConnection(const LoadConfig& config, unsigned own) {
   return config.worker_index + own * config.workers;
 }
+// This worker's share of the run's rate: its connections' share, so the workers' shares sum to
+// the run's rate exactly.
+inline double OwnRate(const LoadConfig& config) {
+  return config.rate * OwnConnections(config) / config.connections;
+}
 // Requests connection `c` may send: --requests shared out exactly over the run's connections (the
 // first take one more), or no limit but the time.
 std::uint64_t ConnectionQuota(const LoadConfig& config, unsigned c);
