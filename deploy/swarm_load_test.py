@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import pathlib
-import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,9 @@ import tempfile
 
 SKIP = 77
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "clients"))
+from targets import start_switchyard  # noqa: E402
+
 WORKERS = 3
 SMOKE_BASE = "switchyard/debian:12-debootstrap"  # what deploy/smoke.sh imports without a registry
 
@@ -80,18 +82,6 @@ def build_image(image):
     subprocess.run(command, cwd=ROOT, check=True, timeout=3000, stdout=subprocess.DEVNULL)
 
 
-def start_server(binary):
-    server = subprocess.Popen(
-        [binary, "serve", "--model", "coroutine", "--port", "0", "--metrics-port", "0", "--quiet"],
-        stdout=subprocess.PIPE, text=True)
-    line = server.stdout.readline()  # "switchyard ready: model=M port=P metrics_port=Q"
-    match = re.search(r" port=(\d+)", line)
-    if not match:
-        server.kill()
-        raise SystemExit(f"the server did not say it was ready: {line!r}")
-    return server, int(match.group(1))
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--switchyard", required=True, help="the binary that serves on loopback")
@@ -103,7 +93,8 @@ def main():
         if not image_ready(image):
             raise SystemExit(f"{image} still has no `load --worker-index` after the build")
 
-    server, port = start_server(args.switchyard)
+    server = start_switchyard(args.switchyard, "coroutine")
+    port = server.port
     try:
         with tempfile.TemporaryDirectory(prefix="swarm-load-test-") as results:
             # A unique service name: a run left over elsewhere must not collide with this one.
@@ -116,8 +107,7 @@ def main():
             subprocess.run(command, check=True, timeout=240)
             check(pathlib.Path(results))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     print("ok: the merged result of 3 swarm tasks has the shape of one run")
 
 
