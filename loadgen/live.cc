@@ -15,6 +15,7 @@
 #include <string>
 
 #include "loadgen/result.h"
+#include "servers/common/metrics_exposer.h"
 
 namespace switchyard::loadgen {
 
@@ -58,12 +59,13 @@ Live::Live(int metrics_port, double target_rate, const std::string& bind, unsign
   target_->Set(target_rate);
   const std::string host = bind.find(':') != std::string::npos ? "[" + bind + "]" : bind;
   exposer_ = std::make_unique<prometheus::Exposer>(host + ":" + std::to_string(metrics_port));
+  exposer_bind_ = bind;
   exposer_->RegisterCollectable(registry_);
   std::cerr << "switchyard load: metrics on http://" << host << ":"
             << exposer_->GetListeningPorts()[0] << "/metrics\n";
 }
 
-Live::~Live() = default;
+Live::~Live() { StopExposer(exposer_, exposer_bind_); }
 
 void Live::SetTarget(double rate) {
   target_rate_ = rate;
@@ -90,9 +92,8 @@ void Live::Update(LiveStats& stats, double elapsed_seconds, bool print) {
   const double seconds = elapsed_seconds - last_elapsed_;
   const double rate = seconds > 0 ? (answered - last_answered_) / seconds : 0;
   if (registry_) {
-    ok_->Increment(static_cast<double>(ok - last_ok_));
-    error_->Increment(static_cast<double>(errors - last_errors_));
-    failed_->Increment(static_cast<double>(failed - last_failed_));
+    // Latencies and gauges before the request counters: a scrape that lands between two of these
+    // calls then never sees answered requests without their latencies.
     std::vector<double> increments(Bounds().size() + 1, 0);
     for (const auto& [value, count] : interval.Buckets()) {
       const double value_seconds = static_cast<double>(value) / 1e9;
@@ -102,6 +103,9 @@ void Live::Update(LiveStats& stats, double elapsed_seconds, bool print) {
     latency_->ObserveMultiple(increments, static_cast<double>(interval.sum()) / 1e9);
     achieved_->Set(rate);
     lag_->Set(static_cast<double>(lag_ns) / 1e9);
+    ok_->Increment(static_cast<double>(ok - last_ok_));
+    error_->Increment(static_cast<double>(errors - last_errors_));
+    failed_->Increment(static_cast<double>(failed - last_failed_));
   }
   if (print) {
     char line[200];

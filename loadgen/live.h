@@ -38,6 +38,7 @@ class Live {
   double target_rate_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::string exposer_bind_;
   prometheus::Counter *ok_ = nullptr, *error_ = nullptr, *failed_ = nullptr;
   prometheus::Histogram* latency_ = nullptr;
   prometheus::Gauge *target_ = nullptr, *achieved_ = nullptr, *lag_ = nullptr;

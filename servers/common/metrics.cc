@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "servers/common/io_buffers.h"
+#include "servers/common/metrics_exposer.h"
 #include "servers/common/run_queue_wait.h"
 
 #ifndef SWITCHYARD_VERSION
@@ -588,7 +589,7 @@ Metrics::QueueMetrics Metrics::AddQueueMetrics() {
 }
 
 Metrics::~Metrics() {
-  exposer_.reset();  // no scrape may read the slots once they are unmapped
+  StopExposer(exposer_, exposer_bind_);  // no scrape may read the slots once they are unmapped
   io_buffers::StopCountingIn(&slot_->io_buffer_bytes);
   munmap(shared_, shared_bytes_);
   close(shared_fd_);
@@ -599,6 +600,7 @@ std::uint16_t Metrics::Serve(const std::string& bind, std::uint16_t port) {
       (bind.find(':') != std::string::npos ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
+    exposer_bind_ = bind;
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot serve metrics on " + address + ": " + e.what());
   }

@@ -188,6 +188,7 @@ class Metrics {
   std::vector<std::string> commands_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::string exposer_bind_;
   SharedArea* shared_ = nullptr;
   std::size_t shared_bytes_ = 0;
   int shared_fd_ = -1;

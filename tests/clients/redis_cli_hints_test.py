@@ -65,14 +65,18 @@ def hints(port, names, deadline_seconds=20):
 
     found = {}
     try:
-        read_for(1.0)  # the prompt, once COMMAND DOCS is read
+        prompt = f"{port}> ".encode()
+        read_for(10.0, until=lambda data: prompt in data)  # drawn once COMMAND DOCS is read
         for name in names:
-            os.write(fd, name.encode() + b" ")
-            # linenoise redraws as it takes each character: the last hint drawn is the name's.
-            shown = HINT.findall(read_for(5.0, until=HINT.search) + read_for(0.5))
+            typed = name.encode() + b" "
+            os.write(fd, typed)
+            # linenoise redraws the whole line as it takes each character: the draw that follows
+            # the typed name and its space carries the name's hint.
+            hinted = re.compile(re.escape(typed) + HINT.pattern)
+            shown = hinted.findall(read_for(5.0, until=hinted.search))
             found[name] = shown[-1].decode() if shown else None
             os.write(fd, b"\x15")  # Ctrl-U: clear the line
-            read_for(0.1)
+            read_for(1.0, until=lambda data: prompt in data)
         os.write(fd, b"quit\r")
         read_for(0.3)
     finally:

@@ -1,0 +1,61 @@
+#include "servers/common/metrics_exposer.h"
+
+#include <netdb.h>
+#include <prometheus/exposer.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+namespace switchyard {
+namespace {
+
+// Where a client reaches a socket bound to `bind`.
+std::string Reachable(const std::string& bind) {
+  if (bind.empty() || bind == "0.0.0.0") return "127.0.0.1";
+  if (bind == "::") return "::1";
+  return bind;
+}
+
+// Connects to the listening port, and closes at once, until `stopped`: a connection made before
+// the exposer sets its stop flag is served as an empty request and only the next one ends the
+// wait. Bounded by civetweb's own quantum, which ends the wait without us.
+void Knock(const std::string& bind, std::uint16_t port, const std::atomic<bool>& stopped) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(Reachable(bind).c_str(), std::to_string(port).c_str(), &hints, &found) != 0) {
+    return;  // civetweb's quantum ends the wait, as it did before
+  }
+  constexpr auto kPause = std::chrono::milliseconds(5);
+  constexpr int kMostTries = 2000 / 5;  // the quantum's length in pauses
+  for (int tries = 0; tries < kMostTries && !stopped.load(); ++tries) {
+    const int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
+    if (fd < 0) break;
+    (void)connect(fd, found->ai_addr, found->ai_addrlen);
+    close(fd);
+    std::this_thread::sleep_for(kPause);
+  }
+  freeaddrinfo(found);
+}
+
+}  // namespace
+
+void StopExposer(std::unique_ptr<prometheus::Exposer>& exposer, const std::string& bind) {
+  if (exposer == nullptr) return;
+  const auto ports = exposer->GetListeningPorts();
+  std::atomic<bool> stopped{false};
+  std::thread knocker;
+  if (!ports.empty()) {
+    knocker =
+        std::thread(Knock, bind, static_cast<std::uint16_t>(ports.front()), std::cref(stopped));
+  }
+  exposer.reset();
+  stopped = true;
+  if (knocker.joinable()) knocker.join();
+}
+
+}  // namespace switchyard
