@@ -58,7 +58,7 @@ Live::Live(int metrics_port, double target_rate, const std::string& bind, unsign
                "Largest lag of a send behind its schedule over the last second");
   target_->Set(target_rate);
   const std::string host = bind.find(':') != std::string::npos ? "[" + bind + "]" : bind;
-  exposer_ = std::make_unique<prometheus::Exposer>(host + ":" + std::to_string(metrics_port));
+  exposer_ = StartExposer(bind, static_cast<std::uint16_t>(metrics_port), /*threads=*/2);
   exposer_bind_ = bind;
   exposer_->RegisterCollectable(registry_);
   std::cerr << "switchyard load: metrics on http://" << host << ":"

@@ -144,6 +144,20 @@ TEST_F(LoadE2eTest, BadInputGetsAOneLineError) {
                       &output),
             2);
   EXPECT_NE(output.find("must be at least --workers (4)"), std::string::npos) << output;
+  // A metrics port in use; an IPv6 address, which Debian 12's civetweb cannot listen on.
+  RedisServer redis;
+  const std::string busy = std::to_string(redis.port());
+  EXPECT_EQ(RunBinary({"load", "--port", busy, "-d", "100ms", "--metrics-port", busy}, &output), 1);
+  EXPECT_EQ(output.find("switchyard load: cannot serve metrics on 127.0.0.1:" + busy + ": "), 0u)
+      << output;
+  const int ipv6 = RunBinary({"load", "--port", busy, "-d", "100ms", "--warmup", "0", "-q",
+                              "--metrics-bind", "::1", "--metrics-port", "0"},
+                             &output);
+  if (ipv6 != 0) {  // a civetweb built with IPv6 serves it instead
+    EXPECT_EQ(ipv6, 1);
+    EXPECT_NE(output.find("cannot serve metrics on [::1]:0: "), std::string::npos) << output;
+    EXPECT_NE(output.find("needs a civetweb built with IPv6"), std::string::npos) << output;
+  }
   const std::string junk = TempFile("junk.json");
   {
     std::FILE* file = std::fopen(junk.c_str(), "w");

@@ -596,14 +596,8 @@ Metrics::~Metrics() {
 }
 
 std::uint16_t Metrics::Serve(const std::string& bind, std::uint16_t port) {
-  const std::string address =
-      (bind.find(':') != std::string::npos ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
-    exposer_bind_ = bind;
-  } catch (const std::exception& e) {
-    throw std::runtime_error("cannot serve metrics on " + address + ": " + e.what());
-  }
+  exposer_ = StartExposer(bind, port, /*threads=*/1);
+  exposer_bind_ = bind;
   exposer_->RegisterCollectable(registry_);
   exposer_->RegisterCollectable(slot_collector_);
   exposer_->RegisterCollectable(user_switch_collector_);

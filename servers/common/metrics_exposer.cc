@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 
 namespace switchyard {
@@ -43,6 +44,22 @@ void Knock(const std::string& bind, std::uint16_t port, const std::atomic<bool>&
 }
 
 }  // namespace
+
+std::unique_ptr<prometheus::Exposer> StartExposer(const std::string& bind, std::uint16_t port,
+                                                  std::size_t threads) {
+  const bool ipv6 = bind.find(':') != std::string::npos;
+  const std::string address = (ipv6 ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
+  try {
+    return std::make_unique<prometheus::Exposer>(address, threads);
+  } catch (const std::exception& e) {
+    // civetweb's own message blames the port; on Debian 12 an IPv6 address fails for another
+    // reason, which it does not say: its civetweb is built without IPv6.
+    throw std::runtime_error("cannot serve metrics on " + address + ": " + e.what() +
+                             (ipv6 ? " (an IPv6 address needs a civetweb built with IPv6, and "
+                                     "Debian 12's is not: bind an IPv4 address)"
+                                   : ""));
+  }
+}
 
 void StopExposer(std::unique_ptr<prometheus::Exposer>& exposer, const std::string& bind) {
   if (exposer == nullptr) return;

@@ -1,6 +1,8 @@
-// Stopping a Prometheus exposer without civetweb's wait.
+// Starting a Prometheus exposer with a clear error, and stopping it without civetweb's wait.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -9,6 +11,11 @@ class Exposer;
 }
 
 namespace switchyard {
+
+// Serves /metrics on `bind`:`port` (an IPv4 or IPv6 address, or a host name; port 0 picks a free
+// one) with `threads` threads. Throws std::runtime_error("cannot serve metrics on ADDRESS: why").
+std::unique_ptr<prometheus::Exposer> StartExposer(const std::string& bind, std::uint16_t port,
+                                                  std::size_t threads);
 
 // Destroys `exposer`, which listens on `bind` (the address it was given: IPv4, IPv6 or a host
 // name; an unspecified address is reached on loopback), and returns as soon as its threads end.
