@@ -2,7 +2,6 @@
 #include "loadgen/live.h"
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -57,15 +56,13 @@ Live::Live(int metrics_port, double target_rate, const std::string& bind, unsign
   lag_ = gauge("switchyard_loadgen_schedule_lag_seconds",
                "Largest lag of a send behind its schedule over the last second");
   target_->Set(target_rate);
-  const std::string host = bind.find(':') != std::string::npos ? "[" + bind + "]" : bind;
-  exposer_ = StartExposer(bind, static_cast<std::uint16_t>(metrics_port), /*threads=*/2);
-  exposer_bind_ = bind;
-  exposer_->RegisterCollectable(registry_);
-  std::cerr << "switchyard load: metrics on http://" << host << ":"
-            << exposer_->GetListeningPorts()[0] << "/metrics\n";
+  endpoint_ = std::make_unique<MetricsEndpoint>(bind, static_cast<std::uint16_t>(metrics_port),
+                                                /*threads=*/2);
+  endpoint_->Register(registry_);
+  std::cerr << "switchyard load: metrics on " << endpoint_->Url() << "\n";
 }
 
-Live::~Live() { StopExposer(exposer_, exposer_bind_); }
+Live::~Live() = default;
 
 void Live::SetTarget(double rate) {
   target_rate_ = rate;

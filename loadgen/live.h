@@ -11,11 +11,14 @@
 
 namespace prometheus {
 class Counter;
-class Exposer;
 class Gauge;
 class Histogram;
 class Registry;
 }  // namespace prometheus
+
+namespace switchyard {
+class MetricsEndpoint;
+}  // namespace switchyard
 
 namespace switchyard::loadgen {
 
@@ -37,8 +40,7 @@ class Live {
 
   double target_rate_;
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  std::string exposer_bind_;
+  std::unique_ptr<MetricsEndpoint> endpoint_;
   prometheus::Counter *ok_ = nullptr, *error_ = nullptr, *failed_ = nullptr;
   prometheus::Histogram* latency_ = nullptr;
   prometheus::Gauge *target_ = nullptr, *achieved_ = nullptr, *lag_ = nullptr;

@@ -589,22 +589,20 @@ Metrics::QueueMetrics Metrics::AddQueueMetrics() {
 }
 
 Metrics::~Metrics() {
-  StopExposer(exposer_, exposer_bind_);  // no scrape may read the slots once they are unmapped
+  endpoint_.reset();  // no scrape may read the slots once they are unmapped
   io_buffers::StopCountingIn(&slot_->io_buffer_bytes);
   munmap(shared_, shared_bytes_);
   close(shared_fd_);
 }
 
 std::uint16_t Metrics::Serve(const std::string& bind, std::uint16_t port) {
-  exposer_ = StartExposer(bind, port, /*threads=*/1);
-  exposer_bind_ = bind;
-  exposer_->RegisterCollectable(registry_);
-  exposer_->RegisterCollectable(slot_collector_);
-  exposer_->RegisterCollectable(user_switch_collector_);
+  endpoint_ = std::make_unique<MetricsEndpoint>(bind, port, /*threads=*/1);
+  endpoint_->Register(registry_);
+  endpoint_->Register(slot_collector_);
+  endpoint_->Register(user_switch_collector_);
   task_collector_ = std::make_shared<TaskCollector>(*this);
-  exposer_->RegisterCollectable(task_collector_);
-  const auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? port : static_cast<std::uint16_t>(ports.front());
+  endpoint_->Register(task_collector_);
+  return endpoint_->port();
 }
 
 }  // namespace switchyard

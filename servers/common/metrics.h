@@ -8,7 +8,6 @@
 #pragma once
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -28,6 +27,8 @@
 #include <vector>
 
 namespace switchyard {
+
+class MetricsEndpoint;
 
 enum class ErrorKind : std::uint8_t {
   kProtocol,        // malformed request; the connection is closed
@@ -187,8 +188,7 @@ class Metrics {
 
   std::vector<std::string> commands_;
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  std::string exposer_bind_;
+  std::unique_ptr<MetricsEndpoint> endpoint_;
   SharedArea* shared_ = nullptr;
   std::size_t shared_bytes_ = 0;
   int shared_fd_ = -1;

@@ -20,6 +20,13 @@ std::string Reachable(const std::string& bind) {
   return bind;
 }
 
+bool IsIpv6(const std::string& bind) { return bind.find(':') != std::string::npos; }
+
+// `bind`:`port` as civetweb and URLs write it: an IPv6 address in brackets.
+std::string Address(const std::string& bind, std::uint16_t port) {
+  return (IsIpv6(bind) ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
+}
+
 // Connects to the listening port, and closes at once, until `stopped`: a connection made before
 // the exposer sets its stop flag is served as an empty request and only the next one ends the
 // wait. Bounded by civetweb's own quantum, which ends the wait without us.
@@ -45,34 +52,34 @@ void Knock(const std::string& bind, std::uint16_t port, const std::atomic<bool>&
 
 }  // namespace
 
-std::unique_ptr<prometheus::Exposer> StartExposer(const std::string& bind, std::uint16_t port,
-                                                  std::size_t threads) {
-  const bool ipv6 = bind.find(':') != std::string::npos;
-  const std::string address = (ipv6 ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
+MetricsEndpoint::MetricsEndpoint(const std::string& bind, std::uint16_t port, std::size_t threads)
+    : bind_(bind) {
   try {
-    return std::make_unique<prometheus::Exposer>(address, threads);
+    exposer_ = std::make_unique<prometheus::Exposer>(Address(bind, port), threads);
   } catch (const std::exception& e) {
     // civetweb's own message blames the port; on Debian 12 an IPv6 address fails for another
     // reason, which it does not say: its civetweb is built without IPv6.
-    throw std::runtime_error("cannot serve metrics on " + address + ": " + e.what() +
-                             (ipv6 ? " (an IPv6 address needs a civetweb built with IPv6, and "
-                                     "Debian 12's is not: bind an IPv4 address)"
-                                   : ""));
+    throw std::runtime_error("cannot serve metrics on " + Address(bind, port) + ": " + e.what() +
+                             (IsIpv6(bind) ? " (an IPv6 address needs a civetweb built with IPv6, "
+                                             "and Debian 12's is not: bind an IPv4 address)"
+                                           : ""));
   }
+  const auto ports = exposer_->GetListeningPorts();
+  port_ = ports.empty() ? port : static_cast<std::uint16_t>(ports.front());
 }
 
-void StopExposer(std::unique_ptr<prometheus::Exposer>& exposer, const std::string& bind) {
-  if (exposer == nullptr) return;
-  const auto ports = exposer->GetListeningPorts();
+MetricsEndpoint::~MetricsEndpoint() {
   std::atomic<bool> stopped{false};
-  std::thread knocker;
-  if (!ports.empty()) {
-    knocker =
-        std::thread(Knock, bind, static_cast<std::uint16_t>(ports.front()), std::cref(stopped));
-  }
-  exposer.reset();
+  std::thread knocker(Knock, bind_, port_, std::cref(stopped));
+  exposer_.reset();
   stopped = true;
-  if (knocker.joinable()) knocker.join();
+  knocker.join();
 }
+
+void MetricsEndpoint::Register(const std::shared_ptr<prometheus::Collectable>& collectable) {
+  exposer_->RegisterCollectable(collectable);
+}
+
+std::string MetricsEndpoint::Url() const { return "http://" + Address(bind_, port_) + "/metrics"; }
 
 }  // namespace switchyard
